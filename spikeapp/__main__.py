@@ -1,0 +1,5 @@
+"""``python -m spikeapp``."""
+
+from spikeapp.cli import main
+
+raise SystemExit(main())

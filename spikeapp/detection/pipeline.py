@@ -1,0 +1,279 @@
+"""Detection of a whole recording, chunk by chunk, as a job that yields Progress."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp import params as param_table
+from spikeapp.detection import threshold as th
+from spikeapp.detection.filtering import BandPass, filter_window, filtered_chunks
+from spikeapp.errors import ParameterError
+from spikeapp.features.store import WaveformStore
+from spikeapp.io.base import Recording, parse_index_list
+from spikeapp.tasks import CancelToken, Job, Progress
+
+log = logging.getLogger(__name__)
+
+_NOISE_WINDOW_S = 1.0
+
+
+@dataclass
+class DetectionResult:
+    """Detected spikes of a recording.
+
+    ``channels`` holds, per spike, the id of its channel group: the channel id itself when
+    each channel is sorted alone, the group number when channels are grouped (``group_ids``
+    and ``group_channels`` map groups to channel ids, padded with -1).
+    """
+
+    samples: NDArray[np.int64]
+    times_s: NDArray[np.float64]
+    channels: NDArray[np.int64]
+    peak_channels: NDArray[np.int64]
+    amplitudes: NDArray[np.float32]
+    waveforms: NDArray[np.float32]
+    features: NDArray[np.float32]
+    noise_uv: NDArray[np.float64]
+    channel_ids: NDArray[np.int64]
+    group_ids: NDArray[np.int64]
+    group_channels: NDArray[np.int64]
+    sampling_rate: float
+    t_start: float
+    n_samples: int
+    params: dict[str, Any] = field(default_factory=dict)
+    recording_path: str = ""
+
+    @property
+    def n_spikes(self) -> int:
+        return len(self.samples)
+
+    @property
+    def pre_samples(self) -> int:
+        return int(self.params.get("pre_samples", 0))
+
+    def group_members(self, group_id: int) -> NDArray[np.int64]:
+        """Channel ids of one group."""
+        row = self.group_channels[int(np.nonzero(self.group_ids == group_id)[0][0])]
+        return row[row >= 0]
+
+    def save(self, path: str | Path) -> None:
+        """Write an ``.npz`` (waveforms included; no pickles)."""
+        arrays = {name: getattr(self, name) for name in _ARRAY_FIELDS}
+        arrays["waveforms"] = np.asarray(self.waveforms)
+        np.savez(path, **arrays, sampling_rate=self.sampling_rate, t_start=self.t_start,
+                 n_samples=self.n_samples, params=json.dumps(self.params),
+                 recording_path=self.recording_path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> DetectionResult:
+        with np.load(path, allow_pickle=False) as data:
+            values = {name: data[name] for name in _ARRAY_FIELDS}
+            return cls(**values, waveforms=data["waveforms"],
+                       sampling_rate=float(data["sampling_rate"]), t_start=float(data["t_start"]),
+                       n_samples=int(data["n_samples"]), params=json.loads(str(data["params"])),
+                       recording_path=str(data["recording_path"]))
+
+
+_ARRAY_FIELDS = ("samples", "times_s", "channels", "peak_channels", "amplitudes", "features",
+                 "noise_uv", "channel_ids", "group_ids", "group_channels")
+
+
+def parse_groups(specs: list[str] | None, channel_ids: NDArray[np.int64]) -> list[list[int]] | None:
+    """Channel groups from ``--group 0-3 --group 4-7`` (channel ids); None: each channel alone."""
+    if not specs:
+        return None
+    groups = []
+    for spec in specs:
+        members = parse_index_list(spec)
+        missing = sorted(set(members) - set(channel_ids.tolist()))
+        if missing:
+            raise ParameterError(f"group '{spec}' names channel(s) {missing} that are not among "
+                                 f"the recording's selected channels {channel_ids.tolist()}")
+        groups.append(members)
+    flat = [c for g in groups for c in g]
+    if len(flat) != len(set(flat)):
+        raise ParameterError("a channel belongs to two groups")
+    return groups
+
+
+def detect(recording: Recording, params: dict[str, Any] | None = None,
+           groups: list[list[int]] | None = None, waveform_dir: str | Path | None = None,
+           cancel: CancelToken | None = None) -> Job[DetectionResult]:
+    """Filter, estimate noise, detect, align and extract waveforms of a whole recording.
+
+    Parameters
+    ----------
+    recording
+        Any opened recording; it is read in chunks of ``chunk_s`` seconds.
+    params
+        Detection parameters (see :mod:`spikeapp.params`, group "detection").
+    groups
+        Channel ids per group (tetrodes); None sorts each channel alone.
+    waveform_dir
+        Where to keep waveforms on disk (memory-mapped) for long recordings; None keeps them in
+        memory.
+    cancel
+        Checked between chunks.
+    """
+    p = param_table.resolve("detection", params)
+    fs = recording.sampling_rate
+    band = BandPass.design(fs, p["freq_min"], p["freq_max"], p["filter_order"])
+    pre = max(1, round(p["pre_ms"] * fs / 1000))
+    post = max(1, round(p["post_ms"] * fs / 1000))
+    align = round(p["align_window_ms"] * fs / 1000)
+    dead = round(p["dead_time_ms"] * fs / 1000)
+    sign = th.polarity_sign(p["polarity"])
+    ids = recording.channel_ids
+    position_of = {int(c): i for i, c in enumerate(ids)}
+    if groups is None:
+        groups = [[int(c)] for c in ids]
+        group_ids = ids.copy()
+    else:
+        group_ids = np.arange(len(groups), dtype=np.int64)
+    group_positions = [np.asarray([position_of[c] for c in g]) for g in groups]
+    width = max(len(g) for g in groups)
+    group_channels = np.full((len(groups), width), -1, dtype=np.int64)
+    for row, members in enumerate(groups):
+        group_channels[row, :len(members)] = members
+
+    noise = yield from _estimate_noise(recording, band, p["noise_s"], cancel)
+    thresholds = p["threshold"] * noise
+    if np.any(noise <= 0):
+        flat = [recording.channel_names[i] for i in np.nonzero(noise <= 0)[0]]
+        log.warning("%s: channel(s) %s are flat (zero noise); nothing is detected there",
+                    recording.path, ", ".join(flat))
+        thresholds = np.where(noise > 0, thresholds, np.inf)
+
+    chunk = max(1, round(p["chunk_s"] * fs))
+    extra = align + pre + post + 4
+    store = WaveformStore(width, pre + post, waveform_dir)
+    found: dict[str, list] = {k: [] for k in ("samples", "offsets", "groups", "peaks", "amps")}
+    last_peak = np.full(len(groups), -(1 << 62), dtype=np.int64)
+    total_s = recording.duration_s
+    try:
+        for start, stop, filtered, offset in filtered_chunks(recording.read, recording.n_samples,
+                                                              band, chunk, extra):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            window_start = start - offset
+            chunk_hits = []
+            for g, positions in enumerate(group_positions):
+                hits = _detect_group(filtered[positions], thresholds[positions], sign,
+                                     offset, offset + stop - start, window_start, align, dead,
+                                     int(last_peak[g]), pre, post, recording.n_samples,
+                                     p["interpolate"])
+                if hits is None:
+                    continue
+                last_peak[g] = hits[0][-1]
+                chunk_hits.append((g, hits))
+            _collect(chunk_hits, width, store, found)
+            n_found = sum(len(s) for s in found["samples"])
+            yield Progress(stop / fs, total_s, f"{n_found} spikes", "s")
+        waveforms = store.finish()
+    finally:
+        store.close_on_error()
+    return _assemble(recording, found, waveforms, group_ids, group_channels, noise, p,
+                     pre, post)
+
+
+def _estimate_noise(recording: Recording, band: BandPass, noise_s: float,
+                    cancel: CancelToken | None) -> Job[NDArray[np.float64]]:
+    """Noise per channel from windows spread evenly over the recording."""
+    fs = recording.sampling_rate
+    window = max(1, min(recording.n_samples, round(_NOISE_WINDOW_S * fs)))
+    count = max(1, min(math.ceil(noise_s / _NOISE_WINDOW_S), recording.n_samples // window))
+    starts = np.linspace(0, recording.n_samples - window, count).astype(np.int64)
+    pieces = []
+    for i, start in enumerate(starts):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        filtered, _ = filter_window(recording.read, recording.n_samples, band, int(start),
+                                    int(start) + window)
+        pieces.append(filtered)
+        yield Progress(i + 1, len(starts), "estimating noise", "window")
+    return th.noise_level(np.concatenate(pieces, axis=1))
+
+
+def _detect_group(x: NDArray, thresholds: NDArray, sign: float, core_begin: int, core_end: int,
+                  window_start: int, align: int, dead: int, last_peak: int, pre: int, post: int,
+                  n_samples: int, interpolate: bool):
+    """Spikes of one channel group in one chunk's core; None when there are none."""
+    score = th.spike_score(x, thresholds, sign)
+    group_score = score.max(axis=0)
+    starts = th.crossings(group_score, core_begin, core_end)
+    peaks = th.align_to_extremum(group_score, starts, align)
+    peaks, _ = th.apply_dead_time(peaks + window_start, dead, last_peak)
+    if len(peaks) == 0:
+        return None
+    new_last = int(peaks[-1])
+    valid = (peaks - pre >= 0) & (peaks + post <= n_samples)
+    local = peaks[valid] - window_start
+    if len(local) == 0:
+        return np.asarray([new_last]), None
+    peak_row = np.argmax(score[:, local], axis=0)
+    offsets = np.zeros(len(local))
+    if interpolate:
+        for row in np.unique(peak_row):
+            members = peak_row == row
+            offsets[members] = th.parabolic_offset(score[row], local[members])
+        positions = local[:, None] + offsets[:, None] + np.arange(-pre, post)[None, :]
+        waves = th.cubic_sample(x, positions)
+    else:
+        waves = x[:, local[:, None] + np.arange(-pre, post)[None, :]]
+    waves = np.transpose(waves, (1, 0, 2)).astype(np.float32)
+    amplitudes = waves[np.arange(len(local)), peak_row, pre]
+    return np.asarray([new_last]), (local + window_start, offsets, peak_row, waves, amplitudes)
+
+
+def _collect(chunk_hits: list, width: int, store: WaveformStore, found: dict[str, list]) -> None:
+    """Append one chunk's spikes of all groups, in time order."""
+    parts = [(g, h[1]) for g, h in chunk_hits if h[1] is not None]
+    if not parts:
+        return
+    samples = np.concatenate([h[0] for _, h in parts])
+    group = np.concatenate([np.full(len(h[0]), g) for g, h in parts])
+    order = np.lexsort((group, samples))
+    waves = np.zeros((len(samples), width, parts[0][1][3].shape[2]), dtype=np.float32)
+    row = 0
+    for _, h in parts:
+        waves[row:row + len(h[0]), :h[3].shape[1]] = h[3]
+        row += len(h[0])
+    found["samples"].append(samples[order])
+    found["offsets"].append(np.concatenate([h[1] for _, h in parts])[order])
+    found["groups"].append(group[order])
+    found["peaks"].append(np.concatenate([h[2] for _, h in parts])[order])
+    found["amps"].append(np.concatenate([h[4] for _, h in parts])[order])
+    store.append(waves[order])
+
+
+def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,
+              group_ids: NDArray, group_channels: NDArray, noise: NDArray, p: dict,
+              pre: int, post: int) -> DetectionResult:
+    from spikeapp.features.pca import pca_features
+
+    def joined(key: str, dtype: type) -> NDArray:
+        return np.concatenate(found[key]).astype(dtype) if found[key] else np.zeros(0, dtype)
+
+    samples = joined("samples", np.int64)
+    group_index = joined("groups", np.int64)
+    peak_row = joined("peaks", np.int64)
+    fs = recording.sampling_rate
+    times = recording.t_start + (samples + joined("offsets", np.float64)) / fs
+    peak_channels = group_channels[group_index, peak_row] if len(samples) else samples
+    features = pca_features(waveforms, group_index, p["n_pca"])
+    params = dict(p, pre_samples=pre, post_samples=post, sampling_rate=fs)
+    return DetectionResult(
+        samples=samples, times_s=times, channels=group_ids[group_index],
+        peak_channels=peak_channels, amplitudes=joined("amps", np.float32), waveforms=waveforms,
+        features=features, noise_uv=noise, channel_ids=recording.channel_ids.copy(),
+        group_ids=group_ids, group_channels=group_channels, sampling_rate=fs,
+        t_start=recording.t_start, n_samples=recording.n_samples, params=params,
+        recording_path=recording.path)

@@ -1,0 +1,1 @@
+"""Waveform storage, PCA features and amplitudes."""

@@ -1,0 +1,164 @@
+"""Raw binary (memory-mapped) and MATLAB recordings."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp.errors import ParameterError, RecordingError
+from spikeapp.io.base import ArrayRecording, Recording, RecordingInfo, StreamInfo, select_channels
+
+log = logging.getLogger(__name__)
+
+BINARY_DTYPES = ("int16", "uint16", "int32", "float32", "float64", "int8", "uint8")
+
+
+class BinaryRecording(Recording):
+    """Interleaved samples (frame = one sample of every channel) after an optional header."""
+
+    def __init__(self, path: Path, *, sampling_rate: float | None, n_channels: int | None,
+                 dtype: str | None, header_bytes: int = 0, gain_uv: float = 1.0,
+                 channels: str | list[int] | None = None) -> None:
+        self.path = str(path)
+        self.format_name = "binary"
+        missing = [flag for flag, value in (("--sampling-rate", sampling_rate),
+                                            ("--n-channels", n_channels), ("--dtype", dtype))
+                   if value is None]
+        if missing:
+            raise ParameterError(f"{path}: a raw binary file needs {', '.join(missing)} (and "
+                                 "--header-bytes, --gain when they apply)")
+        if dtype not in BINARY_DTYPES:
+            raise ParameterError(f"--dtype must be one of {', '.join(BINARY_DTYPES)}; got {dtype}")
+        if sampling_rate <= 0 or n_channels <= 0 or header_bytes < 0:
+            raise ParameterError(f"{path}: sampling rate and channel count must be positive and "
+                                 "the header size not negative")
+        itemsize = np.dtype(dtype).itemsize
+        try:
+            size = path.stat().st_size
+        except OSError as error:
+            raise RecordingError(path, f"cannot read the file: {error.strerror}") from error
+        payload = size - header_bytes
+        frame = itemsize * n_channels
+        if payload < frame:
+            raise RecordingError(path, f"the file ({size} bytes) holds no whole sample frame after "
+                                 f"a {header_bytes}-byte header")
+        if payload % frame:
+            raise RecordingError(
+                path, f"{payload} bytes after the {header_bytes}-byte header are not a whole "
+                f"number of {n_channels}-channel {dtype} frames ({frame} bytes each): check "
+                "--dtype, --n-channels and --header-bytes")
+        try:
+            self._data = np.memmap(path, dtype=dtype, mode="r", offset=header_bytes,
+                                   shape=(payload // frame, n_channels))
+        except OSError as error:
+            raise RecordingError(path, f"cannot map the file: {error.strerror or error}") from error
+        self._gain = np.float32(gain_uv)
+        self.sampling_rate = float(sampling_rate)
+        self.n_samples = int(self._data.shape[0])
+        self.channel_ids = select_channels(self.path, n_channels, channels)
+        self.channel_names = [f"ch{i}" for i in self.channel_ids]
+
+    def _read_raw(self, start: int, stop: int, positions: NDArray[np.int64]
+                  ) -> NDArray[np.float32]:
+        block = np.asarray(self._data[start:stop, self.channel_ids[positions]], dtype=np.float32)
+        if self._gain != 1:
+            block *= self._gain
+        return block
+
+    def info(self) -> RecordingInfo:
+        stream = StreamInfo("binary", self._data.shape[1], self.sampling_rate, self.n_samples,
+                            "uV" if self._gain != 1 else "raw units")
+        return RecordingInfo(self.path, "binary", (stream,), 1, (self.duration_s,),
+                             selected_stream="binary", channel_names=tuple(self.channel_names))
+
+    def close(self) -> None:
+        data = getattr(self, "_data", None)
+        if data is not None and getattr(data, "_mmap", None) is not None:
+            data._mmap.close()
+
+
+def open_mat(path: Path, *, sampling_rate: float | None = None, gain_uv: float = 1.0,
+             channels: str | list[int] | None = None, variable: str | None = None) -> Recording:
+    """A MATLAB recording: the Wave_clus simulator layout or a plain numeric matrix.
+
+    Wave_clus files hold ``data`` and ``samplingInterval`` (ms); the CBP excerpts hold ``data``
+    and ``dt`` (s). Any other file needs one numeric matrix (or ``variable``) and a rate.
+    v7.3 files (HDF5) are sliced lazily through h5py; older ones are small enough to load.
+    """
+    import scipy.io
+
+    try:
+        contents = scipy.io.loadmat(str(path))
+        lazy = None
+    except NotImplementedError:  # MATLAB v7.3: HDF5
+        contents, lazy = _open_mat73(path)
+    except (ValueError, OSError, TypeError) as error:
+        raise RecordingError(path, f"not a readable MATLAB file: {error}") from error
+    arrays = {k: v for k, v in contents.items() if not k.startswith("__")}
+    name = variable or ("data" if "data" in arrays else None)
+    if name is None:
+        numeric = [k for k, v in arrays.items() if getattr(v, "ndim", 0) in (1, 2)
+                   and np.issubdtype(getattr(v, "dtype", np.dtype(object)), np.number)
+                   and max(getattr(v, "shape", (0,))) > 1000]
+        if len(numeric) != 1:
+            raise RecordingError(path, "cannot tell which variable is the signal "
+                                 f"(candidates: {', '.join(numeric) or 'none'}); name it with "
+                                 "--variable")
+        name = numeric[0]
+    if name not in arrays:
+        raise RecordingError(path, f"has no variable '{name}'; it has {', '.join(arrays)}")
+    data = arrays[name]
+    rate = sampling_rate or _mat_rate(arrays)
+    if rate is None:
+        raise ParameterError(f"{path}: the file does not give a sampling rate (no "
+                             "'samplingInterval' nor 'dt'); give it with --sampling-rate")
+    if data.ndim == 1:
+        data = data[:, None] if lazy is None else data
+    if data.ndim != 2 or not np.issubdtype(data.dtype, np.number):
+        raise RecordingError(path, f"variable '{name}' is not a numeric matrix")
+    # Time runs along the longer axis.
+    if data.shape[0] < data.shape[1]:
+        data = data.T if isinstance(data, np.ndarray) else _Transposed(data)
+    return ArrayRecording(data, rate, path=str(path), format_name="MATLAB", gain_uv=gain_uv,
+                          channels=channels)
+
+
+def _mat_rate(arrays: dict) -> float | None:
+    if "samplingInterval" in arrays:  # Wave_clus simulator: milliseconds
+        return 1000.0 / float(np.asarray(arrays["samplingInterval"]).ravel()[0])
+    if "dt" in arrays:
+        return 1.0 / float(np.asarray(arrays["dt"]).ravel()[0])
+    for key in ("sr", "fs", "sampling_rate", "samplingRate", "Fs"):
+        if key in arrays:
+            return float(np.asarray(arrays[key]).ravel()[0])
+    return None
+
+
+def _open_mat73(path: Path) -> tuple[dict, object]:
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise RecordingError(path, f"not a readable MATLAB file: {error}") from error
+    contents: dict = {}
+    for key, value in handle.items():
+        if isinstance(value, h5py.Dataset):
+            contents[key] = value if value.size > 16 else value[()]
+    return contents, handle
+
+
+class _Transposed:
+    """A lazy transpose of an h5py dataset, sliced along its rows."""
+
+    def __init__(self, dataset: object) -> None:
+        self._dataset = dataset
+        self.shape = tuple(reversed(dataset.shape))
+        self.ndim = 2
+        self.dtype = dataset.dtype
+
+    def __getitem__(self, rows: slice) -> NDArray:
+        return np.asarray(self._dataset[:, rows]).T

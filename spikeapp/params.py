@@ -1,0 +1,200 @@
+"""The one table of parameters: name, type, bounds, default, help.
+
+It feeds the defaults, the validation, the CLI flags and the GUI's settings form, so a
+parameter is declared once. Parameters are grouped by the stage that uses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from spikeapp.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter.
+
+    ``kind`` is ``float``, ``int``, ``bool``, ``str`` or ``choice`` (then ``choices``).
+    ``low``/``high`` are inclusive bounds for numbers; ``None`` means unbounded.
+    ``default`` may be ``None`` for optional parameters (the CLI flag may then be omitted).
+    """
+
+    name: str
+    group: str
+    kind: str
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ParameterError."""
+        if value is None:
+            if self.default is None:
+                return None
+            raise ParameterError(f"parameter '{self.name}' needs a value")
+        try:
+            if self.kind == "bool":
+                if isinstance(value, str):
+                    lowered = value.strip().lower()
+                    if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                        raise ValueError(value)
+                    value = lowered in {"true", "1", "yes"}
+                converted: Any = bool(value)
+            elif self.kind == "int":
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                converted = int(value)
+            elif self.kind == "float":
+                converted = float(value)
+                if converted != converted or converted in (float("inf"), float("-inf")):
+                    raise ValueError(value)
+            elif self.kind == "choice":
+                converted = str(value)
+                if converted not in self.choices:
+                    raise ParameterError(
+                        f"parameter '{self.name}' must be one of {', '.join(self.choices)}; "
+                        f"got '{converted}'")
+            else:
+                converted = str(value)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"parameter '{self.name}' must be of type {self.kind}; got {value!r}") from None
+        if self.kind in {"int", "float"}:
+            if self.low is not None and converted < self.low:
+                raise ParameterError(f"parameter '{self.name}' must be >= {self.low}; got {converted}")
+            if self.high is not None and converted > self.high:
+                raise ParameterError(f"parameter '{self.name}' must be <= {self.high}; got {converted}")
+        return converted
+
+
+PARAMS: tuple[Param, ...] = (
+    # -- detection ---------------------------------------------------------------------------
+    Param("freq_min", "detection", "float", 300.0, "high-pass corner of the band-pass filter",
+          low=0.1, unit="Hz"),
+    Param("freq_max", "detection", "float", 3000.0,
+          "low-pass corner of the band-pass filter (capped below Nyquist)", low=1.0, unit="Hz"),
+    Param("filter_order", "detection", "int", 3, "Butterworth order (applied forward and back)",
+          low=1, high=8),
+    Param("threshold", "detection", "float", 5.0,
+          "detection threshold in multiples of the noise, median(|x|)/0.6745", low=1.0, high=100.0),
+    Param("polarity", "detection", "choice", "negative", "sign of the spikes to detect",
+          choices=("negative", "positive", "both")),
+    Param("dead_time_ms", "detection", "float", 1.0,
+          "minimum interval between two spikes on one channel or group", low=0.0, high=100.0,
+          unit="ms"),
+    Param("align_window_ms", "detection", "float", 0.5,
+          "after a threshold crossing, where the spike's extremum is searched", low=0.0, high=5.0,
+          unit="ms"),
+    Param("interpolate", "detection", "bool", False,
+          "sub-sample alignment: refine the extremum by parabolic interpolation and resample "
+          "the waveform there"),
+    Param("pre_ms", "detection", "float", 0.8333,
+          "waveform window before the extremum (20 samples at 24 kHz)", low=0.05, high=10.0,
+          unit="ms"),
+    Param("post_ms", "detection", "float", 1.8333,
+          "waveform window after the extremum (44 samples at 24 kHz)", low=0.05, high=10.0,
+          unit="ms"),
+    Param("n_pca", "detection", "int", 5, "number of PCA features per spike", low=1, high=20),
+    Param("chunk_s", "detection", "float", 10.0,
+          "length of the chunks the recording is processed in", low=0.05, high=600.0, unit="s"),
+    Param("noise_s", "detection", "float", 60.0,
+          "seconds of signal (evenly spread) used to estimate the noise", low=0.1, unit="s"),
+    # -- network (the 1D-CNN) ------------------------------------------------------------------
+    Param("architecture", "network", "choice", "robust",
+          "'paper': the published 1D-CNN; 'robust': with batch norm, dropout and pooling",
+          choices=("paper", "robust")),
+    Param("conv_layers", "network", "int", 3, "number of convolution blocks", low=1, high=6),
+    Param("conv_channels", "network", "int", 32, "feature maps of the first convolution block",
+          low=4, high=256),
+    Param("kernel_size", "network", "int", 5, "convolution kernel length (samples)", low=3, high=15),
+    Param("hidden_units", "network", "int", 64, "width of the dense layer", low=8, high=1024),
+    Param("dropout", "network", "float", 0.2, "dropout before the output layer", low=0.0, high=0.9),
+    # -- training --------------------------------------------------------------------------------
+    Param("epochs", "training", "int", 150, "maximum number of epochs", low=1, high=5000),
+    Param("batch_size", "training", "int", 64, "mini-batch size", low=4, high=4096),
+    Param("learning_rate", "training", "float", 3e-3, "AdamW learning rate", low=1e-6, high=1.0),
+    Param("weight_decay", "training", "float", 1e-3, "AdamW weight decay", low=0.0, high=1.0),
+    Param("validation_fraction", "training", "float", 0.2,
+          "fraction of the labels held back for early stopping and calibration",
+          low=0.0, high=0.5),
+    Param("patience", "training", "int", 30, "epochs without validation improvement before stopping",
+          low=1, high=1000),
+    Param("augment", "training", "bool", True,
+          "augment with recording noise, jitter, amplitude scaling and overlapping spikes"),
+    Param("samples_per_epoch", "training", "int", 2048,
+          "class-balanced samples drawn per epoch", low=64, high=1_000_000),
+    Param("seed", "training", "int", 0, "random seed (reproducible training)", low=0),
+    Param("threads", "training", "int", 0, "torch CPU threads (0: all cores but one)", low=0,
+          high=256),
+    Param("device", "training", "choice", "auto", "where to train",
+          choices=("auto", "cpu", "cuda", "mps")),
+    Param("min_confidence", "training", "float", 0.0,
+          "spikes predicted with lower calibrated confidence go to 'unresolved'", low=0.0,
+          high=1.0),
+)
+
+_BY_NAME = {p.name: p for p in PARAMS}
+
+
+def param(name: str) -> Param:
+    """The parameter called ``name``."""
+    return _BY_NAME[name]
+
+
+def params_in(group: str) -> tuple[Param, ...]:
+    """All parameters of one group, in table order."""
+    return tuple(p for p in PARAMS if p.group == group)
+
+
+def defaults(group: str) -> dict[str, Any]:
+    """Default values of one group."""
+    return {p.name: p.default for p in params_in(group)}
+
+
+def resolve(group: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults of ``group`` overridden by ``values``, validated. Unknown names are an error."""
+    values = dict(values or {})
+    known = {p.name for p in params_in(group)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ParameterError(f"unknown {group} parameter(s): {', '.join(unknown)}")
+    resolved = defaults(group)
+    for name, value in values.items():
+        resolved[name] = _BY_NAME[name].validate(value)
+    return resolved
+
+
+def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> None:
+    """Add one CLI flag per parameter of ``groups``; their defaults stay ``None`` (unset)."""
+    for group in groups:
+        section = parser.add_argument_group(f"{group} parameters")
+        for p in params_in(group):
+            unit = f" [{p.unit}]" if p.unit else ""
+            help_text = f"{p.help}{unit} (default: {p.default})"
+            if p.kind == "bool":
+                section.add_argument(p.flag, dest=p.name, action=argparse.BooleanOptionalAction,
+                                     default=None, help=help_text)
+            elif p.kind == "choice":
+                section.add_argument(p.flag, dest=p.name, choices=p.choices, default=None,
+                                     help=help_text)
+            else:
+                section.add_argument(p.flag, dest=p.name, default=None, help=help_text,
+                                     metavar=p.kind.upper())
+
+
+def from_namespace(namespace: argparse.Namespace, group: str) -> dict[str, Any]:
+    """The validated parameters of ``group`` given on the command line (unset ones defaulted)."""
+    given = {p.name: getattr(namespace, p.name) for p in params_in(group)
+             if getattr(namespace, p.name, None) is not None}
+    return resolve(group, given)
