@@ -79,6 +79,21 @@ class Param:
 
 
 PARAMS: tuple[Param, ...] = (
+    # -- reader ----------------------------------------------------------------------------------
+    Param("format", "reader", "str", None,
+          "force a format: nwb, binary, mat or a neo name (Neuralynx, Plexon, Intan...)"),
+    Param("stream", "reader", "str", None, "stream name or index (see 'spikeapp info')"),
+    Param("channels", "reader", "str", None, "channels to use, e.g. 0,3-5 (default: all)"),
+    Param("segment", "reader", "int", 0, "segment (recording block) to read", low=0),
+    Param("sampling_rate", "reader", "float", None,
+          "sampling rate of raw binary or MATLAB data", low=1e-3, unit="Hz"),
+    Param("n_channels", "reader", "int", None, "channel count of raw binary data", low=1),
+    Param("dtype", "reader", "choice", None, "sample type of raw binary data",
+          choices=("int16", "uint16", "int32", "float32", "float64", "int8", "uint8")),
+    Param("header_bytes", "reader", "int", 0, "bytes to skip at the start of raw binary data",
+          low=0),
+    Param("gain", "reader", "float", 1.0, "microvolts per unit of raw binary or MATLAB data"),
+    Param("variable", "reader", "str", None, "MATLAB variable holding the signal"),
     # -- detection ---------------------------------------------------------------------------
     Param("freq_min", "detection", "float", 300.0, "high-pass corner of the band-pass filter",
           low=0.1, unit="Hz"),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from spikeapp.errors import SpikeappError
 from spikeapp.io.base import ArrayRecording
 
 DEMO_RATE = 24_000.0
@@ -90,6 +91,8 @@ def _coloured_noise(rng: np.random.Generator, n: int, channels: int) -> NDArray[
 
 def make_demo(seed: int = 0, duration_s: float = 60.0) -> DemoRecording:
     """Generate the demo recording (deterministic for a given seed)."""
+    if not 0.5 <= duration_s <= 3600:
+        raise SpikeappError(f"the demo lasts 0.5 to 3600 s, not {duration_s:g}")
     rng = np.random.default_rng(seed)
     fs = DEMO_RATE
     n = int(duration_s * fs)
@@ -112,7 +115,8 @@ def make_demo(seed: int = 0, duration_s: float = 60.0) -> DemoRecording:
             # Overlaps: some spikes 0.3-0.8 ms after a spike of the channel's first unit.
             partner = times[channels.index(unit.channel)] if unit.channel in channels else None
             if partner is not None:
-                extra = rng.choice(partner, 15, replace=False) + rng.uniform(3e-4, 8e-4, 15)
+                k = min(15, len(partner) // 4)
+                extra = rng.choice(partner, k, replace=False) + rng.uniform(3e-4, 8e-4, k)
                 train = np.sort(np.concatenate([train, extra]))
                 train = train[np.concatenate([[True], np.diff(train) > 0.0025])]
         _add_spikes(data, template, train, unit.channel, fs)

@@ -72,16 +72,15 @@ def _open_neo(path: Path, kind: str, **options: Any) -> Recording:
     if kind != "neo":
         matched = {n.lower(): cls for n, cls in names.items()}.get(kind.lower())
         if matched is None:
-            raise ParameterError(f"unknown format '{kind}'; known: nwb, binary, mat, "
+            raise ParameterError(f"{path}: unknown format '{kind}'; known: nwb, binary, mat, "
                                  f"{', '.join(sorted(names))}")
         rawio = open_rawio(path, matched)
         return NeoRecording(path, rawio, **options)
     candidates = [c for c in neo_candidates(path) if c.__name__ != "RawBinarySignalRawIO"]
+    hint = ""
+    if path.suffix.lower() in _BINARY_SUFFIXES:
+        hint = "; for raw binary give --dtype, --n-channels and --sampling-rate (--format binary)"
     if not candidates:
-        hint = ""
-        if path.suffix.lower() in _BINARY_SUFFIXES:
-            hint = ("; for raw binary give --dtype, --n-channels and --sampling-rate "
-                    "(--format binary)")
         raise RecordingError(path, "not a recognised recording format (extension "
                              f"'{path.suffix or 'none'}'){hint}")
     failures = []
@@ -98,8 +97,8 @@ def _open_neo(path: Path, kind: str, **options: Any) -> Recording:
                                if c is not candidate))
         return NeoRecording(path, rawio, **options)
     if len(failures) == 1:
-        raise RecordingError(path, failures[0])
-    raise RecordingError(path, "no reader could open it; tried: " + "; ".join(failures))
+        raise RecordingError(path, failures[0] + hint)
+    raise RecordingError(path, "no reader could open it; tried: " + "; ".join(failures) + hint)
 
 
 def describe(path: str | os.PathLike, **options: Any):

@@ -1,0 +1,142 @@
+"""The command line as a user runs it: info, demo, detect, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from spikeapp.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_demo_then_info_then_detect(tmp_path, capsys):
+    nwb = tmp_path / "demo.nwb"
+    code, out, _ = run(capsys, "demo", "--out", nwb, "--duration", "10")
+    assert code == 0 and nwb.exists()
+    truth = list(csv.DictReader(open(tmp_path / "demo.truth.csv")))
+    seeds = list(csv.DictReader(open(tmp_path / "demo.seeds.csv")))
+    assert set(truth[0]) == {"time_s", "channel", "unit"}
+    per_unit = {u: sum(r["unit"] == u for r in seeds) for u in {r["unit"] for r in seeds}}
+    assert min(per_unit.values()) == 20 and len(per_unit) == 7
+
+    code, out, _ = run(capsys, "info", nwb)
+    assert code == 0
+    assert "NWB" in out and "24000" in out and "wire0" in out
+
+    npz = tmp_path / "spikes.npz"
+    code, out, _ = run(capsys, "detect", nwb, "--out", npz, "--quiet", "--threshold", "5",
+                       "--channels", "1")
+    assert code == 0
+    with np.load(npz) as data:
+        for key in ("times_s", "samples", "channels", "waveforms", "features", "params"):
+            assert key in data
+        assert set(data["channels"].tolist()) == {1}
+        assert data["waveforms"].shape[1:] == (1, 64)
+        assert '"threshold": 5.0' in str(data["params"])
+
+
+def test_demo_as_nix(tmp_path, capsys):
+    code, _, _ = run(capsys, "demo", "--out", tmp_path / "d.nix", "--duration", "2")
+    assert code == 0
+    code, out, _ = run(capsys, "info", tmp_path / "d.nix")
+    assert code == 0 and "NIX" in out
+
+
+def test_info_on_real_files(shared_data, capsys):
+    code, out, _ = run(capsys, "info", shared_data / "neo_ephy_testing_data/plexon/File_plexon_1.plx")
+    assert code == 0 and "Plexon" in out and "Sorted units in the file: 4" in out
+    code, out, _ = run(capsys, "info", shared_data / "human_microwire_neuralynx_nwbpipeline")
+    assert code == 0 and "Neuralynx" in out and "GA1-RAH1" in out and "32000" in out
+
+
+def test_detect_tetrode_group(shared_data, tmp_path, capsys):
+    code, out, _ = run(capsys, "detect", shared_data / "tridesclous_locust/locust_trial_01.raw",
+                       "--dtype", "int16", "--n-channels", "4", "--sampling-rate", "15000",
+                       "--group", "0-3", "--out", tmp_path / "l.npz", "-q")
+    assert code == 0
+    with np.load(tmp_path / "l.npz") as data:
+        assert data["waveforms"].shape[1] == 4
+        assert set(data["channels"].tolist()) == {0}
+
+
+def _bad_inputs(tmp_path):
+    nan_file = tmp_path / "nan.f32"
+    values = np.ones((30_000, 2), dtype=np.float32)
+    values[20_000, 1] = np.nan
+    values.tofile(nan_file)
+    odd = tmp_path / "odd.raw"
+    odd.write_bytes(b"\0" * 1001)
+    empty = tmp_path / "empty.ncs"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.plx"
+    garbage.write_bytes(b"not a plexon file" * 100)
+    text_nwb = tmp_path / "notes.nwb"
+    text_nwb.write_text("hello")
+    return [
+        ([tmp_path / "missing.ncs"], "no such file"),
+        ([tmp_path / "notes.xyz"], "no such file"),
+        ([empty], "empty"),
+        ([garbage], "Plexon"),
+        ([text_nwb], "not a readable NWB file"),
+        ([odd, "--dtype", "int16", "--n-channels", "4", "--sampling-rate", "1000"],
+         "whole number"),
+        ([odd], "raw binary"),
+        ([odd, "--format", "binary", "--dtype", "int16"], "--sampling-rate"),
+        ([nan_file, "--format", "binary", "--dtype", "float32", "--n-channels", "2",
+          "--sampling-rate", "30000"], "NaN"),
+        ([odd, "--format", "Blorp"], "unknown format"),
+    ]
+
+
+def test_bad_input_gives_one_clear_line_and_exit_code_2(tmp_path, capsys):
+    (tmp_path / "notes.xyz")  # never created: a missing path with an unknown extension
+    for argv, words in _bad_inputs(tmp_path):
+        code, out, err = run(capsys, "detect", *argv, "--out", tmp_path / "o.npz", "-q")
+        assert code == 2, (argv, err)
+        assert "Traceback" not in err
+        assert words in err, (argv, err)
+        assert str(argv[0]) in err
+
+
+def test_truncated_real_file_is_reported(shared_data, tmp_path, capsys):
+    source = shared_data / "neo_ephy_testing_data/spike2/File_spike2_3.smr"
+    truncated = tmp_path / "cut.smr"
+    truncated.write_bytes(source.read_bytes()[:5000])
+    code, _, err = run(capsys, "detect", truncated, "--out", tmp_path / "o.npz", "-q")
+    assert code == 2 and "cut.smr" in err and "Traceback" not in err
+    folder = tmp_path / "nlx"
+    shutil.copytree(shared_data / "human_microwire_neuralynx_nwbpipeline", folder)
+    ncs = folder / "GA1-RAH1.ncs"
+    ncs.write_bytes(ncs.read_bytes()[:20_000 + 3])
+    code, _, err = run(capsys, "info", folder)
+    assert "Traceback" not in err
+    assert code in (0, 2)  # neo may read the whole records it has; never a crash
+
+
+def test_bad_parameters(tmp_path, capsys):
+    code, _, err = run(capsys, "demo", "--out", tmp_path / "d.nwb", "--duration", "1")
+    assert code == 0
+    code, _, err = run(capsys, "detect", tmp_path / "d.nwb", "--out", tmp_path / "o.npz",
+                       "--threshold", "-3")
+    assert code == 2 and "threshold" in err
+    code, _, err = run(capsys, "detect", tmp_path / "d.nwb", "--out", tmp_path / "o.npz",
+                       "--channels", "0,7")
+    assert code == 2 and "channel 7" in err
+    code, _, err = run(capsys, "detect", tmp_path / "d.nwb", "--out", tmp_path / "no/o.npz")
+    assert code == 2 and "does not exist" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["detect", "--help"], ["info", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    assert "usage" in capsys.readouterr().out
