@@ -123,8 +123,9 @@ PARAMS: tuple[Param, ...] = (
     Param("n_pca", "detection", "int", 5, "number of PCA features per spike", low=1, high=20),
     Param("chunk_s", "detection", "float", 10.0,
           "length of the chunks the recording is processed in", low=0.05, high=600.0, unit="s"),
-    Param("noise_s", "detection", "float", 60.0,
-          "seconds of signal (evenly spread) used to estimate the noise", low=0.1, unit="s"),
+    Param("noise_s", "detection", "float", 20.0,
+          "seconds of signal, in 0.5 s windows spread evenly, used to estimate the noise",
+          low=0.1, unit="s"),
     # -- network (the 1D-CNN) ------------------------------------------------------------------
     Param("architecture", "network", "choice", "robust",
           "'paper': the published 1D-CNN; 'robust': with batch norm, dropout and pooling",

@@ -85,9 +85,18 @@ def filtered_chunks(read: Callable[[int, int], NDArray[np.float32]], n_samples: 
     samples of filtered context on each side of the core (where the recording has them), for
     waveforms and alignment that reach beyond the core.
     """
-    for start in range(0, n_samples, chunk):
-        stop = min(n_samples, start + chunk)
-        yield (start, stop) + filter_window(read, n_samples, band, start, stop, extra, threads)
+    bounds = [(start, min(n_samples, start + chunk)) for start in range(0, n_samples, chunk)]
+    if not bounds:
+        return
+    # Read and filter the next chunk while the caller works on this one.
+    with ThreadPoolExecutor(1) as prefetch:
+        pending = prefetch.submit(filter_window, read, n_samples, band, *bounds[0], extra, threads)
+        for index, (start, stop) in enumerate(bounds):
+            filtered, offset = pending.result()
+            if index + 1 < len(bounds):
+                pending = prefetch.submit(filter_window, read, n_samples, band,
+                                          *bounds[index + 1], extra, threads)
+            yield start, stop, filtered, offset
 
 
 def filter_window(read: Callable[[int, int], NDArray[np.float32]], n_samples: int,
@@ -99,6 +108,6 @@ def filter_window(read: Callable[[int, int], NDArray[np.float32]], n_samples: in
     read_start = max(0, context_start - band.margin)
     read_stop = min(n_samples, context_stop + band.margin)
     raw = read(read_start, read_stop)
-    filtered = band.apply(raw.T, threads)
+    filtered = band.apply(np.ascontiguousarray(raw.T), threads)
     keep = filtered[:, context_start - read_start: context_stop - read_start]
     return keep, start - context_start

@@ -16,13 +16,14 @@ from spikeapp import params as param_table
 from spikeapp.detection import threshold as th
 from spikeapp.detection.filtering import BandPass, filter_window, filtered_chunks
 from spikeapp.errors import ParameterError
-from spikeapp.features.store import WaveformStore
+from spikeapp.features.pca import BATCH, FIT_SAMPLE, fit_pcas, project
+from spikeapp.features.store import EvenSample, WaveformStore
 from spikeapp.io.base import Recording, parse_index_list
 from spikeapp.tasks import CancelToken, Job, Progress
 
 log = logging.getLogger(__name__)
 
-_NOISE_WINDOW_S = 1.0
+_NOISE_WINDOW_S = 0.5
 
 
 @dataclass
@@ -155,6 +156,7 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
     chunk = max(1, round(p["chunk_s"] * fs))
     extra = align + pre + post + 4
     store = WaveformStore(width, pre + post, waveform_dir)
+    samples = {g: EvenSample(FIT_SAMPLE) for g in range(len(groups))}
     found: dict[str, list] = {k: [] for k in ("samples", "offsets", "groups", "peaks", "amps")}
     last_peak = np.full(len(groups), -(1 << 62), dtype=np.int64)
     total_s = recording.duration_s
@@ -175,13 +177,20 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
                 last_peak[g] = hits[0][-1]
                 chunk_hits.append((g, hits))
             _collect(chunk_hits, width, store, found)
+            for g, hits in chunk_hits:
+                if hits[1] is not None:
+                    samples[g].offer(hits[1][3])
             n_found = sum(len(s) for s in found["samples"])
             yield Progress(stop / fs, total_s, f"{n_found} spikes", "s")
+        group_index = (np.concatenate(found["groups"]).astype(np.int64) if found["groups"]
+                       else np.zeros(0, np.int64))
+        pcas = fit_pcas({g: s.rows() for g, s in samples.items()}, p["n_pca"])
+        features = project(store.batches(BATCH), group_index, pcas, p["n_pca"])
         waveforms = store.finish()
     finally:
         store.close_on_error()
-    return _assemble(recording, found, waveforms, group_ids, group_channels, noise, p,
-                     pre, post)
+    return _assemble(recording, found, waveforms, features, group_ids, group_channels, noise,
+                     p, pre, post)
 
 
 def _estimate_noise(recording: Recording, band: BandPass, noise_s: float,
@@ -197,9 +206,9 @@ def _estimate_noise(recording: Recording, band: BandPass, noise_s: float,
             cancel.raise_if_cancelled()
         filtered, _ = filter_window(recording.read, recording.n_samples, band, int(start),
                                     int(start) + window)
-        pieces.append(filtered)
+        pieces.append(np.abs(filtered).astype(np.float32))
         yield Progress(i + 1, len(starts), "estimating noise", "window")
-    return th.noise_level(np.concatenate(pieces, axis=1))
+    return th.noise_level(np.concatenate(pieces, axis=1)).astype(np.float64)
 
 
 def _detect_group(x: NDArray, thresholds: NDArray, sign: float, core_begin: int, core_end: int,
@@ -255,10 +264,8 @@ def _collect(chunk_hits: list, width: int, store: WaveformStore, found: dict[str
 
 
 def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,
-              group_ids: NDArray, group_channels: NDArray, noise: NDArray, p: dict,
+              features: NDArray, group_ids: NDArray, group_channels: NDArray, noise: NDArray, p: dict,
               pre: int, post: int) -> DetectionResult:
-    from spikeapp.features.pca import pca_features
-
     def joined(key: str, dtype: type) -> NDArray:
         return np.concatenate(found[key]).astype(dtype) if found[key] else np.zeros(0, dtype)
 
@@ -268,7 +275,6 @@ def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,
     fs = recording.sampling_rate
     times = recording.t_start + (samples + joined("offsets", np.float64)) / fs
     peak_channels = group_channels[group_index, peak_row] if len(samples) else samples
-    features = pca_features(waveforms, group_index, p["n_pca"])
     params = dict(p, pre_samples=pre, post_samples=post, sampling_rate=fs)
     return DetectionResult(
         samples=samples, times_s=times, channels=group_ids[group_index],

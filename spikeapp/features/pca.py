@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 from numpy.typing import NDArray
 
-_FIT_SAMPLE = 20_000
-_BATCH = 50_000
+FIT_SAMPLE = 20_000
+BATCH = 50_000
+
+
+def fit_pcas(samples: Mapping[int, NDArray], n_components: int, seed: int = 0) -> dict:
+    """One PCA per group, fitted on that group's waveform sample (rows: flattened waveforms)."""
+    from sklearn.decomposition import PCA
+
+    fitted = {}
+    for group, rows in samples.items():
+        rows = np.asarray(rows).reshape(len(rows), -1)
+        if len(rows) < 2:
+            continue
+        k = min(n_components, rows.shape[0], rows.shape[1])
+        fitted[group] = PCA(n_components=k, random_state=seed).fit(rows)
+    return fitted
+
+
+def project(batches: Iterable[tuple[int, NDArray]], group_index: NDArray[np.int64],
+            pcas: Mapping[int, object], n_components: int) -> NDArray[np.float32]:
+    """Features of every spike, from ``(first_row, waveforms)`` batches in spike order."""
+    features = np.zeros((len(group_index), n_components), dtype=np.float32)
+    for begin, block in batches:
+        groups = group_index[begin:begin + len(block)]
+        flat = block.reshape(len(block), -1)
+        for group, pca in pcas.items():
+            members = np.nonzero(groups == group)[0]
+            if len(members):
+                values = pca.transform(flat[members])
+                features[begin + members, :values.shape[1]] = values
+    return features
 
 
 def pca_features(waveforms: NDArray[np.float32], group_index: NDArray[np.int64],
                  n_components: int, seed: int = 0) -> NDArray[np.float32]:
-    """First ``n_components`` principal components of each spike, PCA fitted per group.
-
-    The fit uses at most 20,000 spikes per group (drawn with ``seed``); every spike is then
-    projected, in batches, so memory stays bounded for memory-mapped waveforms.
-    """
-    from sklearn.decomposition import PCA
-
-    features = np.zeros((len(waveforms), n_components), dtype=np.float32)
+    """PCA features of in-memory waveforms, fitted per group on at most 20,000 spikes each."""
     rng = np.random.default_rng(seed)
+    samples = {}
     for group in np.unique(group_index):
         members = np.nonzero(group_index == group)[0]
-        if len(members) < 2:
-            continue
-        fit_rows = np.sort(rng.choice(members, min(len(members), _FIT_SAMPLE), replace=False))
-        fit_data = np.asarray(waveforms[fit_rows]).reshape(len(fit_rows), -1)
-        k = min(n_components, fit_data.shape[0], fit_data.shape[1])
-        pca = PCA(n_components=k, random_state=seed).fit(fit_data)
-        for begin in range(0, len(members), _BATCH):
-            rows = members[begin:begin + _BATCH]
-            block = np.asarray(waveforms[rows]).reshape(len(rows), -1)
-            features[rows, :k] = pca.transform(block)
-    return features
+        chosen = np.sort(rng.choice(members, min(len(members), FIT_SAMPLE), replace=False))
+        samples[int(group)] = waveforms[chosen]
+    pcas = fit_pcas(samples, n_components, seed)
+    batches = ((b, waveforms[b:b + BATCH]) for b in range(0, len(waveforms), BATCH))
+    return project(batches, group_index, pcas, n_components)

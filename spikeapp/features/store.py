@@ -38,6 +38,21 @@ class WaveformStore:
         else:
             self._blocks.append(block)
 
+    def batches(self, size: int):
+        """Yield ``(first_row, block)`` over everything appended, reading the spill file by
+        plain reads (no mapping, so memory stays bounded)."""
+        if self._path is None:
+            data = np.concatenate(self._blocks) if self._blocks else np.zeros((0,) + self._shape)
+            for begin in range(0, len(data), size):
+                yield begin, data[begin:begin + size]
+            return
+        row_bytes = 4 * self._shape[0] * self._shape[1]
+        for begin in range(0, self._count, size):
+            count = min(size, self._count - begin)
+            block = np.fromfile(self._path, dtype=np.float32, count=count * self._shape[0]
+                                * self._shape[1], offset=begin * row_bytes)
+            yield begin, block.reshape((count,) + self._shape)
+
     def finish(self) -> NDArray[np.float32]:
         if self._file is None:
             if not self._blocks:
@@ -46,6 +61,7 @@ class WaveformStore:
         self._file.close()
         self._file = None
         if self._count == 0:
+            self._path.unlink(missing_ok=True)
             return np.zeros((0,) + self._shape, dtype=np.float32)
         return np.memmap(self._path, dtype=np.float32, mode="r",
                          shape=(self._count,) + self._shape)
@@ -57,3 +73,28 @@ class WaveformStore:
             self._file = None
             if self._path is not None:
                 self._path.unlink(missing_ok=True)
+
+
+class EvenSample:
+    """At most ``capacity`` rows spread evenly over everything offered, kept in memory.
+
+    Rows are kept one in ``stride``; when the buffer fills, every other row is dropped and the
+    stride doubles, so the sample always covers the whole recording evenly.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._rows: list[NDArray] = []
+        self._stride = 1
+        self._seen = 0
+
+    def offer(self, rows: NDArray) -> None:
+        first = (-self._seen) % self._stride
+        self._rows.extend(rows[first::self._stride])
+        self._seen += len(rows)
+        while len(self._rows) > self.capacity:
+            self._rows = self._rows[::2]
+            self._stride *= 2
+
+    def rows(self) -> NDArray:
+        return np.asarray(self._rows)

@@ -74,6 +74,7 @@ class Recording(ABC):
     t_start: float = 0.0
     channel_ids: NDArray[np.int64]
     channel_names: list[str]
+    may_hold_nan: bool = True  # False where samples are integers: skips a check per chunk
 
     @property
     def n_channels(self) -> int:
@@ -105,7 +106,7 @@ class Recording(ABC):
             raise RecordingError(
                 self.path, f"the file is shorter than its header says (asked samples {start}-{stop},"
                 f" got {data.shape[0]}): it may be truncated")
-        if not np.isfinite(data).all():
+        if self.may_hold_nan and not np.isfinite(data).all():
             bad = int(np.argwhere(~np.isfinite(data))[0][0]) + start
             raise RecordingError(
                 self.path, f"NaN or infinite sample at {bad / self.sampling_rate:.6f} s "

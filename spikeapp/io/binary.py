@@ -55,6 +55,10 @@ class BinaryRecording(Recording):
                                    shape=(payload // frame, n_channels))
         except OSError as error:
             raise RecordingError(path, f"cannot map the file: {error.strerror or error}") from error
+        self._file = path
+        self._dtype = np.dtype(dtype)
+        self.may_hold_nan = self._dtype.kind == "f"
+        self._header = header_bytes
         self._gain = np.float32(gain_uv)
         self.sampling_rate = float(sampling_rate)
         self.n_samples = int(self._data.shape[0])
@@ -63,7 +67,13 @@ class BinaryRecording(Recording):
 
     def _read_raw(self, start: int, stop: int, positions: NDArray[np.int64]
                   ) -> NDArray[np.float32]:
-        block = np.asarray(self._data[start:stop, self.channel_ids[positions]], dtype=np.float32)
+        # Plain reads rather than the map: mapped pages would stay resident as the whole file
+        # is scanned, and memory would seem to grow with the length of the recording.
+        width = self._data.shape[1]
+        frames = np.fromfile(self._file, dtype=self._dtype, count=(stop - start) * width,
+                             offset=self._header + start * width * self._dtype.itemsize)
+        frames = frames.reshape(-1, width)
+        block = frames[:, self.channel_ids[positions]].astype(np.float32)
         if self._gain != 1:
             block *= self._gain
         return block

@@ -11,8 +11,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp.errors import ParameterError, RecordingError
-from spikeapp.io.base import (Recording, RecordingInfo, StreamInfo, UnitInfo, microvolts_per_unit,
-                              select_channels)
+from spikeapp.io.base import (
+    Recording,
+    RecordingInfo,
+    StreamInfo,
+    UnitInfo,
+    microvolts_per_unit,
+    select_channels,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from spikeapp.detection import detect
 from spikeapp.detection.filtering import BandPass, filtered_chunks
 from spikeapp.io.base import ArrayRecording
 from spikeapp.io.demo import UNITS, unit_template
-from spikeapp.tasks import CancelToken, Cancelled, run_job
+from spikeapp.tasks import Cancelled, CancelToken, run_job
 
 MATCH_S = 0.0004
 

@@ -1,0 +1,41 @@
+"""Start the Qt application."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | None = None
+            ) -> int:
+    """Open the main window (on the demo or a recording); with ``screenshot``, save and exit."""
+    import pyqtgraph as pg
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from spikeapp.gui.main_window import MainWindow
+
+    pg.setConfigOptions(antialias=False, useOpenGL=False)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("spikeapp")
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    if demo:
+        window.open_demo()
+    elif recording:
+        window.open_recording_path(recording)
+    if screenshot:
+        def grab_when_idle() -> None:
+            if window.busy():
+                QTimer.singleShot(200, grab_when_idle)
+                return
+            app.processEvents()
+            window.grab().save(screenshot)
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(500, grab_when_idle)
+    return app.exec()
