@@ -79,22 +79,39 @@ class EvenSample:
     """At most ``capacity`` rows spread evenly over everything offered, kept in memory.
 
     Rows are kept one in ``stride``; when the buffer fills, every other row is dropped and the
-    stride doubles, so the sample always covers the whole recording evenly.
+    stride doubles, so the sample always covers the whole recording evenly. Kept rows are
+    copied into one compact buffer, so the blocks they came from are not held alive.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._rows: list[NDArray] = []
+        self._buffer: NDArray | None = None
+        self._size = 0
         self._stride = 1
         self._seen = 0
 
     def offer(self, rows: NDArray) -> None:
-        first = (-self._seen) % self._stride
-        self._rows.extend(rows[first::self._stride])
-        self._seen += len(rows)
-        while len(self._rows) > self.capacity:
-            self._rows = self._rows[::2]
+        if self._buffer is None:
+            self._buffer = np.empty((self.capacity,) + rows.shape[1:], dtype=rows.dtype)
+        while len(rows):
+            first = (-self._seen) % self._stride
+            chosen = rows[first::self._stride]
+            room = self.capacity - self._size
+            if len(chosen) <= room:
+                self._buffer[self._size:self._size + len(chosen)] = chosen
+                self._size += len(chosen)
+                self._seen += len(rows)
+                return
+            self._buffer[self._size:] = chosen[:room]
+            consumed = first + room * self._stride
+            self._seen += consumed
+            rows = rows[consumed:]
+            kept = self._buffer[::2].copy()
+            self._buffer[:len(kept)] = kept
+            self._size = len(kept)
             self._stride *= 2
 
     def rows(self) -> NDArray:
-        return np.asarray(self._rows)
+        if self._buffer is None:
+            return np.zeros((0,))
+        return self._buffer[:self._size].copy()
