@@ -1,0 +1,1 @@
+"""Training and prediction (torch): datasets, the training loop as a generator, checkpoints."""

@@ -1,0 +1,30 @@
+"""Where torch runs, and how many CPU threads it may take."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def cap_threads(threads: int = 0) -> int:
+    """Limit torch's CPU threads; 0 means all cores but one, so the interface keeps a core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = threads or max(1, (cores or 1) - 1)
+    torch.set_num_threads(count)
+    return count
+
+
+def choose_device(requested: str = "auto") -> torch.device:
+    """CUDA, then Apple MPS, then CPU; an unavailable request falls back to CPU with a log."""
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if requested in ("auto", "mps") and mps is not None and mps.is_available():
+        return torch.device("mps")
+    if requested not in ("auto", "cpu"):
+        log.warning("%s is not available here; training on the CPU", requested)
+    return torch.device("cpu")

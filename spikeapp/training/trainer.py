@@ -1,0 +1,225 @@
+"""The training loop as a Qt-free generator, and the trained classifier it returns."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from spikeapp import params as param_table
+from spikeapp.errors import SpikeappError
+from spikeapp.nets import build_network
+from spikeapp.tasks import CancelToken, Job, Progress
+from spikeapp.training.augment import Augmenter
+from spikeapp.training.calibration import fit_temperature
+from spikeapp.training.device import cap_threads, choose_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """Per spike: the predicted class index (-1: unresolved), calibrated probabilities, the
+    confidence (top probability) and the margin between the top two."""
+
+    labels: NDArray[np.int64]
+    probabilities: NDArray[np.float32]
+    confidence: NDArray[np.float32]
+    margin: NDArray[np.float32]
+
+
+@dataclass
+class TrainedClassifier:
+    """A trained network with everything needed to use it again."""
+
+    model: nn.Module
+    kind: str
+    class_names: list[str]
+    scale: NDArray[np.float32]            # per input channel
+    input_shape: tuple[int, int]          # channels, samples
+    network_params: dict[str, Any]
+    training_params: dict[str, Any]
+    temperature: float = 1.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+    def logits(self, waveforms: NDArray, batch: int = 8192) -> NDArray[np.float32]:
+        """Raw network outputs for (n, channels, samples) waveforms, in batches."""
+        waveforms = _as_3d(waveforms)
+        if waveforms.shape[1:] != self.input_shape:
+            raise SpikeappError(f"the network expects waveforms of {self.input_shape[0]} channel(s)"
+                                f" x {self.input_shape[1]} samples, not {waveforms.shape[1:]}")
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        out = np.zeros((len(waveforms), len(self.class_names)), dtype=np.float32)
+        scale = torch.as_tensor(self.scale)[None, :, None]
+        with torch.inference_mode():
+            for begin in range(0, len(waveforms), batch):
+                block = torch.as_tensor(np.asarray(waveforms[begin:begin + batch],
+                                                   dtype=np.float32)) / scale
+                out[begin:begin + len(block)] = self.model(block.to(device)).float().cpu().numpy()
+        return out
+
+    def predict(self, waveforms: NDArray, min_confidence: float = 0.0) -> Prediction:
+        """Calibrated class probabilities; spikes below ``min_confidence`` get label -1."""
+        probabilities = _softmax(self.logits(waveforms) / self.temperature)
+        order = np.sort(probabilities, axis=1)
+        confidence = order[:, -1]
+        margin = confidence - (order[:, -2] if order.shape[1] > 1 else 0.0)
+        labels = probabilities.argmax(axis=1).astype(np.int64)
+        labels[confidence < min_confidence] = -1
+        return Prediction(labels, probabilities, confidence.astype(np.float32),
+                          margin.astype(np.float32))
+
+
+def _softmax(logits: NDArray) -> NDArray[np.float32]:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _as_3d(waveforms: NDArray) -> NDArray:
+    return waveforms[:, None, :] if waveforms.ndim == 2 else waveforms
+
+
+def split_validation(labels: NDArray[np.int64], fraction: float, rng: np.random.Generator
+                     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Stratified split: per class, ``fraction`` of the labels (at least one, leaving at least
+    one) for validation; none when a class has fewer than 3 labels or fraction is 0."""
+    train, valid = [], []
+    counts = np.bincount(labels)
+    if fraction <= 0 or counts[counts > 0].min() < 3:
+        return np.arange(len(labels)), np.zeros(0, dtype=np.int64)
+    for cls in np.unique(labels):
+        members = rng.permutation(np.nonzero(labels == cls)[0])
+        k = min(len(members) - 1, max(1, round(fraction * len(members))))
+        valid.extend(members[:k])
+        train.extend(members[k:])
+    return np.sort(np.asarray(train)), np.sort(np.asarray(valid))
+
+
+def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str], *,
+                     kind: str = "cnn", network: dict[str, Any] | None = None,
+                     training: dict[str, Any] | None = None,
+                     cancel: CancelToken | None = None) -> Job[TrainedClassifier]:
+    """Train a network on labelled waveforms; yield Progress per epoch; return the classifier.
+
+    ``labels`` are class indexes into ``class_names``. Class-balanced sampling, augmentation,
+    a stratified validation split with early stopping (the best epoch's weights are kept),
+    temperature scaling on the validation labels. Cancellation is checked between batches.
+    """
+    net_p = param_table.resolve("network", network)
+    train_p = param_table.resolve("training", training)
+    waveforms = np.asarray(_as_3d(waveforms), dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(np.unique(labels)) < 2:
+        raise SpikeappError("training needs labelled spikes of at least two units")
+    started = time.perf_counter()
+    cap_threads(train_p["threads"])
+    device = choose_device(train_p["device"])
+    torch.manual_seed(train_p["seed"])
+    rng = np.random.default_rng(train_p["seed"])
+    generator = torch.Generator().manual_seed(train_p["seed"])
+
+    train_rows, valid_rows = split_validation(labels, train_p["validation_fraction"], rng)
+    scale = _channel_scale(waveforms[train_rows])
+    x_all = torch.as_tensor(waveforms / scale[None, :, None])
+    y_all = torch.as_tensor(labels)
+    x_train, y_train = x_all[train_rows].to(device), y_all[train_rows].to(device)
+    x_valid, y_valid = x_all[valid_rows].to(device), y_all[valid_rows].to(device)
+    augment = _make_augmenter(x_train, y_train, generator) if train_p["augment"] else None
+
+    model = build_network(kind, waveforms.shape[1], waveforms.shape[2], len(class_names),
+                          net_p).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=train_p["learning_rate"],
+                                  weight_decay=train_p["weight_decay"])
+    epochs = train_p["epochs"]
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    batch = train_p["batch_size"]
+    steps = max(1, math.ceil(train_p["samples_per_epoch"] / batch))
+    weights = _balanced_weights(y_train.cpu().numpy())
+    history: list[dict[str, float]] = []
+    best = (math.inf, None, 0)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        picks = torch.multinomial(weights, steps * batch, replacement=True, generator=generator)
+        total_loss, correct = 0.0, 0
+        for step in range(steps):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            rows = picks[step * batch:(step + 1) * batch].to(device)
+            xb, yb = x_train[rows], y_train[rows]
+            if augment is not None:
+                xb = augment(xb, yb)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            if not torch.isfinite(loss):
+                raise SpikeappError("training diverged (the loss is not a number); try a lower "
+                                    "learning rate")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total_loss += float(loss.detach()) * len(rows)
+            correct += int((out.argmax(1) == yb).sum())
+        scheduler.step()
+        record = {"epoch": epoch, "loss": total_loss / (steps * batch),
+                  "train_accuracy": correct / (steps * batch)}
+        if len(valid_rows):
+            val_loss, val_acc = _evaluate(model, x_valid, y_valid, loss_fn)
+            record.update(val_loss=val_loss, val_accuracy=val_acc)
+            if val_loss < best[0] - 1e-4:
+                best = (val_loss, copy.deepcopy(model.state_dict()), epoch)
+            elif epoch - best[2] >= train_p["patience"]:
+                history.append(record)
+                yield Progress(epoch, epochs, f"stopped early at epoch {epoch}", "epoch", record)
+                break
+        history.append(record)
+        yield Progress(epoch, epochs, f"epoch {epoch}: loss {record['loss']:.3f}", "epoch", record)
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    temperature = 1.0
+    if len(valid_rows):
+        model.eval()
+        with torch.inference_mode():
+            valid_logits = model(x_valid).float().cpu().numpy()
+        temperature = fit_temperature(valid_logits, y_valid.cpu().numpy())
+    return TrainedClassifier(model=model, kind=kind, class_names=list(class_names), scale=scale,
+                             input_shape=(waveforms.shape[1], waveforms.shape[2]),
+                             network_params=net_p, training_params=train_p,
+                             temperature=temperature, history=history,
+                             train_seconds=time.perf_counter() - started)
+
+
+def _channel_scale(waveforms: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Per channel: the SD of the labelled waveforms (a scale, not a centring)."""
+    scale = waveforms.transpose(1, 0, 2).reshape(waveforms.shape[1], -1).std(axis=1)
+    return np.where(scale > 0, scale, 1.0).astype(np.float32)
+
+
+def _balanced_weights(labels: NDArray[np.int64]) -> torch.Tensor:
+    counts = np.bincount(labels)
+    return torch.as_tensor(1.0 / counts[labels], dtype=torch.float64)
+
+
+def _make_augmenter(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> Augmenter:
+    means = torch.stack([x[y == c].mean(0) if (y == c).any() else torch.zeros_like(x[0])
+                         for c in range(int(y.max()) + 1)])
+    residuals = x - means[y]
+    return Augmenter(residuals, x, y, generator)
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
+              ) -> tuple[float, float]:
+    model.eval()
+    with torch.inference_mode():
+        out = model(x)
+        return float(loss_fn(out, y)), float((out.argmax(1) == y).float().mean())
