@@ -119,6 +119,128 @@ def cmd_gui(args: argparse.Namespace) -> int:
                    screenshot=getattr(args, "screenshot", None))
 
 
+def _training_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Training parameters from the flags; headless runs use every core unless told."""
+    import os
+
+    options = param_table.from_namespace(args, "training")
+    if getattr(args, "threads", None) is None:
+        options["threads"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+    return options
+
+
+def cmd_sort(args: argparse.Namespace) -> int:
+    import time
+
+    from spikeapp.detection import detect, parse_groups
+    from spikeapp.export.spiketrains import write_spiketrains_csv
+    from spikeapp.io.seeds import read_seeds
+    from spikeapp.session import Session
+    from spikeapp.session.commands import History
+    from spikeapp.session.storage import save_session
+    from spikeapp.sorting import apply_seeds, prediction_change, train_group, trainable_groups
+    from spikeapp.tasks import run_with_progress_bar
+    from spikeapp.training.checkpoint import checkpoint_bytes
+
+    started = time.perf_counter()
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SpikeappError(f"{out}: cannot create the output folder: {error.strerror}") from error
+    seeds = read_seeds(args.labels)
+    network = param_table.from_namespace(args, "network")
+    training = _training_options(args)
+    reader = _reader_options(args)
+    with _open(args) as recording:
+        groups = parse_groups(args.group, recording.channel_ids)
+        detection = run_with_progress_bar(
+            detect(recording, param_table.from_namespace(args, "detection"), groups),
+            "detect", enabled=not args.quiet)
+    session = Session(detection, recording=dict(reader, path=str(Path(args.recording).resolve()),
+                                                groups=args.group or []),
+                      training_params=training)
+    history = History(session)
+    report = apply_seeds(session, history, seeds)
+    print(f"{report.matched} of {len(seeds.times_s)} seed labels matched a detected spike")
+    for time_s, channel, unit in report.unmatched[:20]:
+        print(f"  no spike within 1 ms of seed {time_s:.4f} s, channel {channel}, unit {unit}")
+    if len(report.unmatched) > 20:
+        print(f"  ... and {len(report.unmatched) - 20} more")
+    targets = trainable_groups(session)
+    if not targets:
+        raise SpikeappError(f"{args.labels}: no channel has matched labels of two units or more")
+    for group in targets:
+        trained = run_with_progress_bar(train_group(session, group, network, training),
+                                        f"train channel {group}", enabled=not args.quiet)
+        blob = checkpoint_bytes(trained)
+        history.do(prediction_change(session, group, trained, training["min_confidence"], blob))
+        (out / f"network_channel{group}.pt").write_bytes(blob)
+    count = write_spiketrains_csv(session, out / "spiketrains.csv")
+    save_session(session, out / "session.spikeapp")
+    print(f"{count} spikes sorted in {time.perf_counter() - started:.1f} s -> {out}")
+    _print_units(session)
+    if args.truth:
+        _print_accuracy(session, args.truth)
+    return 0
+
+
+def _print_units(session) -> None:
+    import numpy as np
+
+    from spikeapp.sorting import human_label_count
+
+    print(f"  {'channel':>7}  {'unit':<16} {'spikes':>7} {'labels':>7} {'confidence':>10}")
+    for unit in sorted(session.units.values(), key=lambda u: (u.group, u.name)):
+        members = session.assignment == unit.id
+        conf = float(np.mean(session.confidence[members])) if members.any() else 0.0
+        print(f"  {unit.group:>7}  {unit.name[:16]:<16} {int(members.sum()):>7} "
+              f"{human_label_count(session, unit.id):>7} {conf:>10.3f}")
+
+
+def _print_accuracy(session, truth_path: str) -> None:
+    from spikeapp.io.seeds import read_seeds
+    from spikeapp.sorting import accuracy_against_truth
+
+    truth = read_seeds(truth_path)
+    scores = accuracy_against_truth(session, truth.times_s, truth.channels, truth.units)
+    print("accuracy against the truth, tp / (tp + fn + fp), 0.4 ms:")
+    for name, score in scores.items():
+        print(f"  {name:<16} {score:.4f}")
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    import json
+
+    from spikeapp.tasks import run_with_progress_bar
+    from spikeapp.training.benchmark import records_as_dicts, run_benchmark, summary_table
+    from spikeapp.training.classifiers import CLASSIFIERS
+
+    classifiers = [c.strip() for c in args.classifiers.split(",") if c.strip()]
+    unknown = sorted(set(classifiers) - set(CLASSIFIERS))
+    if unknown:
+        raise SpikeappError(f"unknown classifier(s) {', '.join(unknown)}; known: "
+                            f"{', '.join(CLASSIFIERS)}")
+    try:
+        per_unit = [int(x) for x in args.labels_per_unit.split(",")]
+    except ValueError:
+        raise SpikeappError("--labels-per-unit takes integers, e.g. 5,10,20") from None
+    if args.json:
+        _check_writable(Path(args.json))
+    training = _training_options(args)
+    records = run_with_progress_bar(
+        run_benchmark(args.waveforms, per_unit, args.repeats, classifiers, training["seed"],
+                      training), "benchmark", enabled=not args.quiet)
+    print(summary_table(records))
+    if args.json:
+        from spikeapp.session.storage import atomic_write
+
+        atomic_write(args.json, json.dumps(records_as_dicts(records), indent=1).encode())
+        print(f"records -> {args.json}")
+    return 0
+
+
 def _check_writable(path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -164,6 +286,30 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("recording", nargs="?", help="file or folder to open")
     gui.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
     gui.set_defaults(func=cmd_gui)
+
+    sort = sub.add_parser("sort", help="sort a whole recording from a few labelled spikes")
+    _add_recording(sort)
+    sort.add_argument("--labels", required=True, metavar="SEEDS.csv",
+                      help="hand labels: columns time_s,channel,unit")
+    sort.add_argument("--group", action="append", metavar="CHANNELS",
+                      help="a channel group sorted together, e.g. 0-3 (repeatable)")
+    sort.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    sort.add_argument("--truth", metavar="TRUTH.csv",
+                      help="ground truth (time_s,channel,unit) to report accuracy against")
+    sort.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    param_table.add_arguments(sort, ["detection", "network", "training"])
+    sort.set_defaults(func=cmd_sort)
+
+    bench = sub.add_parser("benchmark", help="the paper's comparison on labelled waveform sets")
+    bench.add_argument("--waveforms", nargs="+", required=True, metavar="FILE",
+                       help=".mat (spikes + spikes_labels/spike_class) or .npz (waveforms + labels)")
+    bench.add_argument("--labels-per-unit", default="5,10,20,50,100")
+    bench.add_argument("--repeats", type=int, default=10)
+    bench.add_argument("--classifiers", default="cnn,mlp,lda,knn")
+    bench.add_argument("--json", metavar="OUT", help="write every run as JSON records")
+    bench.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    param_table.add_arguments(bench, ["training"])
+    bench.set_defaults(func=cmd_benchmark)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

@@ -38,11 +38,14 @@ UNITS = (
     DemoUnit("A", 0, 12.0, 130.0, (0.10, 0.30, 0.25, 0.45)),
     DemoUnit("B", 0, 8.0, 115.0, (0.16, 0.45, 0.40, 0.25)),
     DemoUnit("C", 0, 5.0, 180.0, (0.08, 0.22, 0.15, 0.70)),
-    DemoUnit("D", 1, 10.0, 110.0, (0.12, 0.38, 0.35, 0.20)),
+    DemoUnit("D", 1, 8.0, 140.0, (0.12, 0.38, 0.35, 0.20)),
     DemoUnit("E", 1, 6.0, 160.0, (0.09, 0.26, 0.20, 0.55)),
-    DemoUnit("F", 1, 15.0, 120.0, (0.20, 0.55, 0.50, 0.35)),
-    DemoUnit("mua", 1, 20.0, 38.0, (0.11, 0.32, 0.30, 0.30)),
+    DemoUnit("F", 1, 9.0, 120.0, (0.20, 0.55, 0.50, 0.35)),
+    DemoUnit("mua", 1, 8.0, 30.0, (0.25, 0.60, 0.50, 0.50)),
 )
+
+
+BELOW_THRESHOLD = "mua"  # the small unit: background for the others, not sortable
 
 
 @dataclass
@@ -112,11 +115,12 @@ def make_demo(seed: int = 0, duration_s: float = 60.0) -> DemoRecording:
         templates[unit.name] = template
         train = _spike_train(rng, unit.rate_hz, duration_s)
         if unit.name in ("B", "E"):
-            # Overlaps: some spikes 0.3-0.8 ms after a spike of the channel's first unit.
+            # Overlaps: some spikes 1.1-2 ms after a spike of the channel's first unit, so that
+            # the two waveforms overlap but both can still be detected after the dead time.
             partner = times[channels.index(unit.channel)] if unit.channel in channels else None
             if partner is not None:
                 k = min(15, len(partner) // 4)
-                extra = rng.choice(partner, k, replace=False) + rng.uniform(3e-4, 8e-4, k)
+                extra = rng.choice(partner, k, replace=False) + rng.uniform(1.1e-3, 2e-3, k)
                 train = np.sort(np.concatenate([train, extra]))
                 train = train[np.concatenate([[True], np.diff(train) > 0.0025])]
         _add_spikes(data, template, train, unit.channel, fs)
@@ -144,11 +148,13 @@ def write_truth(demo: DemoRecording, path: Path, per_unit: int | None = None,
     """CSV ``time_s,channel,unit``: every true spike, or ``per_unit`` drawn at random per unit."""
     rows = np.arange(len(demo.truth_times_s))
     if per_unit is not None:
+        # Seeds stand for a person's labels: only units whose spikes cross the threshold.
+        visible = [u.name for u in UNITS if u.name != BELOW_THRESHOLD]
         rng = np.random.default_rng(seed)
         rows = np.sort(np.concatenate([
             rng.choice(np.nonzero(demo.truth_units == u)[0],
                        min(per_unit, int((demo.truth_units == u).sum())), replace=False)
-            for u in np.unique(demo.truth_units)]))
+            for u in visible]))
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["time_s", "channel", "unit"])

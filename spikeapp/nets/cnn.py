@@ -6,8 +6,9 @@ softmax output. The paper's summary available to us (docs/paper.md) does not lis
 sizes; they come from the parameter table.
 
 ``robust``: what makes it hold with few labels: batch normalisation after each convolution,
-channels that double with depth, global average plus max pooling (tolerant to jitter), and
-dropout before the classifier. The channels of a group (a tetrode) are input channels.
+channels that double with depth, the feature maps flattened (they keep where along the spike
+each feature lies), and dropout before the classifier. The channels of a group (a tetrode) are
+input channels.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class SpikeCNN(nn.Module):
             channels = out
         self.features = nn.Sequential(*blocks)
         if robust:
-            flat = 2 * channels  # global average and max pooling
+            # Flattened feature maps keep where along the spike each feature is; global pooling
+            # would discard the alignment the detector already gives.
+            flat = channels * length
             self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(flat, hidden_units),
                                             nn.ReLU(), nn.Dropout(dropout),
                                             nn.Linear(hidden_units, n_classes))
@@ -53,10 +56,7 @@ class SpikeCNN(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The representation the classifier sees (used for out-of-distribution scores)."""
-        h = self.features(x)
-        if self.architecture == "robust":
-            return torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
-        return h.flatten(1)
+        return self.features(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(x))

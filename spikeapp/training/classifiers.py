@@ -45,7 +45,7 @@ class NetworkClassifier(Classifier):
         names = [str(c) for c in range(int(labels.max()) + 1)]
         self.trained = yield from train_classifier(waveforms, labels, names, kind=self.kind,
                                                    network=self.network, training=self.training,
-                                                   cancel=cancel)
+                                                   unlabelled=unlabelled, cancel=cancel)
 
     def predict_proba(self, waveforms):
         return self.trained.predict(waveforms).probabilities

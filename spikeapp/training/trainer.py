@@ -108,13 +108,16 @@ def split_validation(labels: NDArray[np.int64], fraction: float, rng: np.random.
 
 def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str], *,
                      kind: str = "cnn", network: dict[str, Any] | None = None,
-                     training: dict[str, Any] | None = None,
+                     training: dict[str, Any] | None = None, unlabelled: NDArray | None = None,
                      cancel: CancelToken | None = None) -> Job[TrainedClassifier]:
     """Train a network on labelled waveforms; yield Progress per epoch; return the classifier.
 
     ``labels`` are class indexes into ``class_names``. Class-balanced sampling, augmentation,
     a stratified validation split with early stopping (the best epoch's weights are kept),
-    temperature scaling on the validation labels. Cancellation is checked between batches.
+    temperature scaling on the validation labels. With ``unlabelled`` waveforms and
+    ``pseudo_labels`` > 0, a second fit adds the most confident unlabelled spikes of each class
+    to the training set (validation stays on human labels). Cancellation is checked between
+    batches.
     """
     net_p = param_table.resolve("network", network)
     train_p = param_table.resolve("training", training)
@@ -125,78 +128,126 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
     started = time.perf_counter()
     cap_threads(train_p["threads"])
     device = choose_device(train_p["device"])
-    torch.manual_seed(train_p["seed"])
     rng = np.random.default_rng(train_p["seed"])
-    generator = torch.Generator().manual_seed(train_p["seed"])
-
     train_rows, valid_rows = split_validation(labels, train_p["validation_fraction"], rng)
     scale = _channel_scale(waveforms[train_rows])
-    x_all = torch.as_tensor(waveforms / scale[None, :, None])
-    y_all = torch.as_tensor(labels)
-    x_train, y_train = x_all[train_rows].to(device), y_all[train_rows].to(device)
-    x_valid, y_valid = x_all[valid_rows].to(device), y_all[valid_rows].to(device)
-    augment = _make_augmenter(x_train, y_train, generator) if train_p["augment"] else None
-
-    model = build_network(kind, waveforms.shape[1], waveforms.shape[2], len(class_names),
-                          net_p).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=train_p["learning_rate"],
-                                  weight_decay=train_p["weight_decay"])
-    epochs = train_p["epochs"]
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
-    batch = train_p["batch_size"]
-    steps = max(1, math.ceil(train_p["samples_per_epoch"] / batch))
-    weights = _balanced_weights(y_train.cpu().numpy())
-    history: list[dict[str, float]] = []
-    best = (math.inf, None, 0)
-    for epoch in range(1, epochs + 1):
-        model.train()
-        picks = torch.multinomial(weights, steps * batch, replacement=True, generator=generator)
-        total_loss, correct = 0.0, 0
-        for step in range(steps):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            rows = picks[step * batch:(step + 1) * batch].to(device)
-            xb, yb = x_train[rows], y_train[rows]
-            if augment is not None:
-                xb = augment(xb, yb)
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            if not torch.isfinite(loss):
-                raise SpikeappError("training diverged (the loss is not a number); try a lower "
-                                    "learning rate")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total_loss += float(loss.detach()) * len(rows)
-            correct += int((out.argmax(1) == yb).sum())
-        scheduler.step()
-        record = {"epoch": epoch, "loss": total_loss / (steps * batch),
-                  "train_accuracy": correct / (steps * batch)}
-        if len(valid_rows):
-            val_loss, val_acc = _evaluate(model, x_valid, y_valid, loss_fn)
-            record.update(val_loss=val_loss, val_accuracy=val_acc)
-            if val_loss < best[0] - 1e-4:
-                best = (val_loss, copy.deepcopy(model.state_dict()), epoch)
-            elif epoch - best[2] >= train_p["patience"]:
-                history.append(record)
-                yield Progress(epoch, epochs, f"stopped early at epoch {epoch}", "epoch", record)
-                break
-        history.append(record)
-        yield Progress(epoch, epochs, f"epoch {epoch}: loss {record['loss']:.3f}", "epoch", record)
-    if best[1] is not None:
-        model.load_state_dict(best[1])
-    temperature = 1.0
+    self_train = (kind == "cnn" and unlabelled is not None and len(unlabelled) > 0
+                  and train_p["pseudo_labels"] > 0)
+    stages = 2 if self_train else 1
+    fit = _Fit(kind, net_p, train_p, device, len(class_names), scale, cancel, stages)
+    x_valid, y_valid = waveforms[valid_rows], labels[valid_rows]
+    model = yield from fit.run(waveforms[train_rows], labels[train_rows], x_valid, y_valid, 0)
+    trained = TrainedClassifier(model=model, kind=kind, class_names=list(class_names),
+                                scale=scale, input_shape=(waveforms.shape[1], waveforms.shape[2]),
+                                network_params=net_p, training_params=train_p,
+                                history=fit.history)
     if len(valid_rows):
+        trained.temperature = fit_temperature(trained.logits(x_valid), y_valid)
+    if self_train:
+        extra_x, extra_y = _confident(trained, np.asarray(_as_3d(unlabelled), dtype=np.float32),
+                                      train_p["pseudo_labels"], train_p["pseudo_confidence"])
+        if len(extra_y):
+            x = np.concatenate([waveforms[train_rows], extra_x])
+            y = np.concatenate([labels[train_rows], extra_y])
+            trained.model = yield from fit.run(x, y, x_valid, y_valid, 1)
+            trained.history = fit.history
+    if len(valid_rows):
+        trained.temperature = fit_temperature(trained.logits(x_valid), y_valid)
+    trained.train_seconds = time.perf_counter() - started
+    return trained
+
+
+def _confident(trained: TrainedClassifier, waveforms: NDArray, per_class: int,
+               least: float) -> tuple[NDArray, NDArray[np.int64]]:
+    """Up to ``per_class`` unlabelled waveforms per class predicted with confidence >= least,
+    the most confident first."""
+    prediction = trained.predict(waveforms)
+    chosen = []
+    for cls in range(len(trained.class_names)):
+        rows = np.nonzero((prediction.labels == cls) & (prediction.confidence >= least))[0]
+        rows = rows[np.argsort(-prediction.confidence[rows], kind="stable")][:per_class]
+        chosen.append(rows)
+    rows = np.concatenate(chosen)
+    return waveforms[rows], prediction.labels[rows]
+
+
+class _Fit:
+    """One supervised fit with early stopping, reused for the self-training stage."""
+
+    def __init__(self, kind: str, net_p: dict, train_p: dict, device: torch.device,
+                 n_classes: int, scale: NDArray[np.float32], cancel: CancelToken | None,
+                 stages: int) -> None:
+        self.kind, self.net_p, self.train_p, self.device = kind, net_p, train_p, device
+        self.n_classes, self.cancel, self.stages = n_classes, cancel, stages
+        self.scale = torch.as_tensor(scale)[None, :, None]
+        self.history: list[dict[str, float]] = []
+
+    def _tensor(self, x: NDArray) -> torch.Tensor:
+        return (torch.as_tensor(x) / self.scale).to(self.device)
+
+    def run(self, x_np: NDArray, y_np: NDArray, xv_np: NDArray, yv_np: NDArray, stage: int
+            ) -> Job[nn.Module]:
+        p = self.train_p
+        torch.manual_seed(p["seed"] + stage)
+        generator = torch.Generator().manual_seed(p["seed"] + stage)
+        x_train, y_train = self._tensor(x_np), torch.as_tensor(y_np).to(self.device)
+        x_valid, y_valid = self._tensor(xv_np), torch.as_tensor(yv_np).to(self.device)
+        augment = _make_augmenter(x_train, y_train, generator) if p["augment"] else None
+        model = build_network(self.kind, x_np.shape[1], x_np.shape[2], self.n_classes,
+                              self.net_p).to(self.device)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"],
+                                      weight_decay=p["weight_decay"])
+        epochs = p["epochs"]
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+        batch = p["batch_size"]
+        steps = max(1, math.ceil(p["samples_per_epoch"] / batch))
+        weights = _balanced_weights(y_np)
+        best = (math.inf, None, 0)
+        label = " (self-training)" if stage else ""
+        for epoch in range(1, epochs + 1):
+            model.train()
+            picks = torch.multinomial(weights, steps * batch, replacement=True,
+                                      generator=generator)
+            total_loss, correct = 0.0, 0
+            for step in range(steps):
+                if self.cancel is not None:
+                    self.cancel.raise_if_cancelled()
+                rows = picks[step * batch:(step + 1) * batch].to(self.device)
+                xb, yb = x_train[rows], y_train[rows]
+                if augment is not None:
+                    xb = augment(xb, yb)
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                if not torch.isfinite(loss):
+                    raise SpikeappError("training diverged (the loss is not a number); try a "
+                                        "lower learning rate")
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                total_loss += float(loss.detach()) * len(rows)
+                correct += int((out.argmax(1) == yb).sum())
+            scheduler.step()
+            record = {"epoch": epoch, "stage": stage, "loss": total_loss / (steps * batch),
+                      "train_accuracy": correct / (steps * batch)}
+            stop = False
+            if len(y_np) and len(yv_np):
+                val_loss, val_acc = _evaluate(model, x_valid, y_valid, loss_fn)
+                record.update(val_loss=val_loss, val_accuracy=val_acc)
+                if val_loss < best[0] - 1e-4:
+                    best = (val_loss, copy.deepcopy(model.state_dict()), epoch)
+                stop = epoch - best[2] >= p["patience"]
+            self.history.append(record)
+            done = stage * epochs + epoch
+            message = (f"stopped early at epoch {epoch}{label}" if stop
+                       else f"epoch {epoch}{label}: loss {record['loss']:.3f}")
+            yield Progress(done, self.stages * epochs, message, "epoch", record)
+            if stop:
+                break
+        if best[1] is not None:
+            model.load_state_dict(best[1])
         model.eval()
-        with torch.inference_mode():
-            valid_logits = model(x_valid).float().cpu().numpy()
-        temperature = fit_temperature(valid_logits, y_valid.cpu().numpy())
-    return TrainedClassifier(model=model, kind=kind, class_names=list(class_names), scale=scale,
-                             input_shape=(waveforms.shape[1], waveforms.shape[2]),
-                             network_params=net_p, training_params=train_p,
-                             temperature=temperature, history=history,
-                             train_seconds=time.perf_counter() - started)
+        return model
 
 
 def _channel_scale(waveforms: NDArray[np.float32]) -> NDArray[np.float32]:

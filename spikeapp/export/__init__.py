@@ -1,0 +1,1 @@
+"""Spike trains out."""

@@ -1,0 +1,281 @@
+"""Edits of a session as commands: each validates, then applies completely or not at all, and
+returns a :class:`Change` that holds only what changed (before and after), for undo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp.errors import SpikeappError
+from spikeapp.session.state import HUMAN, NETWORK, NONE, QUALITIES, UNASSIGNED, UNRESOLVED, Session, Unit
+
+_FIELDS = ("assignment", "source", "confidence", "network_version")
+
+
+@dataclass
+class Change:
+    """Differences made by one command (or a group of them)."""
+
+    description: str
+    spikes: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    before: dict[str, NDArray] = field(default_factory=dict)
+    after: dict[str, NDArray] = field(default_factory=dict)
+    units_before: dict[int, Unit | None] = field(default_factory=dict)
+    units_after: dict[int, Unit | None] = field(default_factory=dict)
+    counters_before: tuple[int, int] = (0, 0)
+    counters_after: tuple[int, int] = (0, 0)
+    networks_before: dict[int, bytes | None] = field(default_factory=dict)
+    networks_after: dict[int, bytes | None] = field(default_factory=dict)
+
+    def apply(self, session: Session, forward: bool = True) -> None:
+        values = self.after if forward else self.before
+        for name in _FIELDS:
+            if name in values:
+                getattr(session, name)[self.spikes] = values[name]
+        for unit_id, unit in (self.units_after if forward else self.units_before).items():
+            if unit is None:
+                session.units.pop(unit_id, None)
+            else:
+                session.units[unit_id] = unit
+        session.next_unit_id, session.network_versions = (
+            self.counters_after if forward else self.counters_before)
+        for group, blob in (self.networks_after if forward else self.networks_before).items():
+            if blob is None:
+                session.networks.pop(group, None)
+            else:
+                session.networks[group] = blob
+
+
+def _spike_change(session: Session, description: str, spikes: NDArray, **after: NDArray) -> Change:
+    spikes = np.asarray(spikes, dtype=np.int64)
+    before = {name: getattr(session, name)[spikes].copy() for name in after}
+    counters = (session.next_unit_id, session.network_versions)
+    return Change(description, spikes, before, {k: np.asarray(v) for k, v in after.items()},
+                  counters_before=counters, counters_after=counters)
+
+
+def _check_spikes(session: Session, spikes: NDArray) -> NDArray[np.int64]:
+    spikes = np.unique(np.asarray(spikes, dtype=np.int64))
+    if len(spikes) == 0:
+        raise SpikeappError("no spikes selected")
+    if spikes[0] < 0 or spikes[-1] >= session.n_spikes:
+        raise SpikeappError("the selection holds spikes that do not exist")
+    return spikes
+
+
+def _check_unit(session: Session, unit_id: int) -> Unit:
+    if unit_id not in session.units:
+        raise SpikeappError(f"unit {unit_id} does not exist")
+    return session.units[unit_id]
+
+
+def _check_one_group(session: Session, spikes: NDArray, unit: Unit | None = None) -> int:
+    groups = np.unique(session.detection.channels[spikes])
+    if len(groups) != 1:
+        raise SpikeappError("the selection spans several channels or groups; sorting is per "
+                            "channel or group")
+    if unit is not None and groups[0] != unit.group:
+        raise SpikeappError(f"unit '{unit.name}' belongs to channel {unit.group}, the spikes to "
+                            f"channel {groups[0]}")
+    return int(groups[0])
+
+
+def label(session: Session, spikes: NDArray, unit_id: int) -> Change:
+    """A person says these spikes belong to ``unit_id``."""
+    spikes = _check_spikes(session, spikes)
+    unit = _check_unit(session, unit_id)
+    _check_one_group(session, spikes, unit)
+    n = len(spikes)
+    return _spike_change(session, f"label {n} spike(s) as {unit.name}", spikes,
+                         assignment=np.full(n, unit_id), source=np.full(n, HUMAN, np.int8),
+                         confidence=np.ones(n, np.float32), network_version=np.full(n, -1))
+
+
+def create_unit(session: Session, group: int, name: str | None = None,
+                quality: str = "unsorted") -> tuple[Change, int]:
+    """A new, empty unit; returns the change and the new unit's id."""
+    if group not in session.detection.group_ids:
+        raise SpikeappError(f"channel or group {group} has no spikes")
+    counters = (session.next_unit_id, session.network_versions)
+    unit = session.new_unit(group, name, quality)
+    session.units.pop(unit.id)
+    session.next_unit_id = counters[0]
+    change = Change(f"new unit {unit.name}", units_before={unit.id: None},
+                    units_after={unit.id: unit}, counters_before=counters,
+                    counters_after=(counters[0] + 1, counters[1]))
+    return change, unit.id
+
+
+def label_new_unit(session: Session, spikes: NDArray, name: str | None = None,
+                   quality: str = "unsorted") -> Change:
+    """Label spikes as a new unit (also: split a selection off into its own unit)."""
+    spikes = _check_spikes(session, spikes)
+    group = _check_one_group(session, spikes)
+    created, unit_id = create_unit(session, group, name, quality)
+    created.apply(session)
+    try:
+        labelled = label(session, spikes, unit_id)
+    finally:
+        created.apply(session, forward=False)
+    return combine(f"{len(spikes)} spike(s) to new unit {created.units_after[unit_id].name}",
+                   [created, labelled])
+
+
+def split(session: Session, spikes: NDArray) -> Change:
+    """Move the selected spikes to a new unit, keeping who assigned them."""
+    spikes = _check_spikes(session, spikes)
+    group = _check_one_group(session, spikes)
+    created, unit_id = create_unit(session, group)
+    moved = _spike_change(session, "split", spikes, assignment=np.full(len(spikes), unit_id))
+    return combine(f"split {len(spikes)} spike(s) into {created.units_after[unit_id].name}",
+                   [created, moved])
+
+
+def merge(session: Session, unit_ids: list[int]) -> Change:
+    """Merge units into the first one."""
+    units = [_check_unit(session, u) for u in unit_ids]
+    if len(units) < 2:
+        raise SpikeappError("select at least two units to merge")
+    if len({u.group for u in units}) != 1:
+        raise SpikeappError("units of different channels cannot be merged")
+    target = units[0]
+    spikes = np.nonzero(np.isin(session.assignment, unit_ids[1:]))[0]
+    change = _spike_change(session, "merge", spikes, assignment=np.full(len(spikes), target.id))
+    change.description = f"merge {', '.join(u.name for u in units)} into {target.name}"
+    change.units_before = {u.id: u for u in units[1:]}
+    change.units_after = {u.id: None for u in units[1:]}
+    return change
+
+
+def delete_unit(session: Session, unit_id: int) -> Change:
+    """Remove a unit; its spikes become unassigned."""
+    unit = _check_unit(session, unit_id)
+    spikes = np.nonzero(session.assignment == unit_id)[0]
+    n = len(spikes)
+    change = _spike_change(session, f"delete {unit.name}", spikes,
+                           assignment=np.full(n, UNASSIGNED), source=np.full(n, NONE, np.int8),
+                           confidence=np.zeros(n, np.float32), network_version=np.full(n, -1))
+    change.units_before, change.units_after = {unit_id: unit}, {unit_id: None}
+    return change
+
+
+def unlabel(session: Session, spikes: NDArray) -> Change:
+    """Forget assignments of the selected spikes."""
+    spikes = _check_spikes(session, spikes)
+    n = len(spikes)
+    return _spike_change(session, f"clear {n} spike(s)", spikes,
+                         assignment=np.full(n, UNASSIGNED), source=np.full(n, NONE, np.int8),
+                         confidence=np.zeros(n, np.float32), network_version=np.full(n, -1))
+
+
+def edit_unit(session: Session, unit_id: int, **changes: str) -> Change:
+    """Rename, recolour, set the quality label or the notes of a unit."""
+    unit = _check_unit(session, unit_id)
+    allowed = {"name", "colour", "quality", "notes"}
+    if set(changes) - allowed:
+        raise SpikeappError(f"a unit's {', '.join(sorted(set(changes) - allowed))} cannot be edited")
+    if "quality" in changes and changes["quality"] not in QUALITIES:
+        raise SpikeappError(f"quality must be one of {', '.join(QUALITIES)}")
+    if "name" in changes:
+        name = str(changes["name"]).strip()
+        if not name:
+            raise SpikeappError("a unit needs a name")
+        other = session.unit_by_name(unit.group, name)
+        if other is not None and other.id != unit_id:
+            raise SpikeappError(f"channel {unit.group} already has a unit named '{name}'")
+        changes["name"] = name
+    counters = (session.next_unit_id, session.network_versions)
+    return Change(f"edit {unit.name}", units_before={unit_id: unit},
+                  units_after={unit_id: unit.with_(**changes)}, counters_before=counters,
+                  counters_after=counters)
+
+
+def apply_predictions(session: Session, group: int, spikes: NDArray, unit_ids: NDArray,
+                      confidence: NDArray, network: bytes | None = None) -> Change:
+    """Give the network's units to spikes that no person labelled (one undoable step).
+
+    ``unit_ids`` may hold UNRESOLVED for spikes below the confidence threshold.
+    """
+    spikes = np.asarray(spikes, dtype=np.int64)
+    unit_ids = np.asarray(unit_ids, dtype=np.int64)
+    keep = session.source[spikes] != HUMAN
+    spikes, unit_ids = spikes[keep], unit_ids[keep]
+    confidence = np.asarray(confidence, dtype=np.float32)[keep]
+    unknown = set(np.unique(unit_ids).tolist()) - set(session.units) - {UNRESOLVED}
+    if unknown:
+        raise SpikeappError(f"the prediction names units that no longer exist: {sorted(unknown)}")
+    version = session.network_versions + 1
+    n = len(spikes)
+    change = _spike_change(session, f"apply network #{version} to channel {group}", spikes,
+                           assignment=unit_ids, source=np.full(n, NETWORK, np.int8),
+                           confidence=confidence, network_version=np.full(n, version))
+    change.counters_after = (session.next_unit_id, version)
+    if network is not None:
+        change.networks_before = {group: session.networks.get(group)}
+        change.networks_after = {group: network}
+    return change
+
+
+def combine(description: str, changes: list[Change]) -> Change:
+    """One undo step made of several changes applied in order."""
+    return _Compound(description, changes=changes)
+
+
+@dataclass
+class _Compound(Change):
+    changes: list[Change] = field(default_factory=list)
+
+    def apply(self, session: Session, forward: bool = True) -> None:
+        for change in (self.changes if forward else reversed(self.changes)):
+            change.apply(session, forward)
+
+
+class History:
+    """Undo and redo stacks of changes, bounded."""
+
+    def __init__(self, session: Session, limit: int = 500) -> None:
+        self.session = session
+        self.limit = limit
+        self._undo: list[Change] = []
+        self._redo: list[Change] = []
+
+    def do(self, change: Change) -> Change:
+        change.apply(self.session)
+        self._undo.append(change)
+        del self._undo[:-self.limit]
+        self._redo.clear()
+        return change
+
+    def undo(self) -> Change | None:
+        if not self._undo:
+            return None
+        change = self._undo.pop()
+        change.apply(self.session, forward=False)
+        self._redo.append(change)
+        return change
+
+    def redo(self) -> Change | None:
+        if not self._redo:
+            return None
+        change = self._redo.pop()
+        change.apply(self.session)
+        self._undo.append(change)
+        return change
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    @property
+    def undo_text(self) -> str:
+        return self._undo[-1].description if self._undo else ""
+
+    @property
+    def redo_text(self) -> str:
+        return self._redo[-1].description if self._redo else ""

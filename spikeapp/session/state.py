@@ -1,0 +1,101 @@
+"""One authoritative sorting state: per-spike unit, who assigned it, and unit metadata.
+
+Unit ids are never reused (phy's rule), so anything keyed by unit id never goes stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp.detection import DetectionResult
+
+UNASSIGNED = -1   # no unit yet
+UNRESOLVED = -2   # the network was not confident enough
+NONE, HUMAN, NETWORK = 0, 1, 2   # who made an assignment
+
+QUALITIES = ("unsorted", "good", "mua", "noise")
+PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+           "#bfef45", "#469990", "#9a6324", "#800000", "#808000", "#000075", "#fabed4",
+           "#ffd8b1", "#aaffc3", "#dcbeff", "#ffe119")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Metadata of one unit; immutable (edits replace it, which keeps undo simple)."""
+
+    id: int
+    name: str
+    group: int
+    colour: str
+    quality: str = "unsorted"
+    notes: str = ""
+
+    def with_(self, **changes: Any) -> Unit:
+        return replace(self, **changes)
+
+
+@dataclass
+class Session:
+    """Detections of a recording and their sorting."""
+
+    detection: DetectionResult
+    recording: dict[str, Any] = field(default_factory=dict)   # path and reader options
+    assignment: NDArray[np.int64] | None = None
+    source: NDArray[np.int8] | None = None
+    confidence: NDArray[np.float32] | None = None
+    network_version: NDArray[np.int32] | None = None
+    units: dict[int, Unit] = field(default_factory=dict)
+    next_unit_id: int = 0
+    networks: dict[int, bytes] = field(default_factory=dict)   # group -> checkpoint
+    network_versions: int = 0
+    training_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.detection.n_spikes
+        if self.assignment is None:
+            self.assignment = np.full(n, UNASSIGNED, dtype=np.int64)
+        if self.source is None:
+            self.source = np.zeros(n, dtype=np.int8)
+        if self.confidence is None:
+            self.confidence = np.zeros(n, dtype=np.float32)
+        if self.network_version is None:
+            self.network_version = np.full(n, -1, dtype=np.int32)
+
+    @property
+    def n_spikes(self) -> int:
+        return self.detection.n_spikes
+
+    @property
+    def groups(self) -> NDArray[np.int64]:
+        return self.detection.group_ids
+
+    def spikes_of_group(self, group: int) -> NDArray[np.int64]:
+        return np.nonzero(self.detection.channels == group)[0]
+
+    def units_of_group(self, group: int) -> list[Unit]:
+        return [u for u in self.units.values() if u.group == group]
+
+    def unit_by_name(self, group: int, name: str) -> Unit | None:
+        for unit in self.units.values():
+            if unit.group == group and unit.name == name:
+                return unit
+        return None
+
+    def new_unit(self, group: int, name: str | None = None, quality: str = "unsorted") -> Unit:
+        """Create a unit with a fresh id (ids are never reused)."""
+        unit_id = self.next_unit_id
+        self.next_unit_id += 1
+        unit = Unit(unit_id, name or f"unit {unit_id}", int(group),
+                    PALETTE[unit_id % len(PALETTE)], quality)
+        self.units[unit_id] = unit
+        return unit
+
+    def human_labels(self, group: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Spike indexes of a group labelled by a person, and their unit ids."""
+        spikes = self.spikes_of_group(group)
+        human = spikes[self.source[spikes] == HUMAN]
+        return human, self.assignment[human]

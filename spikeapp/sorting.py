@@ -1,0 +1,184 @@
+"""The sorting workflow shared by the CLI and the GUI: seed labels in, a network trained per
+channel or group, predictions applied as undoable changes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp.errors import SpikeappError
+from spikeapp.io.seeds import Seeds
+from spikeapp.session import HUMAN, UNRESOLVED, Session
+from spikeapp.session import commands as cmd
+from spikeapp.tasks import CancelToken, Job
+
+log = logging.getLogger(__name__)
+
+SEED_TOLERANCE_S = 0.001
+
+
+@dataclass
+class SeedReport:
+    matched: int = 0
+    unmatched: list[tuple[float, int, str]] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
+
+
+def group_of_channel(session: Session, channel: int) -> int | None:
+    """The channel group holding ``channel`` (the channel itself when sorted alone)."""
+    d = session.detection
+    for group, members in zip(d.group_ids, d.group_channels):
+        if channel in members[members >= 0]:
+            return int(group)
+    return None
+
+
+def match_seeds(session: Session, seeds: Seeds, tolerance_s: float = SEED_TOLERANCE_S
+                ) -> tuple[NDArray[np.int64], SeedReport]:
+    """For each seed, the nearest detected spike of its channel (group) within the tolerance,
+    or -1."""
+    d = session.detection
+    found = np.full(len(seeds.times_s), -1, dtype=np.int64)
+    report = SeedReport()
+    for row, (time_s, channel, unit) in enumerate(zip(seeds.times_s, seeds.channels, seeds.units)):
+        group = group_of_channel(session, int(channel))
+        spikes = session.spikes_of_group(group) if group is not None else np.zeros(0, np.int64)
+        if len(spikes):
+            times = d.times_s[spikes]
+            nearest = int(np.argmin(np.abs(times - time_s)))
+            if abs(times[nearest] - time_s) <= tolerance_s:
+                found[row] = spikes[nearest]
+                continue
+        report.unmatched.append((float(time_s), int(channel), str(unit)))
+    report.matched = int((found >= 0).sum())
+    return found, report
+
+
+def apply_seeds(session: Session, history: cmd.History, seeds: Seeds) -> SeedReport:
+    """Label the spikes the seeds point at, creating units by name per group (one undo step)."""
+    spikes, report = match_seeds(session, seeds)
+    changes = []
+    for name in np.unique(seeds.units):
+        rows = np.nonzero((seeds.units == name) & (spikes >= 0))[0]
+        by_group: dict[int, list[int]] = {}
+        for row in rows:
+            by_group.setdefault(int(session.detection.channels[spikes[row]]), []).append(row)
+        for group, members in by_group.items():
+            unit = session.unit_by_name(group, str(name))
+            if unit is None:
+                change = cmd.label_new_unit(session, spikes[members], name=str(name),
+                                            quality="noise" if name == "noise" else "unsorted")
+            else:
+                change = cmd.label(session, spikes[members], unit.id)
+            change.apply(session)
+            changes.append(change)
+    for change in reversed(changes):
+        change.apply(session, forward=False)
+    if changes:
+        history.do(cmd.combine(f"{report.matched} seed label(s)", changes))
+    report.groups = sorted({int(session.detection.channels[s]) for s in spikes[spikes >= 0]})
+    return report
+
+
+def trainable_groups(session: Session) -> list[int]:
+    """Groups with human labels of at least two units."""
+    groups = []
+    for group in session.groups:
+        _, units = session.human_labels(int(group))
+        if len(np.unique(units)) >= 2:
+            groups.append(int(group))
+    return groups
+
+
+def train_group(session: Session, group: int, network: dict[str, Any] | None = None,
+                training: dict[str, Any] | None = None, cancel: CancelToken | None = None
+                ) -> Job[Any]:
+    """Train a network on the human labels of one group; the classes are unit ids."""
+    from spikeapp.training.trainer import train_classifier
+
+    spikes, units = session.human_labels(group)
+    unit_ids = np.unique(units)
+    if len(unit_ids) < 2:
+        raise SpikeappError(f"channel {group}: label spikes of at least two units before "
+                            "training")
+    classes = np.searchsorted(unit_ids, units)
+    waveforms = np.asarray(session.detection.waveforms[spikes])
+    width = _group_width(session, group)
+    others = np.setdiff1d(session.spikes_of_group(group), spikes)
+    unlabelled = np.asarray(session.detection.waveforms[others])[:, :width]
+    trained = yield from train_classifier(
+        waveforms[:, :width], classes, [str(u) for u in unit_ids], network=network,
+        training=training, unlabelled=unlabelled, cancel=cancel)
+    return trained
+
+
+def _group_width(session: Session, group: int) -> int:
+    return len(session.detection.group_members(group))
+
+
+def predict_group(session: Session, group: int, trained: Any, min_confidence: float = 0.0
+                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """Spikes of the group, their predicted unit ids (UNRESOLVED below the threshold) and
+    calibrated confidence."""
+    spikes = session.spikes_of_group(group)
+    width = _group_width(session, group)
+    prediction = trained.predict(np.asarray(session.detection.waveforms[spikes])[:, :width],
+                                 min_confidence)
+    unit_ids = np.asarray([int(c) for c in trained.class_names], dtype=np.int64)
+    assigned = np.where(prediction.labels >= 0, unit_ids[np.maximum(prediction.labels, 0)],
+                        UNRESOLVED)
+    return spikes, assigned, prediction.confidence
+
+
+def prediction_change(session: Session, group: int, trained: Any, min_confidence: float = 0.0,
+                      network_blob: bytes | None = None) -> cmd.Change:
+    """The undoable change that applies a trained network's predictions to one group."""
+    spikes, assigned, confidence = predict_group(session, group, trained, min_confidence)
+    return cmd.apply_predictions(session, group, spikes, assigned, confidence, network_blob)
+
+
+def accuracy_against_truth(session: Session, truth_times: NDArray, truth_channels: NDArray,
+                           truth_units: NDArray, tolerance_s: float = 0.0004
+                           ) -> dict[str, float]:
+    """SpikeInterface's accuracy tp / (tp + fn + fp) per true unit, spikes matched in time.
+
+    Each true unit is compared with the sorted unit of the same name on its channel.
+    """
+    d = session.detection
+    scores = {}
+    for name in np.unique(truth_units):
+        rows = truth_units == name
+        channel = int(truth_channels[rows][0])
+        group = group_of_channel(session, channel)
+        unit = session.unit_by_name(group, str(name)) if group is not None else None
+        true_times = np.sort(truth_times[rows])
+        sorted_times = (np.sort(d.times_s[session.assignment == unit.id]) if unit is not None
+                        else np.zeros(0))
+        tp = _count_matches(true_times, sorted_times, tolerance_s)
+        fn = len(true_times) - tp
+        fp = len(sorted_times) - tp
+        scores[str(name)] = tp / max(1, tp + fn + fp)
+    return scores
+
+
+def _count_matches(a: NDArray, b: NDArray, tolerance: float) -> int:
+    """Greedy one-to-one matching of two sorted time lists within ``tolerance``."""
+    i = j = matched = 0
+    while i < len(a) and j < len(b):
+        if abs(a[i] - b[j]) <= tolerance:
+            matched += 1
+            i += 1
+            j += 1
+        elif a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return matched
+
+
+def human_label_count(session: Session, unit_id: int) -> int:
+    return int(((session.assignment == unit_id) & (session.source == HUMAN)).sum())

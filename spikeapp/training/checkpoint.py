@@ -1,0 +1,73 @@
+"""One file per trained network: weights, normalisation, unit mapping, parameters, versions."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikeapp import __version__
+from spikeapp.errors import SpikeappError
+from spikeapp.nets import build_network
+from spikeapp.training.trainer import TrainedClassifier
+
+FORMAT = "spikeapp-network"
+FORMAT_VERSION = 1
+
+
+def checkpoint_bytes(trained: TrainedClassifier) -> bytes:
+    """Serialise a trained classifier (loadable with ``torch.load(weights_only=True)``)."""
+    payload = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "spikeapp_version": __version__,
+        "torch_version": str(torch.__version__), "kind": trained.kind,
+        "class_names": list(trained.class_names), "scale": [float(s) for s in trained.scale],
+        "input_shape": list(trained.input_shape), "network_params": dict(trained.network_params),
+        "training_params": dict(trained.training_params), "temperature": trained.temperature,
+        "state_dict": {k: v.detach().cpu() for k, v in trained.model.state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(trained: TrainedClassifier, path: str | Path) -> None:
+    Path(path).write_bytes(checkpoint_bytes(trained))
+
+
+def load_checkpoint(source: str | Path | bytes, name: str = "") -> TrainedClassifier:
+    """Load a network; a file from another format version or a broken file gives a clear
+    message."""
+    label = name or (str(source) if not isinstance(source, bytes) else "network")
+    try:
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+        with stream:
+            payload = torch.load(stream, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, struct.error,
+            pickle.UnpicklingError) as error:
+        raise SpikeappError(f"{label}: not a readable spikeapp network ({error})") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise SpikeappError(f"{label}: not a spikeapp network file")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise SpikeappError(
+            f"{label}: written by spikeapp {payload.get('spikeapp_version', '?')} in network "
+            f"format {payload.get('format_version')}; this spikeapp ({__version__}) reads format "
+            f"{FORMAT_VERSION}: retrain the network from the session's labels")
+    channels, samples = payload["input_shape"]
+    model = build_network(payload["kind"], channels, samples, len(payload["class_names"]),
+                          payload["network_params"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise SpikeappError(f"{label}: the weights do not fit the network they describe") from error
+    model.eval()
+    return TrainedClassifier(model=model, kind=payload["kind"],
+                             class_names=list(payload["class_names"]),
+                             scale=np.asarray(payload["scale"], dtype=np.float32),
+                             input_shape=(channels, samples),
+                             network_params=payload["network_params"],
+                             training_params=payload["training_params"],
+                             temperature=float(payload["temperature"]))

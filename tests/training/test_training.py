@@ -1,0 +1,135 @@
+"""The networks, the training generator, prediction, calibration, checkpoints, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spikeapp.errors import SpikeappError
+from spikeapp.nets import SpikeCNN, SpikeMLP
+from spikeapp.tasks import Cancelled, CancelToken, Progress, run_job
+from spikeapp.training.calibration import expected_calibration_error, fit_temperature
+from spikeapp.training.checkpoint import checkpoint_bytes, load_checkpoint
+from spikeapp.training.classifiers import CLASSIFIERS, make_classifier
+from spikeapp.training.trainer import train_classifier
+
+FAST = {"epochs": 8, "samples_per_epoch": 256, "patience": 5, "threads": 1, "pseudo_labels": 0}
+
+
+def toy_waveforms(n_per_class=60, channels=1, seed=0):
+    """Three classes of distinct shapes plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(64)
+    shapes = [-np.exp(-0.5 * ((t - 20) / w) ** 2) + r * np.exp(-0.5 * ((t - 30) / 6) ** 2)
+              for w, r in ((2, 0.2), (4, 0.6), (2.5, 0.9))]
+    x, y = [], []
+    for cls, shape in enumerate(shapes):
+        for _ in range(n_per_class):
+            wave = np.stack([shape * (1 + 0.3 * c) for c in range(channels)])
+            x.append(wave + rng.normal(0, 0.08, wave.shape))
+            y.append(cls)
+    return np.asarray(x, dtype=np.float32), np.asarray(y)
+
+
+@pytest.mark.parametrize("architecture", ["paper", "robust"])
+@pytest.mark.parametrize("channels", [1, 4])
+def test_network_output_shape(architecture, channels):
+    net = SpikeCNN(channels, 64, 5, architecture=architecture)
+    assert net(torch.zeros(7, channels, 64)).shape == (7, 5)
+    assert SpikeMLP(channels, 64, 5)(torch.zeros(7, channels, 64)).shape == (7, 5)
+
+
+def test_training_yields_progress_learns_and_is_reproducible():
+    x, y = toy_waveforms()
+    job = train_classifier(x, y, ["a", "b", "c"], training=FAST)
+    steps = []
+    while True:
+        try:
+            steps.append(next(job))
+        except StopIteration as stop:
+            trained = stop.value
+            break
+    assert all(isinstance(p, Progress) for p in steps)
+    assert {"loss", "train_accuracy", "val_accuracy"} <= set(steps[-1].extra)
+    assert (trained.predict(x).labels == y).mean() > 0.95
+    again = run_job(train_classifier(x, y, ["a", "b", "c"], training=FAST))
+    for a, b in zip(trained.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_multichannel_training_and_self_training():
+    x, y = toy_waveforms(channels=4)
+    trained = run_job(train_classifier(x[::3], y[::3], ["a", "b", "c"], unlabelled=x,
+                                       training=dict(FAST, pseudo_labels=20)))
+    assert trained.input_shape == (4, 64)
+    assert any(h["stage"] == 1 for h in trained.history)
+    assert (trained.predict(x).labels == y).mean() > 0.95
+
+
+def test_cancel_between_batches():
+    x, y = toy_waveforms()
+    token = CancelToken()
+    job = train_classifier(x, y, ["a", "b", "c"], training=dict(FAST, epochs=50), cancel=token)
+    next(job)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        run_job(job)
+
+
+def test_prediction_margin_and_unresolved_threshold():
+    x, y = toy_waveforms()
+    trained = run_job(train_classifier(x, y, ["a", "b", "c"], training=FAST))
+    blurred = np.mean(x[[0, 60, 120]], axis=0, keepdims=True)  # between all three classes
+    sure = trained.predict(x[:5])
+    assert np.allclose(sure.probabilities.sum(1), 1, atol=1e-5)
+    assert np.all(sure.margin <= sure.confidence)
+    unsure = trained.predict(np.concatenate([x[:5], blurred]), min_confidence=0.999)
+    assert unsure.labels[-1] == -1
+
+
+def test_temperature_scaling_reduces_calibration_error():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 2000)
+    logits = rng.normal(0, 1, (2000, 3))
+    logits[np.arange(2000), labels] += 2.0
+    overconfident = logits * 4
+    t = fit_temperature(overconfident, labels)
+    assert t > 1.5
+    assert (expected_calibration_error(overconfident, labels, t)
+            < expected_calibration_error(overconfident, labels))
+
+
+def test_checkpoint_round_trip_and_version_message(tmp_path):
+    x, y = toy_waveforms()
+    trained = run_job(train_classifier(x, y, ["a", "b", "c"], training=FAST))
+    blob = checkpoint_bytes(trained)
+    loaded = load_checkpoint(blob)
+    np.testing.assert_allclose(loaded.predict(x).probabilities, trained.predict(x).probabilities,
+                               atol=1e-5)
+    assert loaded.class_names == ["a", "b", "c"]
+    payload = torch.load(__import__("io").BytesIO(blob), weights_only=True)
+    payload["format_version"] = 99
+    path = tmp_path / "future.pt"
+    torch.save(payload, path)
+    with pytest.raises(SpikeappError, match="format 99"):
+        load_checkpoint(path)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(SpikeappError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_every_classifier_has_the_same_interface(name):
+    x, y = toy_waveforms()
+    classifier = make_classifier(name, training=FAST)
+    run_job(classifier.fit(x[::4], y[::4], unlabelled=x))
+    probabilities = classifier.predict_proba(x)
+    assert probabilities.shape == (len(x), 3)
+    assert (classifier.predict(x) == y).mean() > 0.9
+
+
+def test_one_unit_is_not_enough():
+    x, y = toy_waveforms()
+    with pytest.raises(SpikeappError, match="two units"):
+        run_job(train_classifier(x[y == 0], y[y == 0], ["a"], training=FAST))
