@@ -139,9 +139,14 @@ def cmd_sort(args: argparse.Namespace) -> int:
     from spikeapp.session import Session
     from spikeapp.session.commands import History
     from spikeapp.session.storage import save_session
-    from spikeapp.sorting import apply_seeds, prediction_change, train_group, trainable_groups
+    from spikeapp.sorting import (
+        apply_seeds,
+        output_change,
+        snapshot_training,
+        train_and_predict,
+        trainable_groups,
+    )
     from spikeapp.tasks import run_with_progress_bar
-    from spikeapp.training.checkpoint import checkpoint_bytes
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -172,11 +177,12 @@ def cmd_sort(args: argparse.Namespace) -> int:
     if not targets:
         raise SpikeappError(f"{args.labels}: no channel has matched labels of two units or more")
     for group in targets:
-        trained = run_with_progress_bar(train_group(session, group, network, training),
-                                        f"train channel {group}", enabled=not args.quiet)
-        blob = checkpoint_bytes(trained)
-        history.do(prediction_change(session, group, trained, training["min_confidence"], blob))
-        (out / f"network_channel{group}.pt").write_bytes(blob)
+        output = run_with_progress_bar(
+            train_and_predict(snapshot_training(session, group), network, training,
+                              training["min_confidence"]),
+            f"train channel {group}", enabled=not args.quiet)
+        history.do(output_change(session, output))
+        (out / f"network_channel{group}.pt").write_bytes(output.network)
     count = write_spiketrains_csv(session, out / "spiketrains.csv")
     save_session(session, out / "session.spikeapp")
     print(f"{count} spikes sorted in {time.perf_counter() - started:.1f} s -> {out}")

@@ -94,51 +94,67 @@ def trainable_groups(session: Session) -> list[int]:
     return groups
 
 
-def train_group(session: Session, group: int, network: dict[str, Any] | None = None,
-                training: dict[str, Any] | None = None, cancel: CancelToken | None = None
-                ) -> Job[Any]:
-    """Train a network on the human labels of one group; the classes are unit ids."""
-    from spikeapp.training.trainer import train_classifier
+@dataclass(frozen=True)
+class TrainingInput:
+    """A frozen snapshot of what training one group needs (copied, so the user may go on
+    editing while a background job trains)."""
 
-    spikes, units = session.human_labels(group)
+    group: int
+    labelled: NDArray[np.float32]
+    classes: NDArray[np.int64]
+    unit_ids: NDArray[np.int64]
+    spikes: NDArray[np.int64]
+    waveforms: NDArray[np.float32]
+    human: NDArray[np.bool_]
+
+
+@dataclass
+class TrainingOutput:
+    group: int
+    trained: Any
+    network: bytes
+    spikes: NDArray[np.int64]
+    assigned: NDArray[np.int64]
+    confidence: NDArray[np.float32]
+
+
+def snapshot_training(session: Session, group: int) -> TrainingInput:
+    """Copy the human labels and waveforms of one group."""
+    labelled_spikes, units = session.human_labels(group)
     unit_ids = np.unique(units)
     if len(unit_ids) < 2:
         raise SpikeappError(f"channel {group}: label spikes of at least two units before "
                             "training")
-    classes = np.searchsorted(unit_ids, units)
-    waveforms = np.asarray(session.detection.waveforms[spikes])
-    width = _group_width(session, group)
-    others = np.setdiff1d(session.spikes_of_group(group), spikes)
-    unlabelled = np.asarray(session.detection.waveforms[others])[:, :width]
-    trained = yield from train_classifier(
-        waveforms[:, :width], classes, [str(u) for u in unit_ids], network=network,
-        training=training, unlabelled=unlabelled, cancel=cancel)
-    return trained
-
-
-def _group_width(session: Session, group: int) -> int:
-    return len(session.detection.group_members(group))
-
-
-def predict_group(session: Session, group: int, trained: Any, min_confidence: float = 0.0
-                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """Spikes of the group, their predicted unit ids (UNRESOLVED below the threshold) and
-    calibrated confidence."""
+    width = len(session.detection.group_members(group))
     spikes = session.spikes_of_group(group)
-    width = _group_width(session, group)
-    prediction = trained.predict(np.asarray(session.detection.waveforms[spikes])[:, :width],
-                                 min_confidence)
-    unit_ids = np.asarray([int(c) for c in trained.class_names], dtype=np.int64)
-    assigned = np.where(prediction.labels >= 0, unit_ids[np.maximum(prediction.labels, 0)],
+    waveforms = np.array(session.detection.waveforms[spikes][:, :width], dtype=np.float32)
+    human = session.source[spikes] == HUMAN
+    position = np.searchsorted(spikes, labelled_spikes)
+    return TrainingInput(group, waveforms[position], np.searchsorted(unit_ids, units), unit_ids,
+                         spikes, waveforms, human)
+
+
+def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None,
+                      training: dict[str, Any] | None = None, min_confidence: float = 0.0,
+                      cancel: CancelToken | None = None) -> Job[TrainingOutput]:
+    """Train on the snapshot's labels (self-training on the rest), then predict every spike."""
+    from spikeapp.training.checkpoint import checkpoint_bytes
+    from spikeapp.training.trainer import train_classifier
+
+    trained = yield from train_classifier(
+        data.labelled, data.classes, [str(u) for u in data.unit_ids], network=network,
+        training=training, unlabelled=data.waveforms[~data.human], cancel=cancel)
+    prediction = trained.predict(data.waveforms, min_confidence)
+    assigned = np.where(prediction.labels >= 0, data.unit_ids[np.maximum(prediction.labels, 0)],
                         UNRESOLVED)
-    return spikes, assigned, prediction.confidence
+    return TrainingOutput(data.group, trained, checkpoint_bytes(trained), data.spikes, assigned,
+                          prediction.confidence)
 
 
-def prediction_change(session: Session, group: int, trained: Any, min_confidence: float = 0.0,
-                      network_blob: bytes | None = None) -> cmd.Change:
-    """The undoable change that applies a trained network's predictions to one group."""
-    spikes, assigned, confidence = predict_group(session, group, trained, min_confidence)
-    return cmd.apply_predictions(session, group, spikes, assigned, confidence, network_blob)
+def output_change(session: Session, output: TrainingOutput) -> cmd.Change:
+    """The undoable change applying a training output (human labels are never overwritten)."""
+    return cmd.apply_predictions(session, output.group, output.spikes, output.assigned,
+                                 output.confidence, output.network)
 
 
 def accuracy_against_truth(session: Session, truth_times: NDArray, truth_channels: NDArray,

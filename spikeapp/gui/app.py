@@ -24,7 +24,7 @@ def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | 
     window.resize(1400, 900)
     window.show()
     if demo:
-        window.open_demo()
+        window.open_demo(sort=bool(screenshot))
     elif recording:
         window.open_recording_path(recording)
     if screenshot:

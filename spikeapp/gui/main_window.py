@@ -1,48 +1,495 @@
-"""The main window (first version: shows the detected demo; labelling and training follow)."""
+"""The main window: open a recording, label spikes, train in the background, review units."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
-import pyqtgraph as pg
-from PyQt6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
+from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import (
+    QColorDialog,
+    QComboBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+)
+
+from spikeapp.errors import SpikeappError
+from spikeapp.gui.controller import Controller
+from spikeapp.gui.dialogs import OpenOptionsDialog, shortcut_help
+from spikeapp.gui.views.features import FeatureView
+from spikeapp.gui.views.trace import TraceView
+from spikeapp.gui.views.training import TrainingPanel
+from spikeapp.gui.views.unit_plots import UnitPlots
+from spikeapp.gui.views.units import UnitTable
+from spikeapp.gui.views.waveforms import WaveformView
+from spikeapp.gui.workers import JobRunner
+from spikeapp.session import Session
+from spikeapp.session.state import QUALITIES
+
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("spikeapp")
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        self._status = QLabel("Open a recording with 'spikeapp gui RECORDING' or 'spikeapp --demo'.")
-        self._plot = pg.PlotWidget(title="waveforms")
-        layout.addWidget(self._status)
-        layout.addWidget(self._plot)
-        self.setCentralWidget(central)
+        self.setAcceptDrops(True)
+        self.controller = Controller(self)
+        self.detector = JobRunner(self)
+        self.trainer = JobRunner(self)
+        self.recording = None
+        self.demo = None
+        self._train_queue: list[int] = []
+        self._build_views()
+        self._build_actions()
+        self._connect()
+
+    # -- construction ------------------------------------------------------------------------------
+    def _build_views(self) -> None:
+        c = self.controller
+        self.waveforms = WaveformView(c)
+        self.features = FeatureView(c)
+        self.trace = TraceView(c)
+        self.units = UnitTable(c)
+        self.unit_plots = UnitPlots(c)
+        self.training = TrainingPanel()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        centre = QSplitter(Qt.Orientation.Vertical)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.waveforms)
+        top.addWidget(self.features)
+        top.setStretchFactor(0, 1)
+        top.setStretchFactor(1, 1)
+        self._top_splitter = top
+        centre.addWidget(top)
+        centre.addWidget(self.trace)
+        centre.setSizes([650, 220])
+        self.setCentralWidget(centre)
+        units = self._dock("Units", self.units, Qt.DockWidgetArea.LeftDockWidgetArea)
+        plots = self._dock("Unit plots", self.unit_plots, Qt.DockWidgetArea.RightDockWidgetArea)
+        tabs = QTabWidget()
+        tabs.addTab(self.training, "Training")
+        tabs.addTab(self.log, "Log")
+        self.bottom_tabs = tabs
+        bottom = self._dock("Training and log", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([units, plots], [430, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([bottom], [170], Qt.Orientation.Vertical)
+        self.channel = QComboBox()
+        self.confidence = QDoubleSpinBox()
+        self.confidence.setRange(0.0, 1.0)
+        self.confidence.setSingleStep(0.05)
+        self.confidence.setToolTip("spikes predicted below this confidence go to 'unresolved'")
+        self.status_text = QLabel("Open a recording (Ctrl+O), or the demo (Ctrl+D).")
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setMaximumWidth(200)
+        self.busy_bar.hide()
+        self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.busy_bar)
+
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, shortcut: str | QKeySequence.StandardKey, slot, menu) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.triggered.connect(lambda _checked=False: self._guarded(slot))
+        menu.addAction(action)
+        self.addAction(action)
+        self.all_actions.append(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.all_actions: list[QAction] = []
+        bar = self.menuBar()
+        file, edit, sort, view = (bar.addMenu(n) for n in ("&File", "&Edit", "&Sort", "&View"))
+        a = self._action
+        a("&Open recording or session...", "Ctrl+O", self.open_dialog, file)
+        a("Open recording &folder...", "Ctrl+Shift+O", lambda: self.open_dialog(folder=True), file)
+        a("Open the &demo recording", "Ctrl+D", self.open_demo, file)
+        self.recent_menu = file.addMenu("Recent files")
+        a("&Save session", "Ctrl+S", self.save, file)
+        a("Save session &as...", "Ctrl+Shift+S", self.save_as, file)
+        a("&Export spike trains (CSV)...", "Ctrl+E", self.export_csv, file)
+        a("&Quit", "Ctrl+Q", self.close, file)
+        c = self.controller
+        a("&Undo", "Ctrl+Z", c.undo, edit)
+        a("&Redo", "Ctrl+Shift+Z", c.redo, edit)
+        for n in range(1, 10):
+            a(f"Label selection as unit {n}", str(n), lambda n=n: c.label_key(n), sort)
+        a("Label selection as a &new unit", "N", c.label_new_unit, sort)
+        a("Label selection as noise", "0", c.label_noise, sort)
+        a("Clear labels of the selection", "Backspace", c.unlabel, sort)
+        a("Split selection into a new unit", "X", c.split, sort)
+        a("&Merge selected units", "M", c.merge, sort)
+        a("&Delete selected units", "Delete", c.delete_units, sort)
+        a("Rename unit (edit its cell)", "F2", self.rename_unit, sort)
+        a("Recolour unit", "C", self.recolour_unit, sort)
+        a("Cycle quality (unsorted/good/mua/noise)", "Q", self.cycle_quality, sort)
+        a("&Train this channel", "T", self.train, sort)
+        a("Train every channel with labels", "Shift+T", self.train_all, sort)
+        a("Cancel the running job", "Esc", self.cancel_jobs, sort)
+        a("Next channel", "PgDown", lambda: self.step_channel(1), view)
+        a("Previous channel", "PgUp", lambda: self.step_channel(-1), view)
+        a("Waveform &density", "D", lambda: self.waveforms.set_density(
+            not self.waveforms.density), view)
+        a("Select all spikes of the channel", "Ctrl+A", self.select_all, view)
+        a("Keyboard shortcuts", "F1", self.show_help, view)
+        tools = QToolBar("Sorting")
+        tools.setObjectName("sorting")
+        tools.addWidget(QLabel(" Channel "))
+        tools.addWidget(self.channel)
+        tools.addWidget(QLabel("  min confidence "))
+        tools.addWidget(self.confidence)
+        self.addToolBar(tools)
+        self._refresh_recent()
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.session_changed.connect(self.refresh)
+        c.selection_changed.connect(self.refresh_selection)
+        c.group_changed.connect(self.refresh)
+        c.message.connect(self.status_text.setText)
+        c.error.connect(self.show_error)
+        self.channel.currentIndexChanged.connect(self._channel_chosen)
+        self.confidence.valueChanged.connect(
+            lambda v: c.training.update(min_confidence=float(v)))
+        self.units.visibility_changed.connect(self._visibility)
+        for runner in (self.detector, self.trainer):
+            runner.failed.connect(self._job_failed)
+            runner.running_changed.connect(lambda _r: self._busy_changed())
+        self.detector.progress.connect(self._detect_progress)
+        self.detector.finished.connect(self._detected)
+        self.detector.cancelled.connect(lambda: self.status_text.setText("detection cancelled"))
+        self.trainer.progress.connect(self.training.update)
+        self.trainer.finished.connect(self._trained)
+        self.trainer.cancelled.connect(self._training_cancelled)
+        self.training.cancel.clicked.connect(self.trainer.cancel)
+
+    # -- errors never kill the window ---------------------------------------------------------------
+    def _guarded(self, slot) -> None:
+        try:
+            slot()
+        except SpikeappError as problem:
+            self.show_error(str(problem))
+        except Exception as problem:  # noqa: BLE001 - a bug must not close the window
+            log.exception("action failed")
+            self.show_error(f"{type(problem).__name__}: {problem}")
+
+    def show_error(self, text: str, details: str = "") -> None:
+        self.log.appendPlainText(f"error: {text}" + (f"\n{details}" if details else ""))
+        self.status_text.setText(f"error: {text}")
+        box = QMessageBox(QMessageBox.Icon.Warning, "spikeapp", text, parent=self)
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
+        self.last_error = text
+
+    def _job_failed(self, message: str, details: str) -> None:
+        self.training.stopped("failed")
+        self._train_queue.clear()
+        self.show_error(message, details)
+
+    # -- opening --------------------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        width = max(200, self._top_splitter.width())
+        self._top_splitter.setSizes([width // 2, width - width // 2])
 
     def busy(self) -> bool:
-        return False
+        return self.detector.running or self.trainer.running or bool(self._train_queue)
 
-    def open_demo(self) -> None:
-        from spikeapp.detection import detect
-        from spikeapp.io.demo import make_demo
-        from spikeapp.tasks import run_job
+    def _busy_changed(self) -> None:
+        self.busy_bar.setVisible(self.detector.running or self.trainer.running)
 
-        result = run_job(detect(make_demo().recording()))
-        self._show(result, "demo")
+    def open_dialog(self, folder: bool = False) -> None:
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, "Open a recording folder")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a recording or a session")
+        if path:
+            self.open_path(path, ask_options=True)
 
-    def open_recording_path(self, path: str) -> None:
-        from spikeapp.detection import detect
+    def open_path(self, path: str, ask_options: bool = False) -> None:
+        if path.endswith(".spikeapp"):
+            self.open_session(path)
+            return
+        reader, detection, groups = {}, {}, []
+        if ask_options:
+            dialog = OpenOptionsDialog(path, self)
+            if not dialog.exec():
+                return
+            reader, detection = dialog.reader.values(), dialog.detection.values()
+            groups = dialog.group_specs()
+        self.open_recording_path(path, reader, detection, groups)
+
+    def open_recording_path(self, path: str, reader: dict | None = None,
+                            detection: dict | None = None, groups: list[str] | None = None
+                            ) -> None:
+        from spikeapp.detection import parse_groups
         from spikeapp.io import open_recording
-        from spikeapp.tasks import run_job
 
-        with open_recording(path) as recording:
-            self._show(run_job(detect(recording)), path)
+        try:
+            recording = open_recording(path, **(reader or {}))
+            channel_groups = parse_groups(groups, recording.channel_ids)
+        except SpikeappError as problem:
+            self.show_error(str(problem))
+            return
+        self._remember(path)
+        self._start_detection(recording, detection or {}, channel_groups,
+                              dict(reader or {}, path=str(Path(path).resolve()),
+                                   groups=groups or []))
 
-    def _show(self, result, name: str) -> None:
-        waves = result.waveforms[:500, 0]
-        x = np.tile(np.arange(waves.shape[1]), len(waves))
-        connect = np.ones(waves.size, dtype=bool)
-        connect[waves.shape[1] - 1::waves.shape[1]] = False
-        self._plot.plot(x, waves.ravel(), connect=connect, pen=pg.mkPen((80, 160, 255, 60)))
-        self._status.setText(f"{name}: {result.n_spikes} spikes detected. Labelling and training "
-                             "are not in this version yet: use 'spikeapp sort'.")
+    def open_demo(self, sort: bool = False) -> None:
+        from spikeapp.io.demo import make_demo
+
+        self.demo = make_demo()
+        self._sort_demo_after_detection = sort
+        self._start_detection(self.demo.recording(), {}, None, {"path": "<demo>"})
+
+    def _start_detection(self, recording, detection: dict, groups, reference: dict) -> None:
+        from spikeapp.detection import detect
+
+        if self.detector.running or self.trainer.running:
+            self.show_error("wait for the running job to finish, or cancel it (Esc)")
+            return
+        self._pending = (recording, reference)
+        self.status_text.setText(f"detecting spikes in {reference['path']}...")
+        self.detector.start(lambda token: detect(recording, detection, groups, cancel=token))
+
+    def _detect_progress(self, progress) -> None:
+        self.busy_bar.setValue(round(100 * progress.fraction))
+        self.status_text.setText(f"detection: {progress.message}")
+
+    def _detected(self, result) -> None:
+        recording, reference = self._pending
+        self.recording = recording
+        self.trace.set_recording(recording)
+        self.controller.set_session(Session(result, recording=reference))
+        self.setWindowTitle(f"spikeapp - {reference['path']}")
+        self.status_text.setText(f"{result.n_spikes} spikes detected in "
+                                 f"{result.n_samples / result.sampling_rate:.1f} s")
+        if self.demo is not None and getattr(self, "_sort_demo_after_detection", False):
+            self._sort_demo_after_detection = False
+            self._label_demo_seeds()
+            self.train_all()
+
+    def _label_demo_seeds(self) -> None:
+        """Label 20 true spikes per unit of the demo, as a person would (for --screenshot)."""
+        from spikeapp.io.seeds import Seeds
+        from spikeapp.sorting import apply_seeds
+
+        demo = self.demo
+        rng = np.random.default_rng(0)
+        rows = np.concatenate([rng.choice(np.nonzero(demo.truth_units == u)[0], 20, replace=False)
+                               for u in np.unique(demo.truth_units) if u != "mua"])
+        seeds = Seeds(demo.truth_times_s[rows], demo.truth_channels[rows], demo.truth_units[rows])
+        apply_seeds(self.controller.session, self.controller.history, seeds)
+        self.controller.session_changed.emit()
+
+    def open_session(self, path: str) -> None:
+        from spikeapp.io import open_recording
+        from spikeapp.session.storage import load_session
+
+        try:
+            session = load_session(path)
+        except SpikeappError as problem:
+            self.show_error(str(problem))
+            return
+        self.recording = None
+        reference = dict(session.recording)
+        source = reference.pop("path", "")
+        reference.pop("groups", None)
+        if source and source != "<demo>" and Path(source).exists():
+            try:
+                self.recording = open_recording(source, **reference)
+            except SpikeappError as problem:
+                self.log.appendPlainText(f"trace unavailable: {problem}")
+        self.trace.set_recording(self.recording)
+        self._remember(path)
+        self.controller.set_session(session, Path(path))
+        self.setWindowTitle(f"spikeapp - {path}")
+
+    def _remember(self, path: str) -> None:
+        settings = QSettings("spikeapp", "spikeapp")
+        recent = [p for p in (settings.value("recent", []) or []) if p != path]
+        settings.setValue("recent", [path] + recent[:9])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in QSettings("spikeapp", "spikeapp").value("recent", []) or []:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(p, ask_options=True))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        urls = event.mimeData().urls()
+        if urls:
+            self.open_path(urls[0].toLocalFile(), ask_options=True)
+
+    # -- saving ---------------------------------------------------------------------------------------
+    def save(self) -> None:
+        if self.controller.path is None:
+            self.save_as()
+        else:
+            self.controller.save()
+
+    def save_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the session", "session.spikeapp",
+                                              "spikeapp sessions (*.spikeapp)")
+        if path:
+            self.controller.save(Path(path if path.endswith(".spikeapp") else path + ".spikeapp"))
+
+    def export_csv(self) -> None:
+        from spikeapp.export.spiketrains import write_spiketrains_csv
+
+        if self.controller.session is None:
+            raise SpikeappError("nothing to export: open a recording first")
+        path, _ = QFileDialog.getSaveFileName(self, "Export spike trains", "spiketrains.csv",
+                                              "CSV (*.csv)")
+        if path:
+            count = write_spiketrains_csv(self.controller.session, path)
+            self.status_text.setText(f"{count} spikes exported to {path}")
+
+    # -- sorting ----------------------------------------------------------------------------------------
+    def train(self) -> None:
+        self._train_queue = [self.controller.group]
+        self._train_next()
+
+    def train_all(self) -> None:
+        from spikeapp.sorting import trainable_groups
+
+        self._train_queue = trainable_groups(self.controller.session)
+        if not self._train_queue:
+            raise SpikeappError("label spikes of two units or more on a channel first")
+        self._train_next()
+
+    def _train_next(self) -> None:
+        if not self._train_queue or self.trainer.running:
+            return
+        group = self._train_queue[0]
+        previous = self.controller.group
+        self.controller.group = group
+        try:
+            job = self.controller.training_job()
+        except SpikeappError as problem:
+            self._train_queue.clear()
+            self.show_error(str(problem))
+            return
+        finally:
+            self.controller.group = previous
+        self.training.started()
+        self.bottom_tabs.setCurrentWidget(self.training)
+        self.trainer.start(job)
+
+    def _trained(self, output) -> None:
+        self._train_queue = self._train_queue[1:]
+        self.controller.apply_training(output)
+        self.training.stopped(f"channel {output.group}: trained in "
+                              f"{output.trained.train_seconds:.1f} s, "
+                              f"{len(output.trained.history)} epochs; predictions applied "
+                              "(Ctrl+Z reverts them)", complete=True)
+        self._train_next()
+
+    def _training_cancelled(self) -> None:
+        self._train_queue.clear()
+        self.training.stopped("training cancelled; the session is unchanged")
+
+    def cancel_jobs(self) -> None:
+        self._train_queue.clear()
+        self.detector.cancel()
+        self.trainer.cancel()
+
+    def rename_unit(self) -> None:
+        if self.controller.selected_units:
+            for row in range(self.units.rowCount()):
+                item = self.units.item(row, 1)
+                if item.data(Qt.ItemDataRole.UserRole) == self.controller.selected_units[0]:
+                    self.units.editItem(item)
+
+    def recolour_unit(self) -> None:
+        for unit_id in self.controller.selected_units[:1]:
+            colour = QColorDialog.getColor(parent=self)
+            if colour.isValid():
+                self.controller.edit_unit(unit_id, colour=colour.name())
+
+    def cycle_quality(self) -> None:
+        for unit_id in self.controller.selected_units:
+            unit = self.controller.session.units[unit_id]
+            following = QUALITIES[(QUALITIES.index(unit.quality) + 1) % len(QUALITIES)]
+            self.controller.edit_unit(unit_id, quality=following)
+
+    def select_all(self) -> None:
+        if self.controller.session is not None:
+            self.controller.select(self.controller.session.spikes_of_group(self.controller.group))
+
+    def step_channel(self, step: int) -> None:
+        count = self.channel.count()
+        if count:
+            self.channel.setCurrentIndex((self.channel.currentIndex() + step) % count)
+
+    def show_help(self) -> None:
+        self._help = shortcut_help(self.all_actions)
+        self._help.show()
+
+    # -- refreshing views -------------------------------------------------------------------------------
+    def _channel_chosen(self, index: int) -> None:
+        if index >= 0 and not self._filling_channels:
+            self.controller.set_group(int(self.channel.itemData(index)))
+
+    _filling_channels = False
+
+    def refresh(self) -> None:
+        session = self.controller.session
+        if session is None:
+            return
+        self._filling_channels = True
+        self.channel.clear()
+        for group in session.groups:
+            count = len(session.spikes_of_group(int(group)))
+            self.channel.addItem(f"{int(group)} ({count} spikes)", int(group))
+        self.channel.setCurrentIndex(self.channel.findData(self.controller.group))
+        self._filling_channels = False
+        self.units.refresh()
+        self.refresh_selection()
+
+    def refresh_selection(self) -> None:
+        if self.controller.session is None:
+            return
+        self.waveforms.refresh()
+        self.features.refresh()
+        self.unit_plots.refresh()
+        self.trace.centre_s = 0.0
+        self.trace.refresh()
+
+    def _visibility(self, hidden: set) -> None:
+        self.waveforms.hidden_units = hidden
+        self.features.hidden_units = hidden
+        self.refresh_selection()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self._train_queue.clear()
+        self.detector.wait()
+        self.trainer.wait()
+        self.controller.autosave()
+        super().closeEvent(event)

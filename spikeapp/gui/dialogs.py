@@ -1,0 +1,130 @@
+"""Dialogs generated from the parameter table, and the shortcut help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from spikeapp import params as param_table
+
+
+class ParamForm(QGroupBox):
+    """One editor per parameter of a group: spin boxes, check boxes, combo boxes, text."""
+
+    def __init__(self, group: str, title: str) -> None:
+        super().__init__(title)
+        self.group = group
+        self.editors: dict[str, QWidget] = {}
+        form = QFormLayout(self)
+        for p in param_table.params_in(group):
+            editor = self._editor(p)
+            editor.setToolTip(p.help)
+            self.editors[p.name] = editor
+            label = p.name.replace("_", " ") + (f" [{p.unit}]" if p.unit else "")
+            form.addRow(label, editor)
+
+    @staticmethod
+    def _editor(p: param_table.Param) -> QWidget:
+        if p.kind == "bool":
+            box = QCheckBox()
+            box.setChecked(bool(p.default))
+            return box
+        if p.kind == "choice":
+            combo = QComboBox()
+            if p.default is None:
+                combo.addItem("")
+            combo.addItems(p.choices)
+            combo.setCurrentText(p.default or "")
+            return combo
+        if p.kind in ("int", "float") and p.default is not None:
+            spin = QSpinBox() if p.kind == "int" else QDoubleSpinBox()
+            low = p.low if p.low is not None else -1e9
+            high = p.high if p.high is not None else 1e9
+            if p.kind == "int":
+                spin.setRange(int(max(low, -2**31 + 1)), int(min(high, 2**31 - 1)))
+            else:
+                spin.setDecimals(4)
+                spin.setRange(low, high)
+            spin.setValue(p.default)
+            return spin
+        line = QLineEdit("" if p.default is None else str(p.default))
+        line.setPlaceholderText("(automatic)")
+        return line
+
+    def values(self) -> dict[str, Any]:
+        """The edited values, validated; blank optional fields are left out."""
+        values: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            if isinstance(editor, QCheckBox):
+                value: Any = editor.isChecked()
+            elif isinstance(editor, QComboBox):
+                value = editor.currentText() or None
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                value = editor.value()
+            else:
+                value = editor.text().strip() or None
+            if value is not None:
+                values[name] = value
+        return param_table.resolve(self.group, values)
+
+
+class OpenOptionsDialog(QDialog):
+    """Reader options (stream, channels, raw-binary parameters), channel groups, detection."""
+
+    def __init__(self, path: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Open {path}")
+        self.reader = ParamForm("reader", "Reader (blank: automatic)")
+        self.detection = ParamForm("detection", "Detection")
+        self.groups = QLineEdit()
+        self.groups.setPlaceholderText("each channel alone; or tetrodes: 0-3; 4-7")
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        layout.addWidget(self.reader)
+        grouping = QFormLayout()
+        grouping.addRow("channel groups", self.groups)
+        layout.addLayout(grouping)
+        layout.addWidget(self.detection)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        outer = QVBoxLayout(self)
+        outer.addWidget(scroll)
+        outer.addWidget(buttons)
+        self.resize(520, 700)
+
+    def group_specs(self) -> list[str]:
+        return [g.strip() for g in self.groups.text().split(";") if g.strip()]
+
+
+def shortcut_help(actions) -> QDialog:
+    """F1: every action and its shortcut."""
+    dialog = QDialog()
+    dialog.setWindowTitle("spikeapp shortcuts")
+    rows = "".join(f"<tr><td><b>{a.shortcut().toString()}</b></td><td>{a.text().replace('&', '')}"
+                   f"</td></tr>" for a in actions if not a.shortcut().isEmpty())
+    label = QLabel(f"<table cellpadding=3>{rows}</table><p>Feature view: Ctrl+drag lasso, "
+                   "Shift+drag rectangle. Waveforms: Ctrl+drag a segment the waveforms must "
+                   "cross. Trace: click a marker.</p>")
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(label)
+    return dialog

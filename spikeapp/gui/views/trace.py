@@ -1,0 +1,104 @@
+"""The filtered signal around the selection or a chosen time, with thresholds and spike
+markers coloured by unit. Reads only the visible window; long windows are decimated min/max."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from spikeapp.detection.filtering import BandPass, filter_window
+from spikeapp.session.display import spike_colours
+
+MAX_POINTS = 4000
+
+
+def min_max_decimate(x: np.ndarray, y: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the minimum and maximum of each of ``points // 2`` bins (the envelope stays)."""
+    if len(y) <= points:
+        return x, y
+    width = -(-len(y) // (points // 2))  # samples per bin, rounded up: nothing is dropped
+    padded = np.concatenate([y, np.full(-len(y) % width, y[-1])])
+    blocks = padded.reshape(-1, width)
+    xs = x[::width]
+    out_x = np.repeat(xs, 2)
+    out_y = np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1).ravel()
+    return out_x, out_y
+
+
+class TraceView(pg.PlotWidget):
+    def __init__(self, controller) -> None:
+        super().__init__(title="Trace (filtered)")
+        self.controller = controller
+        self.recording = None
+        self.window_s = 0.2
+        self.centre_s = 0.0
+        self.setLabel("bottom", "time (s)")
+        self.setLabel("left", "µV")
+        self.markers = pg.ScatterPlotItem(size=8, pen=None)
+        self.markers.sigClicked.connect(self._clicked)
+        self.sigXRangeChanged.connect(self._ranged)
+        self._drawing = False
+
+    def set_recording(self, recording) -> None:
+        self.recording = recording
+        self.centre_s = 0.0
+
+    def show_time(self, centre_s: float) -> None:
+        self.centre_s = centre_s
+        self.refresh()
+
+    def _ranged(self) -> None:
+        if self._drawing:
+            return
+        low, high = self.viewRange()[0]
+        self.centre_s, self.window_s = (low + high) / 2, max(0.002, high - low)
+        self.refresh()
+
+    def refresh(self) -> None:
+        session = self.controller.session
+        self._drawing = True
+        try:
+            self.clear()
+            if session is None or self.recording is None:
+                self.setTitle("Trace (no recording attached)")
+                return
+            self._draw(session)
+        finally:
+            self._drawing = False
+
+    def _draw(self, session) -> None:
+        d = session.detection
+        fs = d.sampling_rate
+        if len(self.controller.selection) and self.centre_s == 0.0:
+            self.centre_s = float(d.times_s[self.controller.selection[0]])
+        start = max(0, int((self.centre_s - self.window_s / 2 - d.t_start) * fs))
+        stop = min(d.n_samples, start + max(2, int(self.window_s * fs)))
+        members = d.group_members(self.controller.group)
+        positions = np.nonzero(np.isin(d.channel_ids, members))[0]
+        band = BandPass.design(fs, d.params["freq_min"], d.params["freq_max"],
+                               d.params["filter_order"])
+        read = lambda a, b: self.recording.read(a, b, positions)  # noqa: E731
+        filtered, _ = filter_window(read, d.n_samples, band, start, stop)
+        t = d.t_start + np.arange(start, stop) / fs
+        spread = 0.0
+        for row, index in enumerate(positions):
+            x, y = min_max_decimate(t, filtered[row], MAX_POINTS)
+            offset = -row * spread
+            self.plot(x, y + offset, pen=pg.mkPen((200, 200, 200), width=1))
+            threshold = d.params["threshold"] * d.noise_uv[index]
+            for sign in (-1, 1):
+                self.addLine(y=sign * threshold + offset, pen=pg.mkPen((255, 80, 80), width=1,
+                                                                         style=pg.QtCore.Qt.PenStyle.DashLine))
+            spread = 4 * threshold
+        spikes = session.spikes_of_group(self.controller.group)
+        spikes = spikes[(d.samples[spikes] >= start) & (d.samples[spikes] < stop)]
+        self.markers.setData(d.times_s[spikes], d.amplitudes[spikes],
+                             brush=[pg.mkBrush(*c) for c in spike_colours(session, spikes)],
+                             data=spikes)
+        self.addItem(self.markers)
+        self._drawing = True
+        self.setXRange(t[0], t[-1], padding=0)
+
+    def _clicked(self, _item, points, *_) -> None:
+        if len(points):
+            self.controller.select([int(points[0].data())])

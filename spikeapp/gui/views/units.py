@@ -1,0 +1,88 @@
+"""The unit table: metrics recomputed after every edit, sortable, visibility check boxes."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QColor
+from PyQt6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
+
+from spikeapp.metrics import unit_metrics
+
+COLUMNS = ["", "unit", "spikes", "labels", "rate Hz", "SNR", "ISI<1.5ms %", "confidence",
+           "quality", "notes"]
+EDITABLE = {1: "name", 9: "notes"}
+
+
+class _Number(QTableWidgetItem):
+    def __lt__(self, other) -> bool:  # numeric sort
+        try:
+            return float(self.text()) < float(other.text())
+        except ValueError:
+            return super().__lt__(other)
+
+
+class UnitTable(QTableWidget):
+    visibility_changed = pyqtSignal(set)
+
+    def __init__(self, controller) -> None:
+        super().__init__(0, len(COLUMNS))
+        self.controller = controller
+        self.hidden: set[int] = set()
+        self._filling = False
+        self.setHorizontalHeaderLabels(COLUMNS)
+        self.setSortingEnabled(True)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)
+        self.verticalHeader().setVisible(False)
+        self.itemSelectionChanged.connect(self._selection)
+        self.itemChanged.connect(self._changed)
+
+    def refresh(self) -> None:
+        session = self.controller.session
+        self._filling = True
+        self.setSortingEnabled(False)
+        units = self.controller.units()
+        self.setRowCount(len(units))
+        for row, unit in enumerate(units):
+            m = unit_metrics(session, unit.id)
+            visible = QTableWidgetItem()
+            visible.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled
+                             | Qt.ItemFlag.ItemIsSelectable)
+            visible.setCheckState(Qt.CheckState.Unchecked if unit.id in self.hidden
+                                  else Qt.CheckState.Checked)
+            visible.setBackground(QColor(unit.colour))
+            visible.setData(Qt.ItemDataRole.UserRole, unit.id)
+            cells = [visible, QTableWidgetItem(unit.name), _Number(str(m.n_spikes)),
+                     _Number(str(m.n_human)), _Number(f"{m.rate_hz:.2f}"), _Number(f"{m.snr:.1f}"),
+                     _Number(f"{m.isi_violations_pct:.2f}"), _Number(f"{m.mean_confidence:.3f}"),
+                     QTableWidgetItem(unit.quality), QTableWidgetItem(unit.notes)]
+            for column, item in enumerate(cells):
+                if column and column not in EDITABLE:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                item.setData(Qt.ItemDataRole.UserRole, unit.id)
+                self.setItem(row, column, item)
+        self.setSortingEnabled(True)
+        self.resizeColumnsToContents()
+        self._filling = False
+
+    def _selection(self) -> None:
+        if self._filling:
+            return
+        rows = {index.row() for index in self.selectedIndexes()}
+        ids = [self.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in sorted(rows)]
+        self.controller.select_units(ids)
+
+    def _changed(self, item: QTableWidgetItem) -> None:
+        if self._filling:
+            return
+        unit_id = item.data(Qt.ItemDataRole.UserRole)
+        if item.column() == 0:
+            if item.checkState() == Qt.CheckState.Checked:
+                self.hidden.discard(unit_id)
+            else:
+                self.hidden.add(unit_id)
+            self.visibility_changed.emit(set(self.hidden))
+        elif item.column() in EDITABLE:
+            current = getattr(self.controller.session.units[unit_id], EDITABLE[item.column()])
+            if item.text() != current:
+                self.controller.edit_unit(unit_id, **{EDITABLE[item.column()]: item.text()})

@@ -1,0 +1,137 @@
+"""Overlaid waveforms of the visible units (a bounded sample), mean +- SD, or a density image.
+
+Ctrl+drag draws a segment: every spike of the channel whose waveform crosses it is selected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, pyqtSignal
+
+from spikeapp.session.display import UNASSIGNED_COLOUR, UNRESOLVED_COLOUR, display_sample, hex_to_rgb
+from spikeapp.session.selection import crossing_segment
+from spikeapp.session.state import UNASSIGNED, UNRESOLVED
+
+PER_UNIT = 150
+
+
+class _SegmentBox(pg.ViewBox):
+    segment = pyqtSignal(object, object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._line = pg.PlotCurveItem(pen=pg.mkPen("y", width=2))
+        self._start = None
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 - Qt naming
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier and \
+                ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            point = self.mapSceneToView(ev.scenePos())
+            if ev.isStart():
+                self._start = (point.x(), point.y())
+                self.addItem(self._line)
+            if self._start is not None:
+                self._line.setData([self._start[0], point.x()], [self._start[1], point.y()])
+            if ev.isFinish() and self._start is not None:
+                self.removeItem(self._line)
+                self.segment.emit(self._start, (point.x(), point.y()))
+                self._start = None
+        else:
+            super().mouseDragEvent(ev, axis)
+
+
+class WaveformView(pg.PlotWidget):
+    def __init__(self, controller) -> None:
+        self._box = _SegmentBox()
+        super().__init__(viewBox=self._box, title="Waveforms (Ctrl+drag: select crossing)")
+        self.controller = controller
+        self.density = False
+        self.hidden_units: set[int] = set()
+        self.setLabel("left", "µV")
+        self.setLabel("bottom", "sample")
+        self._box.segment.connect(self.select_crossing)
+        self._image = pg.ImageItem()
+
+    def set_density(self, on: bool) -> None:
+        self.density = on
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.clear()
+        session = self.controller.session
+        if session is None:
+            return
+        spikes = session.spikes_of_group(self.controller.group)
+        visible = spikes[~np.isin(session.assignment[spikes], list(self.hidden_units))]
+        if len(visible) == 0:
+            return
+        waves = session.detection.waveforms
+        if self.density:
+            self._draw_density(np.asarray(waves[visible]))
+        else:
+            sample = display_sample(visible, session.assignment, PER_UNIT)
+            for unit in np.unique(session.assignment[sample]):
+                rows = sample[session.assignment[sample] == unit]
+                self._draw_overlay(np.asarray(waves[rows]), self._colour(unit), alpha=60)
+        for unit_id in self.controller.selected_units:
+            members = visible[session.assignment[visible] == unit_id]
+            if len(members):
+                self._draw_mean(np.asarray(waves[members]), self._colour(unit_id))
+        selected = np.intersect1d(self.controller.selection, visible)
+        if len(selected):
+            chosen = selected[:: max(1, len(selected) // 100)]
+            self._draw_overlay(np.asarray(waves[chosen]), (255, 255, 255), alpha=160)
+
+    def _colour(self, unit: int) -> tuple[int, int, int]:
+        if unit == UNASSIGNED:
+            return hex_to_rgb(UNASSIGNED_COLOUR)
+        if unit == UNRESOLVED:
+            return hex_to_rgb(UNRESOLVED_COLOUR)
+        return hex_to_rgb(self.controller.session.units[int(unit)].colour)
+
+    def _draw_overlay(self, waves: np.ndarray, colour, alpha: int) -> None:
+        n, channels, samples = waves.shape
+        # Channels of a group side by side, one curve item per unit (connect array).
+        x = (np.arange(channels)[:, None] * (samples + 4) + np.arange(samples)[None, :]).ravel()
+        y = waves.reshape(n, -1)
+        connect = np.ones(y.shape, dtype=bool)
+        connect[:, samples - 1::samples] = False
+        self.plot(np.tile(x, n), y.ravel(), connect=connect.ravel(),
+                  pen=pg.mkPen((*colour, alpha), width=1))
+
+    def _draw_mean(self, waves: np.ndarray, colour) -> None:
+        mean, sd = waves.mean(axis=0), waves.std(axis=0)
+        samples = waves.shape[2]
+        for channel in range(waves.shape[1]):
+            x = channel * (samples + 4) + np.arange(samples)
+            self.plot(x, mean[channel], pen=pg.mkPen(colour, width=3))
+            for sign in (-1, 1):
+                self.plot(x, mean[channel] + sign * sd[channel],
+                          pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
+
+    def _draw_density(self, waves: np.ndarray) -> None:
+        first = waves[:, 0, :]
+        low, high = np.percentile(first, [0.5, 99.5])
+        bins = 120
+        image = np.zeros((first.shape[1], bins))
+        for sample in range(first.shape[1]):
+            image[sample] = np.histogram(first[:, sample], bins, (low, high))[0]
+        self._image = pg.ImageItem(np.log1p(image))
+        self._image.setColorMap(pg.colormap.get("inferno"))
+        self._image.setRect(0, low, first.shape[1], high - low)
+        self.addItem(self._image)
+
+    def select_crossing(self, start, end) -> None:
+        session = self.controller.session
+        if session is None:
+            return
+        spikes = session.spikes_of_group(self.controller.group)
+        spikes = spikes[~np.isin(session.assignment[spikes], list(self.hidden_units))]
+        samples = session.detection.waveforms.shape[2]
+        channel = int(max(0, start[0]) // (samples + 4))
+        offset = channel * (samples + 4)
+        waves = np.asarray(session.detection.waveforms[spikes, channel])
+        hit = crossing_segment(waves, (start[0] - offset, start[1]), (end[0] - offset, end[1]))
+        self.controller.select(spikes[hit])

@@ -1,0 +1,125 @@
+"""Run core jobs (generators yielding Progress) on a QThread, never blocking the window.
+
+One worker object per job, moved to its own QThread. It emits progress, finished (with the
+job's result), failed (a message and the traceback) or cancelled. The GUI never reads the
+worker's attributes and never waits on the thread in a processEvents loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+
+from spikeapp.errors import SpikeappError
+from spikeapp.tasks import Cancelled, CancelToken, Job
+
+log = logging.getLogger(__name__)
+
+
+class _Worker(QObject):
+    progress = pyqtSignal(object)
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str, str)
+    cancelled = pyqtSignal()
+
+    def __init__(self, make_job: Callable[[CancelToken], Job[Any]], token: CancelToken) -> None:
+        super().__init__()
+        self._make_job = make_job
+        self._token = token
+
+    @pyqtSlot()
+    def run(self) -> None:
+        try:
+            job = self._make_job(self._token)
+            while True:
+                if self._token.cancelled:
+                    job.close()
+                    raise Cancelled()
+                try:
+                    self.progress.emit(next(job))
+                except StopIteration as stop:
+                    self.finished.emit(stop.value)
+                    return
+        except Cancelled:
+            self.cancelled.emit()
+        except SpikeappError as error:
+            self.failed.emit(str(error), "")
+        except Exception as error:  # noqa: BLE001 - reported to the user, the window lives on
+            self.failed.emit(f"{type(error).__name__}: {error}", traceback.format_exc())
+
+
+class JobRunner(QObject):
+    """Starts one background job at a time and relays its signals."""
+
+    progress = pyqtSignal(object)
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str, str)
+    cancelled = pyqtSignal()
+    running_changed = pyqtSignal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: _Worker | None = None
+        self._token: CancelToken | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, make_job: Callable[[CancelToken], Job[Any]]) -> bool:
+        """Run ``make_job(token)`` in the background; False when a job is already running."""
+        if self.running:
+            return False
+        self._token = CancelToken()
+        self._thread = QThread()
+        self._worker = _Worker(make_job, self._token)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.progress.connect(self.progress)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
+        self._thread.start()
+        self.running_changed.emit(True)
+        return True
+
+    def cancel(self) -> None:
+        if self._token is not None:
+            self._token.cancel()
+
+    def wait(self, msecs: int = 30_000) -> None:
+        """Cancel and join the thread (used when the window closes)."""
+        if self._thread is not None:
+            self.cancel()
+            self._thread.quit()
+            self._thread.wait(msecs)
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.quit()
+            thread.wait()
+            thread.deleteLater()
+        if self._worker is not None:
+            self._worker.deleteLater()
+        self._worker = None
+        self._token = None
+        self.running_changed.emit(False)
+
+    def _on_finished(self, result: object) -> None:
+        self._cleanup()
+        self.finished.emit(result)
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self._cleanup()
+        self.failed.emit(message, details)
+
+    def _on_cancelled(self) -> None:
+        self._cleanup()
+        self.cancelled.emit()

@@ -1,0 +1,71 @@
+"""Spike count, labels, firing rate, SNR, ISI violations, confidence; ISI and correlograms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp.session.state import HUMAN, Session
+
+ISI_VIOLATION_S = 0.0015
+
+
+@dataclass(frozen=True)
+class UnitMetrics:
+    unit_id: int
+    n_spikes: int
+    n_human: int
+    rate_hz: float
+    snr: float
+    isi_violations_pct: float
+    mean_confidence: float
+
+
+def unit_metrics(session: Session, unit_id: int) -> UnitMetrics:
+    """Metrics of one unit over all its spikes."""
+    d = session.detection
+    members = np.nonzero(session.assignment == unit_id)[0]
+    duration = max(d.n_samples / d.sampling_rate, 1e-9)
+    if len(members) == 0:
+        return UnitMetrics(unit_id, 0, 0, 0.0, 0.0, 0.0, 0.0)
+    times = np.sort(d.times_s[members])
+    isi = np.diff(times)
+    violations = 100.0 * float((isi < ISI_VIOLATION_S).mean()) if len(isi) else 0.0
+    mean_wave = np.asarray(d.waveforms[members[:: max(1, len(members) // 2000)]]).mean(axis=0)
+    channel_rows = np.argmax(np.abs(mean_wave).max(axis=1))
+    members_channel = d.group_members(int(d.channels[members[0]]))
+    noise_index = np.nonzero(d.channel_ids == members_channel[channel_rows])[0]
+    noise = float(d.noise_uv[noise_index[0]]) if len(noise_index) else 1.0
+    snr = float(np.abs(mean_wave[channel_rows]).max() / noise) if noise > 0 else 0.0
+    return UnitMetrics(unit_id, len(members), int((session.source[members] == HUMAN).sum()),
+                       len(members) / duration, snr, violations,
+                       float(session.confidence[members].mean()))
+
+
+def isi_histogram(times_s: NDArray, max_ms: float = 50.0, bin_ms: float = 0.5
+                  ) -> tuple[NDArray, NDArray]:
+    """Counts of inter-spike intervals up to ``max_ms`` and the bin edges in ms."""
+    edges = np.arange(0, max_ms + bin_ms, bin_ms)
+    isi = np.diff(np.sort(times_s)) * 1000
+    return np.histogram(isi, edges)[0], edges
+
+
+def correlogram(times_a: NDArray, times_b: NDArray, window_ms: float = 50.0, bin_ms: float = 1.0
+                ) -> tuple[NDArray, NDArray]:
+    """Cross-correlogram of b relative to a (auto-correlogram when a is b, zero lag removed)."""
+    edges = np.arange(-window_ms, window_ms + bin_ms, bin_ms)
+    a = np.sort(times_a) * 1000
+    b = np.sort(times_b) * 1000
+    counts = np.zeros(len(edges) - 1, dtype=np.int64)
+    if len(a) == 0 or len(b) == 0:
+        return counts, edges
+    low = np.searchsorted(b, a - window_ms)
+    high = np.searchsorted(b, a + window_ms)
+    lags = np.concatenate([b[lo:hi] - t for t, lo, hi in zip(a, low, high)]) if len(a) else []
+    lags = np.asarray(lags)
+    if times_a is times_b:
+        lags = lags[lags != 0]
+    counts += np.histogram(lags, edges)[0]
+    return counts, edges

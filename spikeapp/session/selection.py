@@ -1,0 +1,44 @@
+"""Geometric selections computed on every spike (not on the drawn sample), without Qt."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_]:
+    """Points (x, y) inside a closed polygon (even-odd rule), vectorised over points."""
+    polygon = np.asarray(polygon, dtype=float)
+    inside = np.zeros(len(x), dtype=bool)
+    px, py = polygon[:, 0], polygon[:, 1]
+    qx, qy = np.roll(px, 1), np.roll(py, 1)
+    for x1, y1, x2, y2 in zip(px, py, qx, qy):
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = (x2 - x1) * (y - y1) / (y2 - y1) + x1
+        inside ^= crosses & (x < at)
+    return inside
+
+
+def crossing_segment(waveforms: NDArray, start: tuple[float, float], end: tuple[float, float]
+                     ) -> NDArray[np.bool_]:
+    """Waveforms (n x samples, drawn as polylines) that intersect the segment from ``start``
+    to ``end`` (sample, value), as Plexon's and Wave_clus' waveform-window selection."""
+    (ax, ay), (bx, by) = sorted([tuple(map(float, start)), tuple(map(float, end))])
+    last = waveforms.shape[1] - 1
+    first_edge = int(np.clip(np.floor(ax), 0, max(last - 1, 0)))
+    last_edge = int(np.clip(np.floor(bx), 0, max(last - 1, 0)))
+    edges = np.arange(first_edge, last_edge + 1)
+    px, qx = edges.astype(float), edges + 1.0
+    py = waveforms[:, edges].astype(float)
+    qy = waveforms[:, edges + 1].astype(float)
+
+    def orient(x1, y1, x2, y2, x3, y3):
+        return (x2 - x1) * (y3 - y1) - (y2 - y1) * (x3 - x1)
+
+    o1 = orient(ax, ay, bx, by, px, py)
+    o2 = orient(ax, ay, bx, by, qx, qy)
+    o3 = orient(px, py, qx, qy, ax, ay)
+    o4 = orient(px, py, qx, qy, bx, by)
+    hits = (o1 * o2 <= 0) & (o3 * o4 <= 0)
+    return hits.any(axis=1)

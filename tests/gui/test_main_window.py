@@ -1,0 +1,165 @@
+"""The whole loop as a user drives it, offscreen: open the demo, lasso, label with keys, train,
+check the recolouring against the ground truth, undo, save and reopen. Screenshots are saved
+and checked for content."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QColor
+
+from spikeapp.session.storage import load_session
+
+SHOTS = Path(os.environ.get("SPIKEAPP_SCREENSHOTS", "")) if os.environ.get(
+    "SPIKEAPP_SCREENSHOTS") else None
+
+
+def grab(window, name: str, tmp_path) -> np.ndarray:
+    """Save the window to PNG and return its pixels (height x width x 4)."""
+    folder = SHOTS or tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    image = window.grab().toImage()
+    image.save(str(folder / f"{name}.png"))
+    pixels = image.convertToFormat(image.Format.Format_RGBA8888)
+    data = np.frombuffer(pixels.constBits().asstring(pixels.sizeInBytes()), dtype=np.uint8)
+    return data.reshape(pixels.height(), pixels.width(), 4)
+
+
+def has_colour(pixels: np.ndarray, colour: str, tolerance: int = 30) -> bool:
+    rgb = np.array(QColor(colour).getRgb()[:3])
+    return bool((np.abs(pixels[..., :3].astype(int) - rgb).sum(axis=2) < tolerance).sum() > 20)
+
+
+def nearest_truth(window, spikes: np.ndarray) -> np.ndarray:
+    """The demo unit each detected spike belongs to (or '' when none within 0.4 ms)."""
+    demo, d = window.demo, window.controller.session.detection
+    names = np.full(len(spikes), "", dtype=object)
+    for i, spike in enumerate(spikes):
+        rows = demo.truth_channels == d.channels[spike]
+        gaps = np.abs(demo.truth_times_s[rows] - d.times_s[spike])
+        if gaps.min() < 0.0004:
+            names[i] = demo.truth_units[rows][np.argmin(gaps)]
+    return names
+
+
+def lasso_around(window, spikes: np.ndarray) -> None:
+    """Draw a polygon in the feature view around the PC1/PC2 points of ``spikes``."""
+    view = window.features
+    x, y = view.values("PC1", spikes), view.values("PC2", spikes)
+    cx, cy = np.median(x), np.median(y)
+    rx, ry = 2.5 * np.std(x), 2.5 * np.std(y)
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    view.select_polygon(np.stack([cx + rx * np.cos(angles), cy + ry * np.sin(angles)], axis=1))
+
+
+def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    pixels = grab(window, "1-detected", tmp_path)
+    assert pixels[..., :3].std() > 10  # not blank
+
+    # Label about 20 spikes per unit on channel 0 with keys 1, 2, 3, picking each unit's
+    # spikes by lasso in the feature view around spikes we know (from the truth) to be it.
+    spikes = c.session.spikes_of_group(0)
+    truth = nearest_truth(window, spikes)
+    rng = np.random.default_rng(0)
+    for key, unit in zip((Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3), ("A", "B", "C")):
+        lasso_around(window, spikes[truth == unit])
+        assert len(c.selection) > 50
+        chosen = rng.choice(c.selection, 20, replace=False)
+        c.select(chosen)
+        qtbot.keyClick(window, key)
+    assert len(c.units()) == 3
+    labelled = c.session.source == 1
+    assert labelled.sum() == 60
+    grab(window, "2-labelled", tmp_path)
+
+    before = c.session.assignment.copy()
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
+    assert (c.session.source[spikes] == 2).sum() > 1000
+    pixels = grab(window, "3-trained", tmp_path)
+    for unit in c.units():
+        assert has_colour(pixels, unit.colour), unit.name
+
+    # Recoloured assignment against the truth (each labelled unit named by its majority).
+    names = {u.id: None for u in c.units()}
+    for unit_id in names:
+        members = truth[c.session.assignment[spikes] == unit_id]
+        values, counts = np.unique(members[members != ""], return_counts=True)
+        names[unit_id] = values[np.argmax(counts)]
+    true_spikes = truth != ""
+    predicted = np.array([names.get(int(a), "?") for a in c.session.assignment[spikes]])
+    accuracy = (predicted[true_spikes] == truth[true_spikes]).mean()
+    assert accuracy >= 0.95, accuracy
+
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(c.session.assignment, before)
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier |
+                   Qt.KeyboardModifier.ShiftModifier)
+    assert (c.session.source[spikes] == 2).sum() > 1000
+
+    path = tmp_path / "s.spikeapp"
+    assert c.save(path)
+    reopened = load_session(path)
+    np.testing.assert_array_equal(reopened.assignment, c.session.assignment)
+    np.testing.assert_array_equal(reopened.confidence, c.session.confidence)
+    assert reopened.units == c.session.units
+    assert set(reopened.networks) == set(c.session.networks)
+    window.open_session(str(path))
+    assert len(window.controller.units()) == 3
+
+
+def test_errors_show_a_message_and_the_window_lives(window, qtbot, tmp_path):
+    broken = tmp_path / "broken.spikeapp"
+    broken.write_bytes(b"not a zip")
+    window.open_path(str(broken))
+    assert "broken.spikeapp" in window.last_error
+    window.open_recording_path(str(tmp_path / "missing.ncs"))
+    assert "no such file" in window.last_error
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_T)  # nothing labelled yet
+    assert "label spikes" in window.last_error
+    qtbot.keyClick(window, Qt.Key.Key_5)  # no unit 5 yet
+    assert "no unit 5" in window.last_error
+    qtbot.keyClick(window, Qt.Key.Key_1)  # a new unit, but nothing selected
+    assert "no spikes selected" in window.last_error
+    assert window.isVisible()
+
+
+def test_cancel_training_leaves_the_session_unchanged(window, qtbot):
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    window._label_demo_seeds()
+    c = window.controller
+    c.training.update(epochs=500, patience=500)
+    before = c.session.assignment.copy()
+    window.train()
+    qtbot.waitUntil(lambda: len(window.training._history) >= 2, timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)
+    np.testing.assert_array_equal(c.session.assignment, before)
+    assert "cancelled" in window.training.status.text()
+
+
+def test_views_select_on_all_spikes_and_waveform_segment(window, qtbot):
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    spikes = c.session.spikes_of_group(0)
+    # A vertical segment at the extremum sample, from -80 uV down, selects exactly the spikes
+    # of the channel whose trough is deeper than -80 uV: all of them, not the drawn sample.
+    pre = c.session.detection.pre_samples
+    window.waveforms.select_crossing((pre, -80.0), (pre, -5000.0))
+    deep = spikes[c.session.detection.waveforms[spikes, 0, pre] < -80]
+    assert len(deep) > 200
+    assert set(deep.tolist()) == set(c.selection.tolist())
+    window.waveforms.set_density(True)
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert c.group == 1

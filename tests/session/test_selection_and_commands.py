@@ -1,0 +1,151 @@
+"""Selections on all spikes, commands and undo (property-based)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spikeapp.detection import DetectionResult
+from spikeapp.session import Session
+from spikeapp.session import commands as cmd
+from spikeapp.session.selection import crossing_segment, inside_polygon
+
+
+def test_inside_polygon():
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
+    x = np.array([0.5, 1.5, 0.1, -0.1])
+    y = np.array([0.5, 0.5, 0.9, 0.5])
+    assert inside_polygon(x, y, square).tolist() == [True, False, True, False]
+
+
+def test_crossing_segment_is_a_polyline_intersection():
+    waves = np.array([[0, -10, 0, 0], [0, -3, 0, 0], [0, 0, -10, 0]], dtype=float)
+    assert crossing_segment(waves, (0.5, -5), (1.5, -5)).tolist() == [True, False, True]
+    assert crossing_segment(waves, (1, -20), (1, -5)).tolist() == [True, False, False]
+
+
+def small_session(n: int = 40) -> Session:
+    rng = np.random.default_rng(0)
+    channels = np.repeat([0, 1], n // 2)
+    detection = DetectionResult(
+        samples=np.arange(n) * 100, times_s=np.arange(n) / 100.0, channels=channels,
+        peak_channels=channels, amplitudes=rng.normal(size=n).astype(np.float32),
+        waveforms=rng.normal(size=(n, 1, 16)).astype(np.float32),
+        features=rng.normal(size=(n, 5)).astype(np.float32), noise_uv=np.ones(2),
+        channel_ids=np.array([0, 1]), group_ids=np.array([0, 1]),
+        group_channels=np.array([[0], [1]]), sampling_rate=10_000.0, t_start=0.0,
+        n_samples=n * 100, params={"pre_samples": 5})
+    return Session(detection)
+
+
+def snapshot(session: Session):
+    return (session.assignment.copy(), session.source.copy(), session.confidence.copy(),
+            dict(session.units), session.next_unit_id, dict(session.networks))
+
+
+def same(a, b) -> bool:
+    return (all(np.array_equal(x, y) for x, y in zip(a[:3], b[:3])) and a[3:] == b[3:])
+
+
+operations = st.lists(st.tuples(st.sampled_from(["label", "new", "split", "merge", "delete",
+                                                 "rename", "unlabel", "predict"]),
+                                st.integers(0, 1), st.lists(st.integers(0, 19), min_size=1,
+                                                            max_size=6)),
+                      min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations)
+def test_undo_everything_gives_back_the_start(ops):
+    session = small_session()
+    history = cmd.History(session)
+    start = snapshot(session)
+    done = 0
+    for name, group, picks in ops:
+        spikes = np.array(picks) + 20 * group
+        units = [u.id for u in session.units_of_group(group)]
+        try:
+            if name == "label" and units:
+                change = cmd.label(session, spikes, units[0])
+            elif name == "new":
+                change = cmd.label_new_unit(session, spikes)
+            elif name == "split":
+                change = cmd.split(session, spikes)
+            elif name == "merge" and len(units) >= 2:
+                change = cmd.merge(session, units[:2])
+            elif name == "delete" and units:
+                change = cmd.delete_unit(session, units[-1])
+            elif name == "rename" and units:
+                change = cmd.edit_unit(session, units[0], name=f"n{done}", quality="good")
+            elif name == "unlabel":
+                change = cmd.unlabel(session, spikes)
+            elif name == "predict" and units:
+                everyone = session.spikes_of_group(group)
+                change = cmd.apply_predictions(session, group, everyone,
+                                               np.full(len(everyone), units[0]),
+                                               np.full(len(everyone), 0.9), b"net")
+            else:
+                continue
+        except cmd.SpikeappError:
+            continue
+        history.do(change)
+        done += 1
+    middle = snapshot(session)
+    while history.undo():
+        pass
+    assert same(snapshot(session), start)
+    while history.redo():
+        pass
+    assert same(snapshot(session), middle)
+
+
+def test_predictions_never_overwrite_human_labels():
+    session = small_session()
+    history = cmd.History(session)
+    history.do(cmd.label_new_unit(session, np.arange(5), name="a"))
+    history.do(cmd.label_new_unit(session, np.arange(5, 10), name="b"))
+    a = session.unit_by_name(0, "a").id
+    b = session.unit_by_name(0, "b").id
+    everyone = session.spikes_of_group(0)
+    history.do(cmd.apply_predictions(session, 0, everyone, np.full(len(everyone), b),
+                                     np.full(len(everyone), 0.8)))
+    assert (session.assignment[:5] == a).all()
+    assert (session.assignment[10:20] == b).all()
+    assert session.network_versions == 1
+    history.undo()
+    assert session.network_versions == 0 and (session.assignment[10:20] == -1).all()
+
+
+def test_session_file_round_trip_and_damaged_files(tmp_path):
+    import pytest
+
+    from spikeapp.errors import SpikeappError
+    from spikeapp.session.storage import load_session, save_session
+
+    session = small_session()
+    history = cmd.History(session)
+    history.do(cmd.label_new_unit(session, np.arange(3), name="x"))
+    path = tmp_path / "a.spikeapp"
+    save_session(session, path)
+    loaded = load_session(path)
+    assert same(snapshot(loaded), snapshot(session))
+    data = path.read_bytes()
+    (tmp_path / "cut.spikeapp").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SpikeappError, match="cut.spikeapp"):
+        load_session(tmp_path / "cut.spikeapp")
+    before = (tmp_path / "cut.spikeapp").read_bytes()
+    assert (tmp_path / "cut.spikeapp").read_bytes() == before  # left untouched
+
+
+def test_min_max_decimation_keeps_the_whole_envelope():
+    import pytest
+
+    pytest.importorskip("pyqtgraph")
+    from spikeapp.gui.views.trace import min_max_decimate
+
+    x = np.arange(4801) / 24000
+    y = np.sin(np.arange(4801) / 7.0)
+    y[-3] = 5.0
+    dx, dy = min_max_decimate(x, y, 4000)
+    assert len(dy) <= 4000 and dy.max() == 5.0 and dx[-1] >= x[-60]
