@@ -42,13 +42,37 @@ class Controller(QObject):
         self.network: dict[str, Any] = param_table.defaults("network")
         self.training: dict[str, Any] = param_table.defaults("training")
         self.dirty = False
+        self.revision = 0  # grows with every edit: views key their caches on it
+        self._samples: dict = {}
         self._selection_before: dict[int, NDArray] = {}
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.timeout.connect(self.autosave)
 
     # -- session ---------------------------------------------------------------------------------
+    def display_sample(self, visible: NDArray, per_unit: int, hidden: set) -> NDArray:
+        """The bounded sample the views draw, cached until the next edit (a selection alone
+        does not change it)."""
+        from spikeapp.session.display import display_sample
+
+        key = (self.revision, self.group, per_unit, frozenset(hidden))
+        if key not in self._samples:
+            stale = [k for k in self._samples if k[0] != self.revision]
+            for old in stale:
+                del self._samples[old]
+            self._samples[key] = display_sample(visible, self.session.assignment, per_unit,
+                                                list(self.session.units))
+        return self._samples[key]
+
+    def visible_spikes(self, hidden: set) -> NDArray:
+        """Spikes of the current group whose unit is not hidden."""
+        spikes = self.session.spikes_of_group(self.group)
+        if not hidden:
+            return spikes
+        return spikes[~np.isin(self.session.assignment[spikes], list(hidden))]
+
     def set_session(self, session: Session, path: Path | None = None) -> None:
+        self.revision += 1
         self.session = session
         self.history = cmd.History(session)
         self.path = path
@@ -78,7 +102,10 @@ class Controller(QObject):
 
     # -- selection (not on the undo stack) --------------------------------------------------------
     def select(self, spikes: NDArray) -> None:
-        self.selection = np.unique(np.asarray(spikes, dtype=np.int64))
+        spikes = np.asarray(spikes, dtype=np.int64)
+        if len(spikes) > 1 and not np.all(spikes[1:] > spikes[:-1]):
+            spikes = np.unique(spikes)
+        self.selection = spikes
         self.selection_changed.emit()
         self.message.emit(f"{len(self.selection)} spike(s) selected")
 
@@ -102,6 +129,7 @@ class Controller(QObject):
         return True
 
     def _edited(self, description: str) -> None:
+        self.revision += 1
         self.dirty = True
         self.session_changed.emit()
         self.message.emit(description)

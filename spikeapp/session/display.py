@@ -12,16 +12,30 @@ UNRESOLVED_COLOUR = "#5a5a5a"
 
 
 def display_sample(spikes: NDArray[np.int64], assignment: NDArray[np.int64], per_unit: int,
-                   seed: int = 0) -> NDArray[np.int64]:
+                   unit_ids: list[int] | None = None) -> NDArray[np.int64]:
     """At most ``per_unit`` spikes of each unit (and of the unassigned), chosen evenly; the
-    views draw these, while every operation acts on all spikes."""
+    views draw these, while every operation acts on all spikes. ``unit_ids`` (the session's
+    units) avoids a sort of every spike's unit."""
     chosen = []
-    for unit in np.unique(assignment[spikes]):
-        members = spikes[assignment[spikes] == unit]
+    units = assignment[spikes]
+    candidates = (np.unique(units) if unit_ids is None
+                  else list(unit_ids) + [UNASSIGNED, UNRESOLVED])
+    for unit in candidates:
+        members = spikes[units == unit]
+        if len(members) == 0:
+            continue
         if len(members) > per_unit:
             members = members[np.linspace(0, len(members) - 1, per_unit).astype(np.int64)]
         chosen.append(members)
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def selected_among(selection: NDArray[np.int64], spikes: NDArray[np.int64], n_spikes: int
+                   ) -> NDArray[np.int64]:
+    """The selected spikes among ``spikes``, by a mask (linear, unlike a set intersection)."""
+    mask = np.zeros(n_spikes, dtype=bool)
+    mask[selection] = True
+    return spikes[mask[spikes]]
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
@@ -37,7 +51,7 @@ def spike_colours(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.uin
     grey = np.array(hex_to_rgb(UNASSIGNED_COLOUR), dtype=float)
     rgba[units == UNASSIGNED, :3] = grey
     rgba[units == UNRESOLVED, :3] = hex_to_rgb(UNRESOLVED_COLOUR)
-    for unit_id in np.unique(units[units >= 0]):
+    for unit_id in set(np.unique(units[units >= 0]).tolist()):
         rows = units == unit_id
         colour = np.array(hex_to_rgb(session.units[int(unit_id)].colour), dtype=float)
         confidence = np.clip(session.confidence[spikes[rows]], 0, 1)[:, None]

@@ -9,6 +9,11 @@ from numpy.typing import NDArray
 def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_]:
     """Points (x, y) inside a closed polygon (even-odd rule), vectorised over points."""
     polygon = np.asarray(polygon, dtype=float)
+    result = np.zeros(len(x), dtype=bool)
+    # Only points in the bounding box can be inside: test those alone.
+    (x_low, y_low), (x_high, y_high) = polygon.min(axis=0), polygon.max(axis=0)
+    candidates = np.flatnonzero((x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high))
+    x, y = x[candidates], y[candidates]
     inside = np.zeros(len(x), dtype=bool)
     px, py = polygon[:, 0], polygon[:, 1]
     qx, qy = np.roll(px, 1), np.roll(py, 1)
@@ -17,7 +22,8 @@ def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_
         with np.errstate(divide="ignore", invalid="ignore"):
             at = (x2 - x1) * (y - y1) / (y2 - y1) + x1
         inside ^= crosses & (x < at)
-    return inside
+    result[candidates[inside]] = True
+    return result
 
 
 def crossing_segment(waveforms: NDArray, start: tuple[float, float], end: tuple[float, float]

@@ -74,7 +74,11 @@ class Session:
         return self.detection.group_ids
 
     def spikes_of_group(self, group: int) -> NDArray[np.int64]:
-        return np.nonzero(self.detection.channels == group)[0]
+        """Spike indexes of a channel group (cached: detections never change)."""
+        cache = self.__dict__.setdefault("_group_cache", {})
+        if group not in cache:
+            cache[group] = np.nonzero(self.detection.channels == group)[0]
+        return cache[group]
 
     def units_of_group(self, group: int) -> list[Unit]:
         return [u for u in self.units.values() if u.group == group]

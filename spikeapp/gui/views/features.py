@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from spikeapp.session.display import display_sample, spike_colours
+from spikeapp.session.display import selected_among, spike_colours
 from spikeapp.session.selection import inside_polygon
 
 PER_UNIT = 3000
@@ -62,10 +62,7 @@ class FeatureView(QWidget):
         self.y_axis.setCurrentIndex(1)
         self._box = _LassoBox()
         self.plot = pg.PlotWidget(viewBox=self._box)
-        self.scatter = pg.ScatterPlotItem(size=4, pen=None)
-        self.selected = pg.ScatterPlotItem(size=7, pen=pg.mkPen("w"), brush=None)
-        self.plot.addItem(self.scatter)
-        self.plot.addItem(self.selected)
+        self._items: list = []
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Features  x"))
         bar.addWidget(self.x_axis)
@@ -92,29 +89,44 @@ class FeatureView(QWidget):
         return d.features[spikes, int(axis[2:]) - 1]
 
     def _visible(self) -> np.ndarray:
-        session = self.controller.session
-        spikes = session.spikes_of_group(self.controller.group)
-        return spikes[~np.isin(session.assignment[spikes], list(self.hidden_units))]
+        return self.controller.visible_spikes(self.hidden_units)
 
     def refresh(self) -> None:
         session = self.controller.session
+        for item in self._items:
+            self.plot.removeItem(item)
+        self._items = []
         if session is None:
-            self.scatter.clear()
             return
         visible = self._visible()
-        sample = display_sample(visible, session.assignment, PER_UNIT)
+        sample = self.controller.display_sample(visible, PER_UNIT, self.hidden_units)
         x_name, y_name = self.x_axis.currentText(), self.y_axis.currentText()
+        x, y = self.values(x_name, sample), self.values(y_name, sample)
         colours = spike_colours(session, sample)
+        # One item per colour (unit x confidence level): uniform brushes draw fast.
+        keys = colours[:, 0].astype(np.int64) << 16 | colours[:, 1].astype(np.int64) << 8 \
+            | colours[:, 2]
+        order = np.argsort(keys, kind="stable")
+        bounds = np.flatnonzero(np.diff(keys[order])) + 1
+        for rows in np.split(order, bounds):
+            if len(rows):
+                item = pg.ScatterPlotItem(x[rows], y[rows], size=4, pen=None,
+                                          brush=pg.mkBrush(*colours[rows[0]]))
+                self._add(item)
         human = session.source[sample] == 1
-        pens = [pg.mkPen("w", width=1.5) if h else None for h in human]
-        self.scatter.setData(self.values(x_name, sample), self.values(y_name, sample),
-                             brush=[pg.mkBrush(*c) for c in colours], pen=pens,
-                             size=np.where(human, 8, 4))
-        chosen = np.intersect1d(self.controller.selection, visible)
+        if human.any():
+            self._add(pg.ScatterPlotItem(x[human], y[human], size=8, pen=pg.mkPen("w", width=1.5),
+                                         brush=None))
+        chosen = selected_among(self.controller.selection, visible, session.n_spikes)
         chosen = chosen[:: max(1, len(chosen) // 2000)]
-        self.selected.setData(self.values(x_name, chosen), self.values(y_name, chosen))
+        self._add(pg.ScatterPlotItem(self.values(x_name, chosen), self.values(y_name, chosen),
+                                     size=7, pen=pg.mkPen("w"), brush=None))
         self.plot.setLabel("bottom", x_name)
         self.plot.setLabel("left", y_name)
+
+    def _add(self, item) -> None:
+        self.plot.addItem(item)
+        self._items.append(item)
 
     def select_polygon(self, polygon: np.ndarray) -> None:
         if self.controller.session is None:

@@ -31,7 +31,7 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         units = [u for u in self.controller.selected_units if u in session.units][:3]
         if not units:
             units = [u.id for u in self.controller.units()][:1]
-        times = {u: np.sort(session.detection.times_s[session.assignment == u]) for u in units}
+        times = {u: session.detection.times_s[session.assignment == u] for u in units}
         for unit_id in units:
             colour = hex_to_rgb(session.units[unit_id].colour)
             counts, edges = isi_histogram(times[unit_id])
@@ -51,8 +51,6 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             a = units[0]
             b = units[1] if len(units) > 1 else units[0]
             counts, edges = correlogram(times[a], times[a] if a == b else times[b])
-            if a == b:
-                counts, edges = correlogram(times[a], times[a])
             colour = hex_to_rgb(session.units[b].colour)
             self.ccg.plot(edges, counts, stepMode="center", fillLevel=0, brush=(*colour, 120))
             self.ccg.setTitle("autocorrelogram (ms)" if a == b else

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 
-from spikeapp.session.display import UNASSIGNED_COLOUR, UNRESOLVED_COLOUR, display_sample, hex_to_rgb
+from spikeapp.session.display import UNASSIGNED_COLOUR, UNRESOLVED_COLOUR, hex_to_rgb, selected_among
 from spikeapp.session.selection import crossing_segment
 from spikeapp.session.state import UNASSIGNED, UNRESOLVED
 
@@ -63,23 +63,23 @@ class WaveformView(pg.PlotWidget):
         session = self.controller.session
         if session is None:
             return
-        spikes = session.spikes_of_group(self.controller.group)
-        visible = spikes[~np.isin(session.assignment[spikes], list(self.hidden_units))]
+        visible = self.controller.visible_spikes(self.hidden_units)
         if len(visible) == 0:
             return
         waves = session.detection.waveforms
         if self.density:
             self._draw_density(np.asarray(waves[visible]))
         else:
-            sample = display_sample(visible, session.assignment, PER_UNIT)
+            sample = self.controller.display_sample(visible, PER_UNIT, self.hidden_units)
             for unit in np.unique(session.assignment[sample]):
                 rows = sample[session.assignment[sample] == unit]
                 self._draw_overlay(np.asarray(waves[rows]), self._colour(unit), alpha=60)
         for unit_id in self.controller.selected_units:
             members = visible[session.assignment[visible] == unit_id]
+            members = members[:: max(1, len(members) // 5000)]  # mean and SD from 5000 at most
             if len(members):
                 self._draw_mean(np.asarray(waves[members]), self._colour(unit_id))
-        selected = np.intersect1d(self.controller.selection, visible)
+        selected = selected_among(self.controller.selection, visible, session.n_spikes)
         if len(selected):
             chosen = selected[:: max(1, len(selected) // 100)]
             self._draw_overlay(np.asarray(waves[chosen]), (255, 255, 255), alpha=160)

@@ -1,0 +1,105 @@
+"""Interaction latency with 1,000,000 spikes in a real (offscreen) window.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui.py [--spikes 1000000]
+
+Times, each including the redraw of every view: selecting a unit in the table, a lasso in the
+feature view (applied to all spikes), recolouring after training (applying a network's
+predictions to all spikes), undo. Target < 100 ms each. Baseline for the ratio: the same
+operation with 100,000 spikes (a ratio near 1 means the cost does not grow with the count,
+because views draw a bounded sample).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def synthetic_session(n: int, units: int = 4, seed: int = 0):
+    from spikeapp.detection import DetectionResult
+    from spikeapp.session import Session
+    from spikeapp.session import commands as cmd
+
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, units, n)
+    t = np.arange(64)
+    shapes = np.stack([-(80 + 30 * u) * np.exp(-0.5 * ((t - 20) / (2 + u)) ** 2)
+                       for u in range(units)])
+    waveforms = (shapes[truth] + rng.normal(0, 10, (n, 64))).astype(np.float32)[:, None, :]
+    features = np.stack([shapes[truth, 20] + rng.normal(0, 10, n),
+                         truth * 50 + rng.normal(0, 10, n)] + [rng.normal(0, 5, n)] * 3,
+                        axis=1).astype(np.float32)
+    times = np.sort(rng.uniform(0, 3600, n))
+    detection = DetectionResult(
+        samples=(times * 30000).astype(np.int64), times_s=times, channels=np.zeros(n, np.int64),
+        peak_channels=np.zeros(n, np.int64), amplitudes=waveforms[:, 0, 20].copy(),
+        waveforms=waveforms, features=features, noise_uv=np.array([10.0]),
+        channel_ids=np.array([0]), group_ids=np.array([0]), group_channels=np.array([[0]]),
+        sampling_rate=30000.0, t_start=0.0, n_samples=3600 * 30000,
+        params={"pre_samples": 20, "freq_min": 300.0, "freq_max": 3000.0, "filter_order": 3,
+                "threshold": 5.0})
+    session = Session(detection)
+    history = cmd.History(session)
+    for u in range(units):
+        history.do(cmd.label_new_unit(session, np.nonzero(truth == u)[0][:20], name=f"u{u}"))
+    return session, truth
+
+
+def measure(n: int) -> dict[str, float]:
+    from PyQt6.QtWidgets import QApplication
+
+    from spikeapp.gui.main_window import MainWindow
+    from spikeapp.sorting import TrainingOutput
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    session, truth = synthetic_session(n)
+    window.controller.set_session(session)
+    app.processEvents()
+    c = window.controller
+    units = [u.id for u in c.units()]
+    results = {}
+
+    def timed(name, action):
+        started = time.perf_counter()
+        action()
+        app.processEvents()
+        results[name] = 1000 * (time.perf_counter() - started)
+
+    spikes = np.arange(n)
+    output = TrainingOutput(0, None, b"", spikes, np.asarray(units)[truth],
+                            np.full(n, 0.97, np.float32))
+    timed("recolour after training", lambda: c.apply_training(output))
+    timed("select a unit", lambda: c.select_units([units[1]]))
+    angles = np.linspace(0, 2 * np.pi, 30)
+    polygon = np.stack([-110 + 15 * np.cos(angles), 50 + 15 * np.sin(angles)], axis=1)
+    timed("lasso (all spikes)", lambda: window.features.select_polygon(polygon))
+    results["lasso selected"] = float(len(c.selection))
+    timed("undo", c.undo)
+    window.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spikes", type=int, default=1_000_000)
+    args = parser.parse_args()
+    small = measure(100_000)
+    large = measure(args.spikes)
+    for name, value in large.items():
+        if name == "lasso selected":
+            print(f"lasso selected {int(value)} of {args.spikes} spikes")
+            continue
+        print(f"{name:<26} {value:8.1f} ms at {args.spikes:,} spikes; {small[name]:8.1f} ms at "
+              f"100,000; ratio {value / small[name]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
