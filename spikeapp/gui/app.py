@@ -23,7 +23,9 @@ def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | 
     window = MainWindow()
     window.resize(1400, 900)
     window.show()
-    if demo:
+    if not screenshot and not recording and window.offer_untitled_recovery():
+        pass
+    elif demo:
         window.open_demo(sort=bool(screenshot))
     elif recording:
         window.open_recording_path(recording)

@@ -40,6 +40,13 @@ from spikeapp.session.state import QUALITIES
 log = logging.getLogger(__name__)
 
 
+def _age(path: Path) -> str:
+    import time
+
+    minutes = (time.time() - path.stat().st_mtime) / 60
+    return f"{minutes:.0f} minutes ago" if minutes < 120 else f"{minutes / 60:.0f} hours ago"
+
+
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
@@ -303,10 +310,34 @@ class MainWindow(QMainWindow):
         apply_seeds(self.controller.session, self.controller.history, seeds)
         self.controller.session_changed.emit()
 
-    def open_session(self, path: str) -> None:
+    def ask_recovery(self, autosave: Path) -> bool:
+        """Ask whether to recover unsaved work (tests replace this)."""
+        answer = QMessageBox.question(
+            self, "spikeapp", f"Unsaved work was found in {autosave} (autosaved "
+            f"{_age(autosave)}). Recover it?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def offer_untitled_recovery(self) -> bool:
+        """At start-up: an autosave of an unsaved session means spikeapp did not close cleanly."""
+        autosave = self.controller.autosave_path()
+        if autosave.exists() and self.ask_recovery(autosave):
+            self.open_session(str(autosave), recovered=True)
+            return True
+        return False
+
+    def open_session(self, path: str, recovered: bool = False) -> None:
         from spikeapp.io import open_recording
         from spikeapp.session.storage import load_session
 
+        autosave = Path(path).with_name(Path(path).name + ".autosave")
+        if not recovered and autosave.exists() and \
+                autosave.stat().st_mtime > Path(path).stat().st_mtime and \
+                self.ask_recovery(autosave):
+            self.open_session(str(autosave), recovered=True)
+            self.controller.path = Path(path)
+            self.controller.dirty = True
+            self.status_text.setText(f"recovered unsaved work of {path}; save to keep it")
+            return
         try:
             session = load_session(path)
         except SpikeappError as problem:
@@ -322,8 +353,9 @@ class MainWindow(QMainWindow):
             except SpikeappError as problem:
                 self.log.appendPlainText(f"trace unavailable: {problem}")
         self.trace.set_recording(self.recording)
-        self._remember(path)
-        self.controller.set_session(session, Path(path))
+        if not recovered:
+            self._remember(path)
+        self.controller.set_session(session, None if recovered else Path(path))
         self.setWindowTitle(f"spikeapp - {path}")
 
     def _remember(self, path: str) -> None:

@@ -163,3 +163,28 @@ def test_views_select_on_all_spikes_and_waveform_segment(window, qtbot):
     qtbot.keyClick(window, Qt.Key.Key_F1)
     qtbot.keyClick(window, Qt.Key.Key_PageDown)
     assert c.group == 1
+
+
+def test_autosave_is_offered_for_recovery(window, qtbot, tmp_path):
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    path = tmp_path / "work.spikeapp"
+    assert c.save(path)
+    window._label_demo_seeds()
+    c.dirty = True
+    c.autosave()  # as the timer does; then the process "dies" before saving
+    autosave = c.autosave_path()
+    assert autosave.exists()
+    labelled = int((c.session.source == 1).sum())
+    os_times = path.stat().st_mtime - 10
+    __import__("os").utime(path, (os_times, os_times))
+
+    window.ask_recovery = lambda _path: True
+    window.open_session(str(path))
+    assert int((window.controller.session.source == 1).sum()) == labelled
+    assert window.controller.path == path and window.controller.dirty
+
+    window.ask_recovery = lambda _path: False
+    window.open_session(str(path))
+    assert int((window.controller.session.source == 1).sum()) == 0
