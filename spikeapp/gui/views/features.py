@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from spikeapp.session.display import selected_among, spike_colours
 from spikeapp.session.selection import inside_polygon
 
-PER_UNIT = 3000
+PER_UNIT = 2000
 AXES = ["PC1", "PC2", "PC3", "PC4", "PC5", "amplitude", "time"]
 
 

@@ -38,7 +38,7 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             self.isi.plot(edges, counts, stepMode="center", fillLevel=0,
                           brush=(*colour, 120), pen=pg.mkPen(colour))
             members = np.nonzero(session.assignment == unit_id)[0]
-            step = max(1, len(members) // 3000)
+            step = max(1, len(members) // 1500)
             self.amplitude.plot(session.detection.times_s[members[::step]],
                                 session.detection.amplitudes[members[::step]], pen=None,
                                 symbol="o", symbolSize=3, symbolBrush=(*colour, 150),

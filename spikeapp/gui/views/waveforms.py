@@ -13,7 +13,7 @@ from spikeapp.session.display import UNASSIGNED_COLOUR, UNRESOLVED_COLOUR, hex_t
 from spikeapp.session.selection import crossing_segment
 from spikeapp.session.state import UNASSIGNED, UNRESOLVED
 
-PER_UNIT = 150
+PER_UNIT = 100
 
 
 class _SegmentBox(pg.ViewBox):
