@@ -38,17 +38,3 @@ def project(batches: Iterable[tuple[int, NDArray]], group_index: NDArray[np.int6
                 values = pca.transform(flat[members])
                 features[begin + members, :values.shape[1]] = values
     return features
-
-
-def pca_features(waveforms: NDArray[np.float32], group_index: NDArray[np.int64],
-                 n_components: int, seed: int = 0) -> NDArray[np.float32]:
-    """PCA features of in-memory waveforms, fitted per group on at most 20,000 spikes each."""
-    rng = np.random.default_rng(seed)
-    samples = {}
-    for group in np.unique(group_index):
-        members = np.nonzero(group_index == group)[0]
-        chosen = np.sort(rng.choice(members, min(len(members), FIT_SAMPLE), replace=False))
-        samples[int(group)] = waveforms[chosen]
-    pcas = fit_pcas(samples, n_components, seed)
-    batches = ((b, waveforms[b:b + BATCH]) for b in range(0, len(waveforms), BATCH))
-    return project(batches, group_index, pcas, n_components)

@@ -44,7 +44,6 @@ class Controller(QObject):
         self.dirty = False
         self.revision = 0  # grows with every edit: views key their caches on it
         self._samples: dict = {}
-        self._selection_before: dict[int, NDArray] = {}
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.timeout.connect(self.autosave)
@@ -123,7 +122,7 @@ class Controller(QObject):
         except SpikeappError as problem:
             self.error.emit(str(problem))
             return False
-        self._selection_before[id(change)] = self.selection.copy()
+        change.selection_before = self.selection.copy()  # restored by undo; not session state
         self.history.do(change)
         self._edited(change.description)
         return True
@@ -181,7 +180,7 @@ class Controller(QObject):
         if change is None:
             self.message.emit("nothing to undo")
             return
-        self.selection = self._selection_before.get(id(change), self.selection)
+        self.selection = getattr(change, "selection_before", self.selection)
         self._edited(f"undone: {change.description}")
         self.selection_changed.emit()
 

@@ -79,6 +79,7 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     grab(window, "2-labelled", tmp_path)
 
     before = c.session.assignment.copy()
+    selection_before = c.selection.copy()
     qtbot.keyClick(window, Qt.Key.Key_T)
     qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
     assert (c.session.source[spikes] == 2).sum() > 1000
@@ -97,8 +98,10 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     accuracy = (predicted[true_spikes] == truth[true_spikes]).mean()
     assert accuracy >= 0.95, accuracy
 
+    c.select(spikes[:3])  # the user moves on; undo brings back the selection of the edit
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     np.testing.assert_array_equal(c.session.assignment, before)
+    np.testing.assert_array_equal(c.selection, selection_before)
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier |
                    Qt.KeyboardModifier.ShiftModifier)
     assert (c.session.source[spikes] == 2).sum() > 1000
