@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the desktop app, optionally on a recording")
     gui.add_argument("recording", nargs="?", help="file or folder to open")
     gui.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
+    gui.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                     help="open the demo recording (with --screenshot: sorted from 20 labels "
+                     "per unit)")
     gui.set_defaults(func=cmd_gui)
 
     sort = sub.add_parser("sort", help="sort a whole recording from a few labelled spikes")

@@ -14,6 +14,7 @@ from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
+from spikeapp.session.state import UNASSIGNED, UNRESOLVED, distinct_ids
 from spikeapp.session.storage import save_session
 from spikeapp.sorting import TrainingOutput, output_change, snapshot_training, train_and_predict
 
@@ -44,31 +45,47 @@ class Controller(QObject):
         self.dirty = False
         self.revision = 0  # grows with every edit: views key their caches on it
         self._samples: dict = {}
+        self._members: dict[int, NDArray] = {}
+        self._members_key: tuple | None = None
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.timeout.connect(self.autosave)
 
     # -- session ---------------------------------------------------------------------------------
-    def display_sample(self, visible: NDArray, per_unit: int, hidden: set) -> NDArray:
+    def members(self) -> dict[int, NDArray]:
+        """Spikes of each unit of the current group (unassigned and unresolved included), cached
+        until the next edit: the views and plots share one pass over the spikes."""
+        from spikeapp.session.display import unit_members
+
+        key = (self.revision, self.group)
+        if self._members_key != key:
+            self._members = unit_members(self.session.spikes_of_group(self.group),
+                                         self.session.assignment)
+            self._members_key = key
+            self._samples = {}
+        return self._members
+
+    def display_sample(self, per_unit: int, hidden: set) -> NDArray:
         """The bounded sample the views draw, cached until the next edit (a selection alone
         does not change it)."""
         from spikeapp.session.display import display_sample
 
-        key = (self.revision, self.group, per_unit, frozenset(hidden))
+        members = self.members()
+        key = (per_unit, frozenset(hidden))
         if key not in self._samples:
-            stale = [k for k in self._samples if k[0] != self.revision]
-            for old in stale:
-                del self._samples[old]
-            self._samples[key] = display_sample(visible, self.session.assignment, per_unit,
-                                                list(self.session.units))
+            self._samples[key] = display_sample(
+                {u: spikes for u, spikes in members.items() if u not in hidden}, per_unit)
         return self._samples[key]
 
     def visible_spikes(self, hidden: set) -> NDArray:
-        """Spikes of the current group whose unit is not hidden."""
+        """Spikes of the current group whose unit is not hidden, in order."""
         spikes = self.session.spikes_of_group(self.group)
-        if not hidden:
+        if not hidden or not hidden & set(self.members()):
             return spikes
-        return spikes[~np.isin(self.session.assignment[spikes], list(hidden))]
+        mask = np.ones(self.session.n_spikes, dtype=bool)
+        for unit in hidden & set(self.members()):
+            mask[self.members()[unit]] = False
+        return spikes[mask[spikes]]
 
     def set_session(self, session: Session, path: Path | None = None) -> None:
         self.revision += 1
@@ -207,8 +224,8 @@ class Controller(QObject):
         """Recolour every spike of the trained group: one undoable step."""
         if self.session is None:
             return
-        missing = set(np.unique(output.assigned[output.assigned >= 0]).tolist()) - set(
-            self.session.units)
+        missing = set(distinct_ids(output.assigned).tolist()) - set(self.session.units) - {
+            UNASSIGNED, UNRESOLVED}
         if missing:
             self.error.emit("units were deleted while the network trained: its predictions "
                             "were discarded; train again")

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import numpy as np
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QColorDialog,
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -26,7 +23,8 @@ from PyQt6.QtWidgets import (
 
 from spikeapp.errors import SpikeappError
 from spikeapp.gui.controller import Controller
-from spikeapp.gui.dialogs import OpenOptionsDialog, shortcut_help
+from spikeapp.gui.dialogs import shortcut_help
+from spikeapp.gui.files import FileActions
 from spikeapp.gui.views.features import FeatureView
 from spikeapp.gui.views.trace import TraceView
 from spikeapp.gui.views.training import TrainingPanel
@@ -34,20 +32,12 @@ from spikeapp.gui.views.unit_plots import UnitPlots
 from spikeapp.gui.views.units import UnitTable
 from spikeapp.gui.views.waveforms import WaveformView
 from spikeapp.gui.workers import JobRunner
-from spikeapp.session import Session
 from spikeapp.session.state import QUALITIES
 
 log = logging.getLogger(__name__)
 
 
-def _age(path: Path) -> str:
-    import time
-
-    minutes = (time.time() - path.stat().st_mtime) / 60
-    return f"{minutes:.0f} minutes ago" if minutes < 120 else f"{minutes / 60:.0f} hours ago"
-
-
-class MainWindow(QMainWindow):
+class MainWindow(FileActions, QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("spikeapp")
@@ -58,6 +48,11 @@ class MainWindow(QMainWindow):
         self.recording = None
         self.demo = None
         self._train_queue: list[int] = []
+        self._stale: set[str] = set()
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(0)
+        self._redraw.timeout.connect(self._flush)
         self._build_views()
         self._build_actions()
         self._connect()
@@ -92,7 +87,7 @@ class MainWindow(QMainWindow):
         self.bottom_tabs = tabs
         bottom = self._dock("Training and log", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resizeDocks([units, plots], [430, 330], Qt.Orientation.Horizontal)
-        self.resizeDocks([bottom], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([bottom], [200], Qt.Orientation.Vertical)
         self.channel = QComboBox()
         self.confidence = QDoubleSpinBox()
         self.confidence.setRange(0.0, 1.0)
@@ -169,9 +164,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c = self.controller
-        c.session_changed.connect(self.refresh)
-        c.selection_changed.connect(self.refresh_selection)
-        c.group_changed.connect(self.refresh)
+        c.session_changed.connect(lambda: self._schedule("data"))
+        c.selection_changed.connect(lambda: self._schedule("selection"))
+        c.group_changed.connect(lambda: self._schedule("data"))
         c.message.connect(self.status_text.setText)
         c.error.connect(self.show_error)
         self.channel.currentIndexChanged.connect(self._channel_chosen)
@@ -224,184 +219,6 @@ class MainWindow(QMainWindow):
 
     def _busy_changed(self) -> None:
         self.busy_bar.setVisible(self.detector.running or self.trainer.running)
-
-    def open_dialog(self, folder: bool = False) -> None:
-        if folder:
-            path = QFileDialog.getExistingDirectory(self, "Open a recording folder")
-        else:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a recording or a session")
-        if path:
-            self.open_path(path, ask_options=True)
-
-    def open_path(self, path: str, ask_options: bool = False) -> None:
-        if path.endswith(".spikeapp"):
-            self.open_session(path)
-            return
-        reader, detection, groups = {}, {}, []
-        if ask_options:
-            dialog = OpenOptionsDialog(path, self)
-            if not dialog.exec():
-                return
-            reader, detection = dialog.reader.values(), dialog.detection.values()
-            groups = dialog.group_specs()
-        self.open_recording_path(path, reader, detection, groups)
-
-    def open_recording_path(self, path: str, reader: dict | None = None,
-                            detection: dict | None = None, groups: list[str] | None = None
-                            ) -> None:
-        from spikeapp.detection import parse_groups
-        from spikeapp.io import open_recording
-
-        try:
-            recording = open_recording(path, **(reader or {}))
-            channel_groups = parse_groups(groups, recording.channel_ids)
-        except SpikeappError as problem:
-            self.show_error(str(problem))
-            return
-        self._remember(path)
-        self._start_detection(recording, detection or {}, channel_groups,
-                              dict(reader or {}, path=str(Path(path).resolve()),
-                                   groups=groups or []))
-
-    def open_demo(self, sort: bool = False) -> None:
-        from spikeapp.io.demo import make_demo
-
-        self.demo = make_demo()
-        self._sort_demo_after_detection = sort
-        self._start_detection(self.demo.recording(), {}, None, {"path": "<demo>"})
-
-    def _start_detection(self, recording, detection: dict, groups, reference: dict) -> None:
-        from spikeapp.detection import detect
-
-        if self.detector.running or self.trainer.running:
-            self.show_error("wait for the running job to finish, or cancel it (Esc)")
-            return
-        self._pending = (recording, reference)
-        self.status_text.setText(f"detecting spikes in {reference['path']}...")
-        self.detector.start(lambda token: detect(recording, detection, groups, cancel=token))
-
-    def _detect_progress(self, progress) -> None:
-        self.busy_bar.setValue(round(100 * progress.fraction))
-        self.status_text.setText(f"detection: {progress.message}")
-
-    def _detected(self, result) -> None:
-        recording, reference = self._pending
-        self.recording = recording
-        self.trace.set_recording(recording)
-        self.controller.set_session(Session(result, recording=reference))
-        self.setWindowTitle(f"spikeapp - {reference['path']}")
-        self.status_text.setText(f"{result.n_spikes} spikes detected in "
-                                 f"{result.n_samples / result.sampling_rate:.1f} s")
-        if self.demo is not None and getattr(self, "_sort_demo_after_detection", False):
-            self._sort_demo_after_detection = False
-            self._label_demo_seeds()
-            self.train_all()
-
-    def _label_demo_seeds(self) -> None:
-        """Label 20 true spikes per unit of the demo, as a person would (for --screenshot)."""
-        from spikeapp.io.seeds import Seeds
-        from spikeapp.sorting import apply_seeds
-
-        demo = self.demo
-        rng = np.random.default_rng(0)
-        rows = np.concatenate([rng.choice(np.nonzero(demo.truth_units == u)[0], 20, replace=False)
-                               for u in np.unique(demo.truth_units) if u != "mua"])
-        seeds = Seeds(demo.truth_times_s[rows], demo.truth_channels[rows], demo.truth_units[rows])
-        apply_seeds(self.controller.session, self.controller.history, seeds)
-        self.controller.session_changed.emit()
-
-    def ask_recovery(self, autosave: Path) -> bool:
-        """Ask whether to recover unsaved work (tests replace this)."""
-        answer = QMessageBox.question(
-            self, "spikeapp", f"Unsaved work was found in {autosave} (autosaved "
-            f"{_age(autosave)}). Recover it?")
-        return answer == QMessageBox.StandardButton.Yes
-
-    def offer_untitled_recovery(self) -> bool:
-        """At start-up: an autosave of an unsaved session means spikeapp did not close cleanly."""
-        autosave = self.controller.autosave_path()
-        if autosave.exists() and self.ask_recovery(autosave):
-            self.open_session(str(autosave), recovered=True)
-            return True
-        return False
-
-    def open_session(self, path: str, recovered: bool = False) -> None:
-        from spikeapp.io import open_recording
-        from spikeapp.session.storage import load_session
-
-        autosave = Path(path).with_name(Path(path).name + ".autosave")
-        if not recovered and autosave.exists() and \
-                autosave.stat().st_mtime > Path(path).stat().st_mtime and \
-                self.ask_recovery(autosave):
-            self.open_session(str(autosave), recovered=True)
-            self.controller.path = Path(path)
-            self.controller.dirty = True
-            self.status_text.setText(f"recovered unsaved work of {path}; save to keep it")
-            return
-        try:
-            session = load_session(path)
-        except SpikeappError as problem:
-            self.show_error(str(problem))
-            return
-        self.recording = None
-        reference = dict(session.recording)
-        source = reference.pop("path", "")
-        reference.pop("groups", None)
-        if source and source != "<demo>" and Path(source).exists():
-            try:
-                self.recording = open_recording(source, **reference)
-            except SpikeappError as problem:
-                self.log.appendPlainText(f"trace unavailable: {problem}")
-        self.trace.set_recording(self.recording)
-        if not recovered:
-            self._remember(path)
-        self.controller.set_session(session, None if recovered else Path(path))
-        self.setWindowTitle(f"spikeapp - {path}")
-
-    def _remember(self, path: str) -> None:
-        settings = QSettings("spikeapp", "spikeapp")
-        recent = [p for p in (settings.value("recent", []) or []) if p != path]
-        settings.setValue("recent", [path] + recent[:9])
-        self._refresh_recent()
-
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in QSettings("spikeapp", "spikeapp").value("recent", []) or []:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _c=False, p=path: self.open_path(p, ask_options=True))
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        urls = event.mimeData().urls()
-        if urls:
-            self.open_path(urls[0].toLocalFile(), ask_options=True)
-
-    # -- saving ---------------------------------------------------------------------------------------
-    def save(self) -> None:
-        if self.controller.path is None:
-            self.save_as()
-        else:
-            self.controller.save()
-
-    def save_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the session", "session.spikeapp",
-                                              "spikeapp sessions (*.spikeapp)")
-        if path:
-            self.controller.save(Path(path if path.endswith(".spikeapp") else path + ".spikeapp"))
-
-    def export_csv(self) -> None:
-        from spikeapp.export.spiketrains import write_spiketrains_csv
-
-        if self.controller.session is None:
-            raise SpikeappError("nothing to export: open a recording first")
-        path, _ = QFileDialog.getSaveFileName(self, "Export spike trains", "spiketrains.csv",
-                                              "CSV (*.csv)")
-        if path:
-            count = write_spiketrains_csv(self.controller.session, path)
-            self.status_text.setText(f"{count} spikes exported to {path}")
 
     # -- sorting ----------------------------------------------------------------------------------------
     def train(self) -> None:
@@ -491,7 +308,21 @@ class MainWindow(QMainWindow):
 
     _filling_channels = False
 
+    def _schedule(self, what: str) -> None:
+        """Redraw once control returns to the event loop: an edit that also moves the selection
+        (undo, say) draws once, and a selection alone redraws only what depends on it."""
+        self._stale.add(what)
+        self._redraw.start()
+
+    def _flush(self) -> None:
+        stale, self._stale = self._stale, set()
+        if "data" in stale:
+            self.refresh()
+        elif "selection" in stale:
+            self.refresh_selection()
+
     def refresh(self) -> None:
+        """Redraw everything: after an edit, a new session or another channel."""
         session = self.controller.session
         if session is None:
             return
@@ -503,21 +334,25 @@ class MainWindow(QMainWindow):
         self.channel.setCurrentIndex(self.channel.findData(self.controller.group))
         self._filling_channels = False
         self.units.refresh()
-        self.refresh_selection()
-
-    def refresh_selection(self) -> None:
-        if self.controller.session is None:
-            return
         self.waveforms.refresh()
         self.features.refresh()
         self.unit_plots.refresh()
-        self.trace.centre_s = 0.0
         self.trace.refresh()
+
+    def refresh_selection(self) -> None:
+        """Redraw what depends on the selection only."""
+        if self.controller.session is None:
+            return
+        self.waveforms.show_selection()
+        self.features.show_selection()
+        self.unit_plots.refresh()  # redraws only when the selected units changed
+        self.trace.follow_selection()
 
     def _visibility(self, hidden: set) -> None:
         self.waveforms.hidden_units = hidden
         self.features.hidden_units = hidden
-        self.refresh_selection()
+        self.waveforms.refresh()
+        self.features.refresh()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         self._train_queue.clear()

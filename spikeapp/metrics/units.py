@@ -23,10 +23,12 @@ class UnitMetrics:
     mean_confidence: float
 
 
-def unit_metrics(session: Session, unit_id: int) -> UnitMetrics:
-    """Metrics of one unit over all its spikes."""
+def unit_metrics(session: Session, unit_id: int, members: NDArray | None = None) -> UnitMetrics:
+    """Metrics of one unit over all its spikes (``members``, its spikes in time order, when the
+    caller has them already)."""
     d = session.detection
-    members = np.nonzero(session.assignment == unit_id)[0]
+    if members is None:
+        members = np.flatnonzero(session.assignment == unit_id)
     duration = max(d.n_samples / d.sampling_rate, 1e-9)
     if len(members) == 0:
         return UnitMetrics(unit_id, 0, 0, 0.0, 0.0, 0.0, 0.0)
@@ -49,7 +51,8 @@ def isi_histogram(times_s: NDArray, max_ms: float = 50.0, bin_ms: float = 0.5
     """Counts of inter-spike intervals up to ``max_ms`` and the bin edges in ms."""
     edges = np.arange(0, max_ms + bin_ms, bin_ms)
     isi = np.diff(_sorted(times_s)) * 1000
-    return np.histogram(isi, edges)[0], edges
+    # bins and range, not the edges: numpy's equal-width path needs no sort
+    return np.histogram(isi, len(edges) - 1, (edges[0], edges[-1]))[0], edges
 
 
 def correlogram(times_a: NDArray, times_b: NDArray, window_ms: float = 50.0, bin_ms: float = 1.0,
@@ -69,12 +72,24 @@ def correlogram(times_a: NDArray, times_b: NDArray, window_ms: float = 50.0, bin
         return counts, edges
     low = np.searchsorted(b, a - window_ms)
     high = np.searchsorted(b, a + window_ms)
-    lags = np.concatenate([b[lo:hi] - t for t, lo, hi in zip(a, low, high)]) if len(a) else []
-    lags = np.asarray(lags)
+    # Every (reference, neighbour) pair at once: neighbour k of reference i is b[low[i] + k].
+    per_reference = high - low
+    starts = np.cumsum(per_reference) - per_reference
+    reference = np.repeat(np.arange(len(a)), per_reference)
+    neighbour = low[reference] + np.arange(len(reference)) - starts[reference]
+    lags = b[neighbour] - a[reference]
     if times_a is times_b:
         lags = lags[lags != 0]
-    counts += np.histogram(lags, edges)[0]
+    counts += np.histogram(lags, len(edges) - 1, (edges[0], edges[-1]))[0]
     return counts, edges
+
+
+def firing_rate(times_s: NDArray, start_s: float, stop_s: float, bin_s: float = 2.0
+                ) -> tuple[NDArray, NDArray]:
+    """Firing rate (Hz) in bins of ``bin_s`` from ``start_s`` to ``stop_s``, and the bin edges."""
+    edges = np.linspace(start_s, stop_s, max(2, int((stop_s - start_s) // bin_s) + 1))
+    counts = np.diff(np.searchsorted(_sorted(times_s), edges))
+    return counts / np.diff(edges), edges
 
 
 def _sorted(times: NDArray) -> NDArray:

@@ -9,7 +9,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp.errors import SpikeappError
-from spikeapp.session.state import HUMAN, NETWORK, NONE, QUALITIES, UNASSIGNED, UNRESOLVED, Session, Unit
+from spikeapp.session.state import (
+    HUMAN,
+    NETWORK,
+    NONE,
+    QUALITIES,
+    UNASSIGNED,
+    UNRESOLVED,
+    Session,
+    Unit,
+    distinct_ids,
+)
 
 _FIELDS = ("assignment", "source", "confidence", "network_version")
 
@@ -203,7 +213,7 @@ def apply_predictions(session: Session, group: int, spikes: NDArray, unit_ids: N
     keep = session.source[spikes] != HUMAN
     spikes, unit_ids = spikes[keep], unit_ids[keep]
     confidence = np.asarray(confidence, dtype=np.float32)[keep]
-    unknown = set(np.unique(unit_ids).tolist()) - set(session.units) - {UNRESOLVED}
+    unknown = set(distinct_ids(unit_ids).tolist()) - set(session.units) - {UNRESOLVED}
     if unknown:
         raise SpikeappError(f"the prediction names units that no longer exist: {sorted(unknown)}")
     version = session.network_versions + 1

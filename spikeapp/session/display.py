@@ -5,28 +5,37 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.session.state import UNASSIGNED, UNRESOLVED, Session
+from spikeapp.session.state import UNASSIGNED, UNRESOLVED, Session, distinct_ids
 
 UNASSIGNED_COLOUR = "#9a9a9a"
 UNRESOLVED_COLOUR = "#5a5a5a"
 
 
-def display_sample(spikes: NDArray[np.int64], assignment: NDArray[np.int64], per_unit: int,
-                   unit_ids: list[int] | None = None) -> NDArray[np.int64]:
-    """At most ``per_unit`` spikes of each unit (and of the unassigned), chosen evenly; the
-    views draw these, while every operation acts on all spikes. ``unit_ids`` (the session's
-    units) avoids a sort of every spike's unit."""
-    chosen = []
+def unit_members(spikes: NDArray[np.int64], assignment: NDArray[np.int64]
+                 ) -> dict[int, NDArray[np.int64]]:
+    """The spikes of each unit among ``spikes`` (in their order), the unassigned and unresolved
+    included under their ids; one pass over a small set of unit ids."""
     units = assignment[spikes]
-    candidates = (np.unique(units) if unit_ids is None
-                  else list(unit_ids) + [UNASSIGNED, UNRESOLVED])
-    for unit in candidates:
-        members = spikes[units == unit]
-        if len(members) == 0:
-            continue
-        if len(members) > per_unit:
-            members = members[np.linspace(0, len(members) - 1, per_unit).astype(np.int64)]
-        chosen.append(members)
+    if len(units) == 0:
+        return {}
+    low = int(units.min())
+    if int(units.max()) - low < 2**15:
+        # One stable radix sort of 16-bit ids (linear) instead of one pass per unit.
+        codes = (units - low).astype(np.int16)
+        counts = np.bincount(codes)
+        parts = np.split(spikes[np.argsort(codes, kind="stable")], np.cumsum(counts)[:-1])
+        return {code + low: part for code, part in enumerate(parts) if len(part)}
+    return {int(unit): spikes[units == unit] for unit in distinct_ids(units)}
+
+
+def display_sample(members: dict[int, NDArray[np.int64]], per_unit: int) -> NDArray[np.int64]:
+    """At most ``per_unit`` spikes of each unit, chosen evenly over time, sorted; the views draw
+    these, while every operation acts on all spikes."""
+    chosen = []
+    for spikes in members.values():
+        if len(spikes) > per_unit:
+            spikes = spikes[np.linspace(0, len(spikes) - 1, per_unit).astype(np.int64)]
+        chosen.append(spikes)
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
@@ -43,8 +52,10 @@ def hex_to_rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
 
 
-def spike_colours(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.uint8]:
-    """RGBA per spike: the unit's colour, confidence as saturation (blended with grey)."""
+def spike_colours(session: Session, spikes: NDArray[np.int64], levels: int | None = None
+                  ) -> NDArray[np.uint8]:
+    """RGBA per spike: the unit's colour, confidence as saturation (blended with grey).
+    ``levels`` rounds confidence to that many steps, so a view draws a few colours per unit."""
     rgba = np.zeros((len(spikes), 4), dtype=np.uint8)
     rgba[:, 3] = 255
     units = session.assignment[spikes]
@@ -55,6 +66,8 @@ def spike_colours(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.uin
         rows = units == unit_id
         colour = np.array(hex_to_rgb(session.units[int(unit_id)].colour), dtype=float)
         confidence = np.clip(session.confidence[spikes[rows]], 0, 1)[:, None]
+        if levels:
+            confidence = np.ceil(confidence * levels) / levels
         saturation = 0.25 + 0.75 * confidence
         rgba[rows, :3] = np.round(saturation * colour + (1 - saturation) * grey)
     return rgba

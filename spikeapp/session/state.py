@@ -103,3 +103,15 @@ class Session:
         spikes = self.spikes_of_group(group)
         human = spikes[self.source[spikes] == HUMAN]
         return human, self.assignment[human]
+
+
+def distinct_ids(values: NDArray[np.integer]) -> NDArray[np.int64]:
+    """The distinct unit ids in ``values``, sorted: a count per id (linear) rather than a sort
+    when the ids are small, as unit ids are."""
+    values = np.asarray(values, dtype=np.int64)
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    low, high = int(values.min()), int(values.max())
+    if high - low > 1_000_000:
+        return np.unique(values)
+    return np.flatnonzero(np.bincount(values - low)) + low

@@ -8,10 +8,13 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from spikeapp.gui.views.layers import PointsItem
 from spikeapp.session.display import selected_among, spike_colours
 from spikeapp.session.selection import inside_polygon
 
-PER_UNIT = 2000
+PER_UNIT = 2000           # spikes drawn per unit
+SELECTED_DRAWN = 2000     # selected spikes drawn at most
+CONFIDENCE_LEVELS = 4     # saturation steps drawn
 AXES = ["PC1", "PC2", "PC3", "PC4", "PC5", "amplitude", "time"]
 
 
@@ -62,15 +65,18 @@ class FeatureView(QWidget):
         self.y_axis.setCurrentIndex(1)
         self._box = _LassoBox()
         self.plot = pg.PlotWidget(viewBox=self._box)
-        self._items: list = []
+        self._layers: list[PointsItem] = []
+        # Human labels: outlined; the selection: white, drawn over everything.
+        self._human = pg.ScatterPlotItem(size=8, pen=pg.mkPen("w", width=1.5), brush=None)
+        self._chosen = PointsItem(size=6)
+        self.plot.addItem(self._human)
+        self.plot.addItem(self._chosen)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Features  x"))
         bar.addWidget(self.x_axis)
         bar.addWidget(QLabel("y"))
         bar.addWidget(self.y_axis)
-        hint = QLabel("Ctrl+drag lasso, Shift+drag box")
-        hint.setMinimumWidth(10)
-        bar.addWidget(hint)
+        self.plot.setToolTip("Ctrl+drag: lasso; Shift+drag: rectangle (on every spike)")
         bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -92,41 +98,54 @@ class FeatureView(QWidget):
         return self.controller.visible_spikes(self.hidden_units)
 
     def refresh(self) -> None:
+        """Redraw the spikes (after an edit, a visibility or an axis change) and the selection."""
         session = self.controller.session
-        for item in self._items:
-            self.plot.removeItem(item)
-        self._items = []
         if session is None:
+            for layer in self._layers:
+                layer.setData([], [], (0, 0, 0))
+            self._human.setData([], [])
+            self._chosen.setData([], [], (255, 255, 255))
             return
-        visible = self._visible()
-        sample = self.controller.display_sample(visible, PER_UNIT, self.hidden_units)
+        sample = self.controller.display_sample(PER_UNIT, self.hidden_units)
         x_name, y_name = self.x_axis.currentText(), self.y_axis.currentText()
         x, y = self.values(x_name, sample), self.values(y_name, sample)
-        colours = spike_colours(session, sample)
-        # One item per colour (unit x confidence level): uniform brushes draw fast.
+        colours = spike_colours(session, sample, levels=CONFIDENCE_LEVELS)
+        # One layer per colour (unit x confidence level), largest first, so small units stay
+        # visible on top of big ones.
         keys = colours[:, 0].astype(np.int64) << 16 | colours[:, 1].astype(np.int64) << 8 \
             | colours[:, 2]
         order = np.argsort(keys, kind="stable")
-        bounds = np.flatnonzero(np.diff(keys[order])) + 1
-        for rows in np.split(order, bounds):
-            if len(rows):
-                item = pg.ScatterPlotItem(x[rows], y[rows], size=4, pen=None,
-                                          brush=pg.mkBrush(*colours[rows[0]]))
-                self._add(item)
+        groups = [rows for rows in np.split(order, np.flatnonzero(np.diff(keys[order])) + 1)
+                  if len(rows)]
+        groups.sort(key=len, reverse=True)
+        while len(self._layers) < len(groups):
+            layer = PointsItem(size=4)
+            self.plot.addItem(layer)
+            self._layers.append(layer)
+        for z, layer in enumerate(self._layers):
+            if z < len(groups):
+                rows = groups[z]
+                layer.setData(x[rows], y[rows], tuple(colours[rows[0], :3]))
+                layer.setZValue(z)
+            else:
+                layer.setData([], [], (0, 0, 0))
         human = session.source[sample] == 1
-        if human.any():
-            self._add(pg.ScatterPlotItem(x[human], y[human], size=8, pen=pg.mkPen("w", width=1.5),
-                                         brush=None))
-        chosen = selected_among(self.controller.selection, visible, session.n_spikes)
-        chosen = chosen[:: max(1, len(chosen) // 2000)]
-        self._add(pg.ScatterPlotItem(self.values(x_name, chosen), self.values(y_name, chosen),
-                                     size=7, pen=pg.mkPen("w"), brush=None))
+        self._human.setData(x[human], y[human])
+        self._human.setZValue(len(groups) + 1)
+        self._chosen.setZValue(len(groups) + 2)
         self.plot.setLabel("bottom", x_name)
         self.plot.setLabel("left", y_name)
+        self.show_selection()
 
-    def _add(self, item) -> None:
-        self.plot.addItem(item)
-        self._items.append(item)
+    def show_selection(self) -> None:
+        """Redraw only the selected spikes (white, on top): a selection leaves the rest alone."""
+        session = self.controller.session
+        if session is None:
+            return
+        chosen = selected_among(self.controller.selection, self._visible(), session.n_spikes)
+        chosen = chosen[:: max(1, -(-len(chosen) // SELECTED_DRAWN))]
+        self._chosen.setData(self.values(self.x_axis.currentText(), chosen),
+                             self.values(self.y_axis.currentText(), chosen), (255, 255, 255))
 
     def select_polygon(self, polygon: np.ndarray) -> None:
         if self.controller.session is None:

@@ -47,6 +47,15 @@ class TraceView(pg.PlotWidget):
         self.centre_s = centre_s
         self.refresh()
 
+    def follow_selection(self) -> None:
+        """Centre on the first selected spike unless it is already in view."""
+        session = self.controller.session
+        if session is not None and len(self.controller.selection):
+            t = float(session.detection.times_s[self.controller.selection[0]])
+            if abs(t - self.centre_s) > 0.45 * self.window_s:
+                self.centre_s = t
+        self.refresh()
+
     def _ranged(self) -> None:
         if self._drawing:
             return
@@ -69,8 +78,6 @@ class TraceView(pg.PlotWidget):
     def _draw(self, session) -> None:
         d = session.detection
         fs = d.sampling_rate
-        if len(self.controller.selection) and self.centre_s == 0.0:
-            self.centre_s = float(d.times_s[self.controller.selection[0]])
         start = max(0, int((self.centre_s - self.window_s / 2 - d.t_start) * fs))
         stop = min(d.n_samples, start + max(2, int(self.window_s * fs)))
         members = d.group_members(self.controller.group)

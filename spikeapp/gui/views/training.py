@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 
@@ -13,19 +14,31 @@ class TrainingPanel(QWidget):
         self.status = QLabel("Label spikes of two units or more, then press T to train.")
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
-        self.curves = pg.PlotWidget(title="loss (white), training / validation accuracy")
-        self.curves.addLegend()
-        self.loss = self.curves.plot(pen="w", name="loss")
-        self.train_acc = self.curves.plot(pen="c", name="train acc")
-        self.val_acc = self.curves.plot(pen="g", name="val acc")
-        top = QHBoxLayout()
-        top.addWidget(self.progress, 1)
-        top.addWidget(self.cancel)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
+        self.status.setWordWrap(True)
+        self.curves = pg.PlotWidget()
+        self.curves.setLabel("bottom", "epoch")
+        self.curves.getPlotItem().setContentsMargins(0, 0, 4, 0)
+        legend = self.curves.addLegend(offset=(-4, 4), colCount=3, labelTextSize="8pt")
+        legend.setBrush(pg.mkBrush(0, 0, 0, 160))
+        self.loss = self.curves.plot(pen=pg.mkPen("w", width=2), name="loss")
+        self.train_acc = self.curves.plot(pen=pg.mkPen("c", width=2), name="training accuracy")
+        self.val_acc = self.curves.plot(pen=pg.mkPen("g", width=2), name="validation accuracy")
+        # Controls in a narrow column, the curves beside them at the dock's full height.
+        controls = QVBoxLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel)
+        controls.addLayout(row)
+        controls.addWidget(self.status, 1)
+        side = QWidget()
+        side.setLayout(controls)
+        side.setFixedWidth(280)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(side)
         layout.addWidget(self.curves, 1)
         self._history: list[dict] = []
+        self._markers: list = []
 
     def started(self) -> None:
         self._history = []
@@ -49,6 +62,17 @@ class TrainingPanel(QWidget):
 
     def _plot(self) -> None:
         x = list(range(1, len(self._history) + 1))
+        # A dashed line where the second stage (self-training on confident predictions) begins.
+        for marker in self._markers:
+            self.curves.removeItem(marker)
+        self._markers = []
+        for index in range(1, len(self._history)):
+            if self._history[index].get("stage") != self._history[index - 1].get("stage"):
+                marker = pg.InfiniteLine(index + 0.5, angle=90, label="self-training",
+                                         pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine),
+                                         labelOpts={"position": 0.1, "color": (180, 180, 180)})
+                self.curves.addItem(marker)
+                self._markers.append(marker)
         self.loss.setData(x, [h.get("loss", 0) for h in self._history])
         self.train_acc.setData(x, [h.get("train_accuracy", 0) for h in self._history])
         self.val_acc.setData(x, [h.get("val_accuracy", 0) for h in self._history])

@@ -1,13 +1,17 @@
 """ISI histogram, auto-/cross-correlograms and amplitude and firing rate over time of the
-selected units."""
+selected units (up to three; the first unit when none is selected)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 
-from spikeapp.metrics import correlogram, isi_histogram
+from spikeapp.gui.views.layers import CurvePool, PointsItem
+from spikeapp.metrics import correlogram, firing_rate, isi_histogram
 from spikeapp.session.display import hex_to_rgb
+
+AMPLITUDE_POINTS = 1500  # per unit
+MAX_UNITS = 3            # units plotted together
 
 
 class UnitPlots(pg.GraphicsLayoutWidget):
@@ -21,37 +25,58 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         self.amplitude = self.addPlot(title="amplitude (µV) over time (s)")
         self.nextRow()
         self.rate = self.addPlot(title="firing rate (Hz) over time (s)")
+        self._pools = {plot: CurvePool(plot) for plot in (self.isi, self.ccg, self.rate)}
+        self._amplitudes = [PointsItem(size=3) for _ in range(MAX_UNITS)]
+        for item in self._amplitudes:
+            self.amplitude.addItem(item)
+        self._drawn = None  # what is on screen: (revision, group, units)
 
-    def refresh(self) -> None:
-        for plot in (self.isi, self.ccg, self.amplitude, self.rate):
-            plot.clear()
+    def units_shown(self) -> list[int]:
         session = self.controller.session
         if session is None:
+            return []
+        units = [u for u in self.controller.selected_units if u in session.units][:MAX_UNITS]
+        return units or [u.id for u in self.controller.units()][:1]
+
+    def refresh(self) -> None:
+        """Redraw, unless neither the session nor the units shown changed (a spike selection
+        alone leaves these plots as they are)."""
+        units = self.units_shown()
+        key = (self.controller.revision, self.controller.group, tuple(units))
+        if key == self._drawn:
             return
-        units = [u for u in self.controller.selected_units if u in session.units][:3]
-        if not units:
-            units = [u.id for u in self.controller.units()][:1]
-        times = {u: session.detection.times_s[session.assignment == u] for u in units}
+        self._drawn = key
+        for pool in self._pools.values():
+            pool.begin()
+        for item in self._amplitudes:
+            item.setData([], [], (0, 0, 0))
+        session = self.controller.session
+        if session is not None and units:
+            self._draw(session, units)
+        for pool in self._pools.values():
+            pool.end()
+
+    def _draw(self, session, units: list[int]) -> None:
+        d = session.detection
+        members = {u: self.controller.members().get(u, np.zeros(0, dtype=np.int64)) for u in units}
+        times = {u: d.times_s[members[u]] for u in units}
+        start = d.t_start
+        stop = d.t_start + d.n_samples / d.sampling_rate
         for unit_id in units:
             colour = hex_to_rgb(session.units[unit_id].colour)
             counts, edges = isi_histogram(times[unit_id])
-            self.isi.plot(edges, counts, stepMode="center", fillLevel=0,
-                          brush=(*colour, 120), pen=pg.mkPen(colour))
-            members = np.nonzero(session.assignment == unit_id)[0]
-            step = max(1, len(members) // 1500)
-            self.amplitude.plot(session.detection.times_s[members[::step]],
-                                session.detection.amplitudes[members[::step]], pen=None,
-                                symbol="o", symbolSize=3, symbolBrush=(*colour, 150),
-                                symbolPen=None)
-            duration = session.detection.n_samples / session.detection.sampling_rate
-            bins = np.linspace(0, duration, max(2, int(duration // 2) + 1))
-            rate = np.histogram(times[unit_id] - session.detection.t_start, bins)[0] / np.diff(bins)
-            self.rate.plot(bins, rate, stepMode="center", pen=pg.mkPen(colour, width=2))
-        if units:
-            a = units[0]
-            b = units[1] if len(units) > 1 else units[0]
-            counts, edges = correlogram(times[a], times[a] if a == b else times[b])
-            colour = hex_to_rgb(session.units[b].colour)
-            self.ccg.plot(edges, counts, stepMode="center", fillLevel=0, brush=(*colour, 120))
-            self.ccg.setTitle("autocorrelogram (ms)" if a == b else
-                              f"{session.units[a].name} x {session.units[b].name} (ms)")
+            self._pools[self.isi].draw(edges, counts, pg.mkPen(colour), stepMode="center",
+                                       fillLevel=0, brush=(*colour, 120))
+            shown = members[unit_id][:: max(1, len(members[unit_id]) // AMPLITUDE_POINTS)]
+            self._amplitudes[units.index(unit_id)].setData(d.times_s[shown], d.amplitudes[shown],
+                                                           (*colour, 200))
+            rate, edges = firing_rate(times[unit_id], start, stop)
+            self._pools[self.rate].draw(edges, rate, pg.mkPen(colour, width=2), stepMode="center")
+        a = units[0]
+        b = units[1] if len(units) > 1 else units[0]
+        counts, edges = correlogram(times[a], times[a] if a == b else times[b])
+        colour = hex_to_rgb(session.units[b].colour)
+        self._pools[self.ccg].draw(edges, counts, pg.mkPen(colour), stepMode="center",
+                                   fillLevel=0, brush=(*colour, 120))
+        self.ccg.setTitle("autocorrelogram (ms)" if a == b else
+                          f"{session.units[a].name} x {session.units[b].name} (ms)")

@@ -44,7 +44,7 @@ class UnitTable(QTableWidget):
         units = self.controller.units()
         self.setRowCount(len(units))
         for row, unit in enumerate(units):
-            m = unit_metrics(session, unit.id)
+            m = unit_metrics(session, unit.id, self.controller.members().get(unit.id))
             visible = QTableWidgetItem()
             visible.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled
                              | Qt.ItemFlag.ItemIsSelectable)

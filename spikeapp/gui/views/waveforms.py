@@ -9,11 +9,13 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 
+from spikeapp.gui.views.layers import CurvePool
 from spikeapp.session.display import UNASSIGNED_COLOUR, UNRESOLVED_COLOUR, hex_to_rgb, selected_among
 from spikeapp.session.selection import crossing_segment
 from spikeapp.session.state import UNASSIGNED, UNRESOLVED
 
-PER_UNIT = 100
+PER_UNIT = 100              # waveforms drawn per unit
+DENSITY_SPIKES = 50_000     # spikes the density image is made of, at most
 
 
 class _SegmentBox(pg.ViewBox):
@@ -45,44 +47,68 @@ class _SegmentBox(pg.ViewBox):
 class WaveformView(pg.PlotWidget):
     def __init__(self, controller) -> None:
         self._box = _SegmentBox()
-        super().__init__(viewBox=self._box, title="Waveforms (Ctrl+drag: select crossing)")
+        super().__init__(viewBox=self._box, title="Waveforms")
         self.controller = controller
+        self.setToolTip("Ctrl+drag a line: select every spike whose waveform crosses it")
         self.density = False
         self.hidden_units: set[int] = set()
         self.setLabel("left", "µV")
         self.setLabel("bottom", "sample")
         self._box.segment.connect(self.select_crossing)
         self._image = pg.ImageItem()
+        self._image.setVisible(False)
+        self.addItem(self._image)
+        self._spikes = CurvePool(self, z=0)
+        self._selected = CurvePool(self, z=10)
 
     def set_density(self, on: bool) -> None:
         self.density = on
         self.refresh()
 
     def refresh(self) -> None:
-        self.clear()
+        """Redraw the units' waveforms (after an edit or a visibility change) and the selection."""
         session = self.controller.session
-        if session is None:
-            return
-        visible = self.controller.visible_spikes(self.hidden_units)
-        if len(visible) == 0:
-            return
-        waves = session.detection.waveforms
-        if self.density:
-            self._draw_density(np.asarray(waves[visible]))
-        else:
-            sample = self.controller.display_sample(visible, PER_UNIT, self.hidden_units)
-            for unit in np.unique(session.assignment[sample]):
-                rows = sample[session.assignment[sample] == unit]
-                self._draw_overlay(np.asarray(waves[rows]), self._colour(unit), alpha=60)
-        for unit_id in self.controller.selected_units:
-            members = visible[session.assignment[visible] == unit_id]
-            members = members[:: max(1, len(members) // 5000)]  # mean and SD from 5000 at most
-            if len(members):
-                self._draw_mean(np.asarray(waves[members]), self._colour(unit_id))
-        selected = selected_among(self.controller.selection, visible, session.n_spikes)
-        if len(selected):
-            chosen = selected[:: max(1, len(selected) // 100)]
-            self._draw_overlay(np.asarray(waves[chosen]), (255, 255, 255), alpha=160)
+        self._spikes.begin()
+        self._image.setVisible(False)
+        visible = (self.controller.visible_spikes(self.hidden_units) if session is not None
+                   else np.zeros(0, dtype=np.int64))
+        if len(visible):
+            waves = session.detection.waveforms
+            if self.density:
+                # An even sample of every visible spike keeps the units' proportions.
+                step = max(1, -(-len(visible) // DENSITY_SPIKES))
+                self._draw_density(np.asarray(waves[visible[::step]]))
+            else:
+                sample = self.controller.display_sample(PER_UNIT, self.hidden_units)
+                units = session.assignment[sample]
+                for unit in np.unique(units):
+                    self._draw_overlay(self._spikes, np.asarray(waves[sample[units == unit]]),
+                                       self._colour(unit), alpha=60)
+        self._spikes.end()
+        self.show_selection()
+
+    def show_selection(self) -> None:
+        """Redraw only what depends on the selection: the selected units' mean +- SD and the
+        selected spikes (white)."""
+        session = self.controller.session
+        self._selected.begin()
+        visible = (self.controller.visible_spikes(self.hidden_units) if session is not None
+                   else np.zeros(0, dtype=np.int64))
+        if len(visible):
+            waves = session.detection.waveforms
+            for unit_id in self.controller.selected_units:
+                if unit_id in self.hidden_units:
+                    continue
+                members = self.controller.members().get(unit_id, visible[:0])
+                members = members[:: max(1, len(members) // 5000)]  # mean and SD from 5000 at most
+                if len(members):
+                    self._draw_mean(np.asarray(waves[members]), self._colour(unit_id))
+            selected = selected_among(self.controller.selection, visible, session.n_spikes)
+            if len(selected):
+                chosen = selected[:: max(1, len(selected) // 100)]
+                self._draw_overlay(self._selected, np.asarray(waves[chosen]), (255, 255, 255),
+                                   alpha=160)
+        self._selected.end()
 
     def _colour(self, unit: int) -> tuple[int, int, int]:
         if unit == UNASSIGNED:
@@ -91,25 +117,26 @@ class WaveformView(pg.PlotWidget):
             return hex_to_rgb(UNRESOLVED_COLOUR)
         return hex_to_rgb(self.controller.session.units[int(unit)].colour)
 
-    def _draw_overlay(self, waves: np.ndarray, colour, alpha: int) -> None:
+    @staticmethod
+    def _draw_overlay(pool: CurvePool, waves: np.ndarray, colour, alpha: int) -> None:
         n, channels, samples = waves.shape
         # Channels of a group side by side, one curve item per unit (connect array).
         x = (np.arange(channels)[:, None] * (samples + 4) + np.arange(samples)[None, :]).ravel()
         y = waves.reshape(n, -1)
         connect = np.ones(y.shape, dtype=bool)
         connect[:, samples - 1::samples] = False
-        self.plot(np.tile(x, n), y.ravel(), connect=connect.ravel(),
-                  pen=pg.mkPen((*colour, alpha), width=1))
+        pool.draw(np.tile(x, n), y.ravel(), pg.mkPen((*colour, alpha), width=1),
+                  connect=connect.ravel())
 
     def _draw_mean(self, waves: np.ndarray, colour) -> None:
         mean, sd = waves.mean(axis=0), waves.std(axis=0)
         samples = waves.shape[2]
         for channel in range(waves.shape[1]):
             x = channel * (samples + 4) + np.arange(samples)
-            self.plot(x, mean[channel], pen=pg.mkPen(colour, width=3))
+            self._selected.draw(x, mean[channel], pg.mkPen(colour, width=3))
             for sign in (-1, 1):
-                self.plot(x, mean[channel] + sign * sd[channel],
-                          pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
+                self._selected.draw(x, mean[channel] + sign * sd[channel],
+                                    pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
 
     def _draw_density(self, waves: np.ndarray) -> None:
         first = waves[:, 0, :]
@@ -118,10 +145,10 @@ class WaveformView(pg.PlotWidget):
         image = np.zeros((first.shape[1], bins))
         for sample in range(first.shape[1]):
             image[sample] = np.histogram(first[:, sample], bins, (low, high))[0]
-        self._image = pg.ImageItem(np.log1p(image))
+        self._image.setImage(np.log1p(image))
         self._image.setColorMap(pg.colormap.get("inferno"))
         self._image.setRect(0, low, first.shape[1], high - low)
-        self.addItem(self._image)
+        self._image.setVisible(True)
 
     def select_crossing(self, start, end) -> None:
         session = self.controller.session
