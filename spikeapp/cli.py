@@ -247,6 +247,26 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from spikeapp.export import export
+    from spikeapp.session.storage import load_session
+
+    session = load_session(args.session)
+    subject = {"subject_id": args.subject_id, "species": args.species, "sex": args.sex,
+               "age": args.age}
+    print(export(session, args.format, args.out, waveforms=args.waveforms, subject=subject))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from spikeapp.gui.report import write_report
+    from spikeapp.session.storage import load_session
+
+    session = load_session(args.session)
+    print(f"{write_report(session, args.out)} units -> {args.out}")
+    return 0
+
+
 def _check_writable(path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -308,6 +328,30 @@ def build_parser() -> argparse.ArgumentParser:
     sort.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     param_table.add_arguments(sort, ["detection", "network", "training"])
     sort.set_defaults(func=cmd_sort)
+
+    from spikeapp.export import FORMATS
+
+    exp = sub.add_parser("export", help="write a session's spike trains for other tools",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="formats:\n" + "\n".join(
+                             f"  {name:<5} {text}" for name, text in FORMATS.items()))
+    exp.add_argument("session", help="a .spikeapp session file")
+    exp.add_argument("--format", required=True, choices=list(FORMATS))
+    exp.add_argument("--out", required=True,
+                     help="output file (nix, nwb, csv) or folder (phy, mat)")
+    exp.add_argument("--waveforms", action="store_true",
+                     help="nix: store every spike's waveform too")
+    for option, text in (("subject-id", "NWB subject id"),
+                         ("species", "NWB subject species, e.g. 'Macaca mulatta'"),
+                         ("sex", "NWB subject sex: M, F, U or O"),
+                         ("age", "NWB subject age, ISO 8601, e.g. P90D")):
+        exp.add_argument(f"--{option}", help=text)
+    exp.set_defaults(func=cmd_export)
+
+    report = sub.add_parser("report", help="a per-unit HTML report of a session")
+    report.add_argument("session", help="a .spikeapp session file")
+    report.add_argument("--out", required=True, help="output .html file")
+    report.set_defaults(func=cmd_report)
 
     bench = sub.add_parser("benchmark", help="the paper's comparison on labelled waveform sets")
     bench.add_argument("--waveforms", nargs="+", required=True, metavar="FILE",

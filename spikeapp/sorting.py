@@ -14,6 +14,7 @@ from spikeapp.errors import SpikeappError
 from spikeapp.io.seeds import Seeds
 from spikeapp.session import HUMAN, UNRESOLVED, Session
 from spikeapp.session import commands as cmd
+from spikeapp.session.state import LABELLED
 from spikeapp.tasks import CancelToken, Job
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def snapshot_training(session: Session, group: int) -> TrainingInput:
     width = len(session.detection.group_members(group))
     spikes = session.spikes_of_group(group)
     waveforms = np.array(session.detection.waveforms[spikes][:, :width], dtype=np.float32)
-    human = session.source[spikes] == HUMAN
+    human = np.isin(session.source[spikes], LABELLED)
     position = np.searchsorted(spikes, labelled_spikes)
     return TrainingInput(group, waveforms[position], np.searchsorted(unit_ids, units), unit_ids,
                          spikes, waveforms, human)

@@ -35,3 +35,40 @@ def demo_detection(demo):
     from spikeapp.tasks import run_job
 
     return run_job(detect(demo.recording()))
+
+import numpy as np  # noqa: E402 - after the Qt platform is set
+
+from spikeapp.io.seeds import Seeds  # noqa: E402
+from spikeapp.session import Session  # noqa: E402
+from spikeapp.session import commands as cmd  # noqa: E402
+from spikeapp.session.state import UNRESOLVED  # noqa: E402
+from spikeapp.sorting import apply_seeds  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sorted_session(demo, demo_detection):
+    """The demo sorted: 20 hand labels per unit (from the ground truth), the other spikes
+    assigned as a network would (their true unit, UNRESOLVED where none matches), one unit
+    curated as good with a note."""
+    session = Session(demo_detection, recording={"path": "/data/demo recording.nwb"})
+    history = cmd.History(session)
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.choice(np.flatnonzero(demo.truth_units == u), 20, replace=False)
+                           for u in np.unique(demo.truth_units) if u != "mua"])
+    apply_seeds(session, history, Seeds(demo.truth_times_s[rows], demo.truth_channels[rows],
+                                        demo.truth_units[rows]))
+    d = session.detection
+    assigned = np.full(session.n_spikes, UNRESOLVED)  # what matches no true unit
+    for i in range(session.n_spikes):
+        near = np.flatnonzero((demo.truth_channels == d.channels[i])
+                              & (np.abs(demo.truth_times_s - d.times_s[i]) < 0.0004))
+        if len(near):
+            unit = session.unit_by_name(int(d.channels[i]), str(demo.truth_units[near[0]]))
+            assigned[i] = unit.id if unit is not None else UNRESOLVED
+    for group in session.groups:
+        spikes = session.spikes_of_group(int(group))
+        history.do(cmd.apply_predictions(session, int(group), spikes, assigned[spikes],
+                                         rng.uniform(0.5, 1.0, len(spikes)).astype(np.float32)))
+    first = min(session.units)
+    history.do(cmd.edit_unit(session, first, quality="good", notes="clean, isolated"))
+    return session

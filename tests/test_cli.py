@@ -140,3 +140,26 @@ def test_help(argv, capsys):
         main(argv)
     assert exit_info.value.code == 0
     assert "usage" in capsys.readouterr().out
+
+
+def test_export_and_report_a_saved_session(sorted_session, tmp_path, capsys):
+    from spikeapp.session.storage import save_session
+
+    path = tmp_path / "sorted.spikeapp"
+    save_session(sorted_session, path)
+    for fmt, out in (("csv", "t.csv"), ("nix", "t.nix"), ("phy", "phy"), ("mat", "mat")):
+        code, printed, _ = run(capsys, "export", path, "--format", fmt, "--out", tmp_path / out)
+        assert code == 0 and str(tmp_path / out) in printed
+    code, printed, _ = run(capsys, "export", path, "--format", "nwb", "--out", tmp_path / "t.nwb")
+    assert code == 0 and "species and age not given" in printed
+    code, printed, _ = run(capsys, "export", path, "--format", "nwb", "--out", tmp_path / "u.nwb",
+                           "--species", "Mus musculus", "--age", "P90D")
+    assert code == 0 and "not given" not in printed
+    code, printed, _ = run(capsys, "report", path, "--out", tmp_path / "r.html")
+    assert code == 0 and (tmp_path / "r.html").stat().st_size > 10_000
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    code, _, err = run(capsys, "export", tmp_path / "missing.spikeapp", "--format", "csv",
+                       "--out", tmp_path / "x.csv")
+    assert code == 2 and "missing.spikeapp" in err and "Traceback" not in err

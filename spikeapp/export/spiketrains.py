@@ -8,24 +8,32 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeapp.export.common import labelled_by
 from spikeapp.session import Session
 from spikeapp.session.storage import atomic_write
 
+CSV_COLUMNS = ["unit", "channel", "time_s", "confidence", "labelled_by"]
+
 
 def write_spiketrains_csv(session: Session, path: str | Path) -> int:
-    """``unit,channel,time_s,confidence`` for every spike in a unit; returns the row count.
+    """``unit,channel,time_s,confidence,labelled_by`` for every spike in a unit, by unit then
+    time; returns the row count.
 
     ``channel`` is the channel the spike is largest on (the channel itself when each channel
-    is sorted alone). Human labels have confidence 1.
+    is sorted alone). Human labels have confidence 1; ``labelled_by`` is human, network or
+    imported. Times have microsecond precision (9 digits: the sample times of any rate up to
+    1 MHz read back exactly).
     """
     d = session.detection
     rows = np.nonzero(session.assignment >= 0)[0]
     rows = rows[np.lexsort((d.times_s[rows], session.assignment[rows]))]
+    by = labelled_by(session, rows)
+    names = {unit_id: unit.name for unit_id, unit in session.units.items()}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["unit", "channel", "time_s", "confidence"])
-    for i in rows:
-        writer.writerow([session.units[int(session.assignment[i])].name, int(d.peak_channels[i]),
-                         f"{d.times_s[i]:.6f}", f"{session.confidence[i]:.4f}"])
+    writer.writerow(CSV_COLUMNS)
+    for i, who in zip(rows, by):
+        writer.writerow([names[int(session.assignment[i])], int(d.peak_channels[i]),
+                         f"{d.times_s[i]:.9f}", f"{session.confidence[i]:.4f}", who])
     atomic_write(path, buffer.getvalue().encode())
     return len(rows)

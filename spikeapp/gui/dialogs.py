@@ -128,3 +128,31 @@ def shortcut_help(actions) -> QDialog:
     layout = QVBoxLayout(dialog)
     layout.addWidget(label)
     return dialog
+
+
+class SubjectDialog(QDialog):
+    """Who was recorded, for an NWB export (DANDI asks for species and age); empty fields are
+    taken from the source recording when it is NWB."""
+
+    FIELDS = (("subject_id", "subject id", ""), ("species", "species", "e.g. Macaca mulatta"),
+              ("sex", "sex", "M, F, U or O"), ("age", "age", "ISO 8601, e.g. P4Y or P90D"))
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("NWB export: subject")
+        form = QFormLayout(self)
+        self.editors: dict[str, QLineEdit] = {}
+        for name, label, hint in self.FIELDS:
+            editor = QLineEdit()
+            editor.setPlaceholderText(hint)
+            self.editors[name] = editor
+            form.addRow(label, editor)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def values(self) -> dict[str, str]:
+        return {name: editor.text().strip() for name, editor in self.editors.items()
+                if editor.text().strip()}

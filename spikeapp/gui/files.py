@@ -11,7 +11,7 @@ from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from spikeapp.errors import SpikeappError
-from spikeapp.gui.dialogs import OpenOptionsDialog
+from spikeapp.gui.dialogs import OpenOptionsDialog, SubjectDialog
 from spikeapp.session import Session
 
 log = logging.getLogger(__name__)
@@ -195,14 +195,46 @@ class FileActions:
         if path:
             self.controller.save(Path(path if path.endswith(".spikeapp") else path + ".spikeapp"))
 
-    def export_csv(self) -> None:
-        from spikeapp.export.spiketrains import write_spiketrains_csv
+    def export_as(self, fmt: str) -> None:
+        """File > Export: ask where (and, for NWB, who the subject was), then export."""
+        from spikeapp.export import SUFFIX
 
         if self.controller.session is None:
             raise SpikeappError("nothing to export: open a recording first")
-        path, _ = QFileDialog.getSaveFileName(self, "Export spike trains", "spiketrains.csv",
-                                              "CSV (*.csv)")
-        if path:
-            count = write_spiketrains_csv(self.controller.session, path)
-            self.status_text.setText(f"{count} spikes exported to {path}")
+        stem = Path(str(self.controller.path or self.controller.session.recording.get(
+            "path", "") or "sorting")).stem.strip("<>") or "sorting"
+        if fmt in ("phy", "mat"):
+            path, _ = QFileDialog.getSaveFileName(
+                self, f"Export ({fmt}): name of the folder to create", f"{stem}_{fmt}")
+        else:
+            path, _ = QFileDialog.getSaveFileName(
+                self, f"Export ({fmt})", stem + SUFFIX.get(fmt, ".html"),
+                f"{fmt.upper()} (*{SUFFIX.get(fmt, '.html')})")
+        if not path:
+            return
+        subject = None
+        if fmt == "nwb":
+            dialog = SubjectDialog(self)
+            if not dialog.exec():
+                return
+            subject = dialog.values()
+        self.export_to(fmt, path, subject)
 
+    def export_to(self, fmt: str, path: str, subject: dict | None = None) -> None:
+        """Export (``fmt`` "report" writes the HTML report); a message says where it went."""
+        from PyQt6.QtCore import Qt
+        from PyQt6.QtWidgets import QApplication
+
+        from spikeapp.export import export
+        from spikeapp.gui.report import write_report
+
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            if fmt == "report":
+                summary = f"report of {write_report(self.controller.session, path)} units -> {path}"
+            else:
+                summary = export(self.controller.session, fmt, path, subject=subject)
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.status_text.setText(summary)
+        self.log.appendPlainText(summary)

@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
 )
 
 from spikeapp.errors import SpikeappError
+from spikeapp.export import FORMATS
 from spikeapp.gui.controller import Controller
 from spikeapp.gui.dialogs import shortcut_help
 from spikeapp.gui.files import FileActions
@@ -128,7 +129,12 @@ class MainWindow(FileActions, QMainWindow):
         self.recent_menu = file.addMenu("Recent files")
         a("&Save session", "Ctrl+S", self.save, file)
         a("Save session &as...", "Ctrl+Shift+S", self.save_as, file)
-        a("&Export spike trains (CSV)...", "Ctrl+E", self.export_csv, file)
+        export = file.addMenu("&Export")
+        keys = {"csv": "Ctrl+E", "nwb": "Ctrl+Shift+E", "nix": "Ctrl+Alt+E", "phy": "Ctrl+Alt+P",
+                "mat": "Ctrl+Alt+M"}
+        for fmt, text in FORMATS.items():
+            a(f"{fmt.upper()}: {text}...", keys[fmt], lambda f=fmt: self.export_as(f), export)
+        a("Unit &report (HTML)...", "Ctrl+R", lambda: self.export_as("report"), export)
         a("&Quit", "Ctrl+Q", self.close, file)
         c = self.controller
         a("&Undo", "Ctrl+Z", c.undo, edit)

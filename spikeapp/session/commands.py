@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from spikeapp.errors import SpikeappError
 from spikeapp.session.state import (
     HUMAN,
+    LABELLED,
     NETWORK,
     NONE,
     QUALITIES,
@@ -210,7 +211,7 @@ def apply_predictions(session: Session, group: int, spikes: NDArray, unit_ids: N
     """
     spikes = np.asarray(spikes, dtype=np.int64)
     unit_ids = np.asarray(unit_ids, dtype=np.int64)
-    keep = session.source[spikes] != HUMAN
+    keep = ~np.isin(session.source[spikes], LABELLED)
     spikes, unit_ids = spikes[keep], unit_ids[keep]
     confidence = np.asarray(confidence, dtype=np.float32)[keep]
     unknown = set(distinct_ids(unit_ids).tolist()) - set(session.units) - {UNRESOLVED}

@@ -15,7 +15,8 @@ from spikeapp.detection import DetectionResult
 
 UNASSIGNED = -1   # no unit yet
 UNRESOLVED = -2   # the network was not confident enough
-NONE, HUMAN, NETWORK = 0, 1, 2   # who made an assignment
+NONE, HUMAN, NETWORK, IMPORTED = 0, 1, 2, 3   # who made an assignment
+LABELLED = (HUMAN, IMPORTED)   # assignments the network learns from and never overwrites
 
 QUALITIES = ("unsorted", "good", "mua", "noise")
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
@@ -99,9 +100,10 @@ class Session:
         return unit
 
     def human_labels(self, group: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Spike indexes of a group labelled by a person, and their unit ids."""
+        """Spike indexes of a group labelled by a person (or imported from another sorting), and
+        their unit ids: what the network learns from."""
         spikes = self.spikes_of_group(group)
-        human = spikes[self.source[spikes] == HUMAN]
+        human = spikes[np.isin(self.source[spikes], LABELLED)]
         return human, self.assignment[human]
 
 

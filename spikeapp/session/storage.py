@@ -71,6 +71,9 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)  # as any new file, not private like a temp file
         os.replace(temporary, path)
         directory = os.open(folder, os.O_RDONLY)
         try:

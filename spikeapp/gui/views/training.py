@@ -70,7 +70,7 @@ class TrainingPanel(QWidget):
             if self._history[index].get("stage") != self._history[index - 1].get("stage"):
                 marker = pg.InfiniteLine(index + 0.5, angle=90, label="self-training",
                                          pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine),
-                                         labelOpts={"position": 0.1, "color": (180, 180, 180)})
+                                         labelOpts={"position": 0.55, "color": (180, 180, 180)})
                 self.curves.addItem(marker)
                 self._markers.append(marker)
         self.loss.setData(x, [h.get("loss", 0) for h in self._history])

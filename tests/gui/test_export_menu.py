@@ -1,0 +1,33 @@
+"""File > Export from the window: every format and the report; a bad place is a message."""
+
+from __future__ import annotations
+
+import copy
+
+from spikeapp.export import FORMATS
+
+
+def test_export_every_format_and_the_report(window, sorted_session, tmp_path):
+    window.controller.set_session(copy.deepcopy(sorted_session))
+    texts = [a.text() for a in window.all_actions]
+    for fmt in FORMATS:
+        assert any(t.startswith(f"{fmt.upper()}:") for t in texts)
+    targets = {"csv": "s.csv", "nwb": "s.nwb", "nix": "s.nix", "phy": "phy", "mat": "mat",
+               "report": "report.html"}
+    for fmt, name in targets.items():
+        window._guarded(lambda f=fmt, n=name: window.export_to(
+            f, str(tmp_path / n), {"species": "Mus musculus", "age": "P60D"}))
+        assert (tmp_path / name).exists(), fmt
+        assert str(tmp_path / name) in window.status_text.text()
+    report = (tmp_path / "report.html").read_text()
+    for unit in sorted_session.units.values():
+        assert f">{unit.name}<" in report
+    assert not hasattr(window, "last_error")
+
+
+def test_export_to_a_missing_folder_shows_a_message_and_the_window_lives(window, sorted_session,
+                                                                        tmp_path):
+    window.controller.set_session(copy.deepcopy(sorted_session))
+    window._guarded(lambda: window.export_to("nwb", str(tmp_path / "no" / "s.nwb")))
+    assert "does not exist" in window.last_error
+    assert window.isVisible()
