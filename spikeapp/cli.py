@@ -258,6 +258,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from spikeapp.importing import import_onto, session_from_sorting
+    from spikeapp.io.sortings import read_sorting
+    from spikeapp.session.storage import save_session
+
+    out = Path(args.out)
+    _check_writable(out)
+    sorting = read_sorting(args.sorting, unsorted_as_unit=args.unsorted_as_unit)
+    if args.recording:
+        from spikeapp.detection import detect
+        from spikeapp.session import Session
+        from spikeapp.session import commands as cmd
+        from spikeapp.tasks import run_with_progress_bar
+
+        options = _reader_options(args)
+        with _open(args) as recording:
+            detection = run_with_progress_bar(
+                detect(recording, param_table.from_namespace(args, "detection")), "detect",
+                enabled=not args.quiet)
+        session = Session(detection, recording=dict(options,
+                                                    path=str(Path(args.recording).resolve())))
+        report = import_onto(session, cmd.History(session), sorting)
+    else:
+        session, report = session_from_sorting(sorting)
+    save_session(session, out)
+    print(f"{args.sorting}: {report.summary()}\nsession -> {out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from spikeapp.gui.report import write_report
     from spikeapp.session.storage import load_session
@@ -347,6 +376,21 @@ def build_parser() -> argparse.ArgumentParser:
                          ("age", "NWB subject age, ISO 8601, e.g. P90D")):
         exp.add_argument(f"--{option}", help=text)
     exp.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser("import", help="a sorting made elsewhere, as a session to review",
+                         description="Units stored in a recording file (Plexon, Blackrock, "
+                         "Neuralynx, Spike2...), a phy/Kilosort folder, or a spikeapp CSV or NIX "
+                         "export become units of a session, their spikes labels the network "
+                         "learns from. With --recording, the sorting is laid onto that "
+                         "recording's detected spikes (needed when it has no waveforms).")
+    imp.add_argument("sorting", help="file or folder of the sorting")
+    imp.add_argument("--out", required=True, help="the session file to write (.spikeapp)")
+    imp.add_argument("--recording", help="the recording the sorting was made from")
+    imp.add_argument("--unsorted-as-unit", action="store_true",
+                     help="keep unit 0 (unsorted in acquisition systems) as a unit")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    param_table.add_arguments(imp, ["reader", "detection"])
+    imp.set_defaults(func=cmd_import)
 
     report = sub.add_parser("report", help="a per-unit HTML report of a session")
     report.add_argument("session", help="a .spikeapp session file")

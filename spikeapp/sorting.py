@@ -41,46 +41,63 @@ def group_of_channel(session: Session, channel: int) -> int | None:
 def match_seeds(session: Session, seeds: Seeds, tolerance_s: float = SEED_TOLERANCE_S
                 ) -> tuple[NDArray[np.int64], SeedReport]:
     """For each seed, the nearest detected spike of its channel (group) within the tolerance,
-    or -1."""
+    or -1 (vectorised per group: imports of whole sortings go through here too)."""
     d = session.detection
     found = np.full(len(seeds.times_s), -1, dtype=np.int64)
     report = SeedReport()
-    for row, (time_s, channel, unit) in enumerate(zip(seeds.times_s, seeds.channels, seeds.units)):
+    seed_channels = np.asarray(seeds.channels, dtype=np.int64)
+    seed_times = np.asarray(seeds.times_s, dtype=np.float64)
+    for channel in np.unique(seed_channels):
+        rows = np.flatnonzero(seed_channels == channel)
         group = group_of_channel(session, int(channel))
         spikes = session.spikes_of_group(group) if group is not None else np.zeros(0, np.int64)
-        if len(spikes):
-            times = d.times_s[spikes]
-            nearest = int(np.argmin(np.abs(times - time_s)))
-            if abs(times[nearest] - time_s) <= tolerance_s:
-                found[row] = spikes[nearest]
-                continue
-        report.unmatched.append((float(time_s), int(channel), str(unit)))
+        if len(spikes) == 0:
+            continue
+        times = d.times_s[spikes]                       # in time order
+        right = np.clip(np.searchsorted(times, seed_times[rows]), 1, max(1, len(times) - 1))
+        left = right - 1
+        if len(times) == 1:
+            right = left = np.zeros(len(rows), np.int64)
+        nearest = np.where(np.abs(times[left] - seed_times[rows])
+                           <= np.abs(times[right] - seed_times[rows]), left, right)
+        close = np.abs(times[nearest] - seed_times[rows]) <= tolerance_s
+        found[rows[close]] = spikes[nearest[close]]
+    for row in np.flatnonzero(found < 0):
+        report.unmatched.append((float(seed_times[row]), int(seed_channels[row]),
+                                 str(seeds.units[row])))
     report.matched = int((found >= 0).sum())
     return found, report
 
 
-def apply_seeds(session: Session, history: cmd.History, seeds: Seeds) -> SeedReport:
-    """Label the spikes the seeds point at, creating units by name per group (one undo step)."""
+def apply_seeds(session: Session, history: cmd.History, seeds: Seeds, source: int = HUMAN,
+                description: str | None = None, qualities: dict[str, str] | None = None
+                ) -> SeedReport:
+    """Label the spikes the seeds point at, creating units by name per group (one undo step).
+    ``source`` IMPORTED marks labels that come from another sorting; ``qualities`` gives new
+    units their quality by name."""
     spikes, report = match_seeds(session, seeds)
     changes = []
-    for name in np.unique(seeds.units):
-        rows = np.nonzero((seeds.units == name) & (spikes >= 0))[0]
+    units = np.asarray(seeds.units)
+    for name in np.unique(units):
+        rows = np.nonzero((units == name) & (spikes >= 0))[0]
         by_group: dict[int, list[int]] = {}
         for row in rows:
             by_group.setdefault(int(session.detection.channels[spikes[row]]), []).append(row)
         for group, members in by_group.items():
             unit = session.unit_by_name(group, str(name))
             if unit is None:
+                quality = (qualities or {}).get(str(name)) or (
+                    "noise" if name == "noise" else "unsorted")
                 change = cmd.label_new_unit(session, spikes[members], name=str(name),
-                                            quality="noise" if name == "noise" else "unsorted")
+                                            quality=quality, source=source)
             else:
-                change = cmd.label(session, spikes[members], unit.id)
+                change = cmd.label(session, spikes[members], unit.id, source)
             change.apply(session)
             changes.append(change)
     for change in reversed(changes):
         change.apply(session, forward=False)
     if changes:
-        history.do(cmd.combine(f"{report.matched} seed label(s)", changes))
+        history.do(cmd.combine(description or f"{report.matched} seed label(s)", changes))
     report.groups = sorted({int(session.detection.channels[s]) for s in spikes[spikes >= 0]})
     return report
 

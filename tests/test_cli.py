@@ -163,3 +163,16 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "export", tmp_path / "missing.spikeapp", "--format", "csv",
                        "--out", tmp_path / "x.csv")
     assert code == 2 and "missing.spikeapp" in err and "Traceback" not in err
+
+
+def test_import_a_sorting_as_a_session(shared_data, tmp_path, capsys):
+    from spikeapp.session.storage import load_session
+
+    out = tmp_path / "imported.spikeapp"
+    code, printed, _ = run(capsys, "import", shared_data / "neo_ephy_testing_data/spike2/"
+                           "File_spike2_2.smr", "--out", out)
+    assert code == 0 and "4 unit(s), 637 spike(s) labelled" in printed
+    assert len(load_session(out).units) == 4
+    code, _, err = run(capsys, "import", shared_data / "plexon_sigtool_samples/explore1.plx",
+                       "--out", tmp_path / "x.spikeapp")
+    assert code == 2 and "no waveforms" in err and not (tmp_path / "x.spikeapp").exists()

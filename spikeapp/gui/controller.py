@@ -210,6 +210,14 @@ class Controller(QObject):
             return
         self._edited(f"redone: {change.description}")
 
+    def import_onto(self, sorting):
+        """Lay an imported sorting onto this session's detections: one undoable step."""
+        from spikeapp.importing import import_onto
+
+        report = import_onto(self.session, self.history, sorting)
+        self._edited(f"imported {report.units} unit(s) from {sorting.source}")
+        return report
+
     # -- training ----------------------------------------------------------------------------------
     def training_job(self):
         """A job factory for the worker: the inputs are copied now, on the GUI thread."""

@@ -195,6 +195,44 @@ class FileActions:
         if path:
             self.controller.save(Path(path if path.endswith(".spikeapp") else path + ".spikeapp"))
 
+    def import_dialog(self) -> None:
+        """File > Import sorting: a file, a phy folder's params.py, or a spikeapp export."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a sorting (a recording file with units, phy params.py, spikeapp CSV or "
+            "NIX)")
+        if path:
+            self.import_sorting(path)
+
+    def import_sorting(self, path: str, unsorted_as_unit: bool = False) -> None:
+        """Onto the open recording's detections (one undo step) when one is open; otherwise a new
+        session made of the sorting's own spikes and waveforms."""
+        from spikeapp.importing import session_from_sorting
+        from spikeapp.io.sortings import read_sorting
+
+        sorting = read_sorting(path, unsorted_as_unit=unsorted_as_unit)
+        session = self.controller.session
+        if session is not None and not session.recording.get("imported"):
+            report = self.controller.import_onto(sorting)
+        else:
+            if not self.confirm_discard():
+                return
+            session, report = session_from_sorting(sorting)
+            self.recording = None
+            self.trace.set_recording(None)
+            self.controller.set_session(session)
+            self.setWindowTitle(f"spikeapp - {path} (imported)")
+        summary = f"{Path(path).name}: {report.summary()}"
+        self.status_text.setText(summary)
+        self.log.appendPlainText(summary)
+
+    def confirm_discard(self) -> bool:
+        """Before replacing an edited, unsaved session (tests replace this)."""
+        if self.controller.session is None or not self.controller.dirty:
+            return True
+        answer = QMessageBox.question(self, "spikeapp", "The open session has unsaved edits "
+                                      "(they stay in its autosave). Replace it?")
+        return answer == QMessageBox.StandardButton.Yes
+
     def export_as(self, fmt: str) -> None:
         """File > Export: ask where (and, for NWB, who the subject was), then export."""
         from spikeapp.export import SUFFIX

@@ -129,6 +129,7 @@ class MainWindow(FileActions, QMainWindow):
         self.recent_menu = file.addMenu("Recent files")
         a("&Save session", "Ctrl+S", self.save, file)
         a("Save session &as...", "Ctrl+Shift+S", self.save_as, file)
+        a("&Import a sorting...", "Ctrl+I", self.import_dialog, file)
         export = file.addMenu("&Export")
         keys = {"csv": "Ctrl+E", "nwb": "Ctrl+Shift+E", "nix": "Ctrl+Alt+E", "phy": "Ctrl+Alt+P",
                 "mat": "Ctrl+Alt+M"}

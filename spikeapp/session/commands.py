@@ -93,14 +93,15 @@ def _check_one_group(session: Session, spikes: NDArray, unit: Unit | None = None
     return int(groups[0])
 
 
-def label(session: Session, spikes: NDArray, unit_id: int) -> Change:
-    """A person says these spikes belong to ``unit_id``."""
+def label(session: Session, spikes: NDArray, unit_id: int, source: int = HUMAN) -> Change:
+    """A person (or, with ``source`` IMPORTED, another sorting) says these spikes belong to
+    ``unit_id``."""
     spikes = _check_spikes(session, spikes)
     unit = _check_unit(session, unit_id)
     _check_one_group(session, spikes, unit)
     n = len(spikes)
     return _spike_change(session, f"label {n} spike(s) as {unit.name}", spikes,
-                         assignment=np.full(n, unit_id), source=np.full(n, HUMAN, np.int8),
+                         assignment=np.full(n, unit_id), source=np.full(n, source, np.int8),
                          confidence=np.ones(n, np.float32), network_version=np.full(n, -1))
 
 
@@ -120,14 +121,14 @@ def create_unit(session: Session, group: int, name: str | None = None,
 
 
 def label_new_unit(session: Session, spikes: NDArray, name: str | None = None,
-                   quality: str = "unsorted") -> Change:
+                   quality: str = "unsorted", source: int = HUMAN) -> Change:
     """Label spikes as a new unit (also: split a selection off into its own unit)."""
     spikes = _check_spikes(session, spikes)
     group = _check_one_group(session, spikes)
     created, unit_id = create_unit(session, group, name, quality)
     created.apply(session)
     try:
-        labelled = label(session, spikes, unit_id)
+        labelled = label(session, spikes, unit_id, source)
     finally:
         created.apply(session, forward=False)
     return combine(f"{len(spikes)} spike(s) to new unit {created.units_after[unit_id].name}",

@@ -31,3 +31,18 @@ def test_export_to_a_missing_folder_shows_a_message_and_the_window_lives(window,
     window._guarded(lambda: window.export_to("nwb", str(tmp_path / "no" / "s.nwb")))
     assert "does not exist" in window.last_error
     assert window.isVisible()
+
+
+def test_import_onto_the_open_recording_is_one_undo_step(window, sorted_session, demo_detection,
+                                                         tmp_path):
+    from spikeapp.export import export
+    from spikeapp.session import Session
+
+    export(sorted_session, "phy", tmp_path / "phy")
+    window.controller.set_session(Session(copy.deepcopy(demo_detection)))
+    window._guarded(lambda: window.import_sorting(str(tmp_path / "phy" / "params.py")))
+    session = window.controller.session
+    assert len(session.units) == len(sorted_session.units)
+    assert "spike(s) labelled" in window.status_text.text()
+    window.controller.undo()
+    assert not session.units and (session.assignment == -1).all()
