@@ -46,8 +46,13 @@ def session_from_sorting(sorting: ImportedSorting) -> tuple[Session, ImportRepor
         raise SpikeappError(f"{sorting.source}: the sorting holds no spikes")
     fs = sorting.sampling_rate if sorting.sampling_rate > 0 else 30_000.0
     waves = np.asarray(sorting.waveforms, dtype=np.float32)
-    electrodes = sorting.electrodes
     widths = [len(e.channel_ids) for e in sorting.electrode_list]
+    # Groups are named by their channel when each electrode is one channel (as detections
+    # are), by their position otherwise (tetrodes).
+    group_ids = np.arange(len(widths), dtype=np.int64)
+    if max(widths) == 1:
+        group_ids = np.array([e.channel_ids[0] for e in sorting.electrode_list], np.int64)
+    electrodes = sorting.electrodes
     channel_ids = np.array([c for e in sorting.electrode_list for c in e.channel_ids], np.int64)
     group_channels = np.full((len(widths), max(widths)), -1, np.int64)
     for g, e in enumerate(sorting.electrode_list):
@@ -75,9 +80,9 @@ def session_from_sorting(sorting: ImportedSorting) -> tuple[Session, ImportRepor
     t_stop = max(sorting.t_stop, float(sorting.times_s.max()))
     detection = DetectionResult(
         samples=np.round((sorting.times_s - t_start) * fs).astype(np.int64),
-        times_s=sorting.times_s.astype(np.float64), channels=electrodes.astype(np.int64),
+        times_s=sorting.times_s.astype(np.float64), channels=group_ids[electrodes],
         peak_channels=peak_channels, amplitudes=amplitudes, waveforms=waves, features=features,
-        noise_uv=noise, channel_ids=channel_ids, group_ids=np.arange(len(widths), dtype=np.int64),
+        noise_uv=noise, channel_ids=channel_ids, group_ids=group_ids,
         group_channels=group_channels, sampling_rate=fs, t_start=t_start,
         n_samples=int(np.ceil((t_stop - t_start) * fs)) + 1,
         params={"pre_samples": int(sorting.pre_samples), "imported_from": sorting.source,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.session.state import HUMAN, Session
+from spikeapp.session.state import LABELLED, Session
 
 ISI_VIOLATION_S = 0.0015
 
@@ -16,7 +16,7 @@ ISI_VIOLATION_S = 0.0015
 class UnitMetrics:
     unit_id: int
     n_spikes: int
-    n_human: int
+    n_labels: int          # labelled by a person or imported from another sorting
     rate_hz: float
     snr: float
     isi_violations_pct: float
@@ -41,7 +41,7 @@ def unit_metrics(session: Session, unit_id: int, members: NDArray | None = None)
     noise_index = np.nonzero(d.channel_ids == members_channel[channel_rows])[0]
     noise = float(d.noise_uv[noise_index[0]]) if len(noise_index) else 1.0
     snr = float(np.abs(mean_wave[channel_rows]).max() / noise) if noise > 0 else 0.0
-    return UnitMetrics(unit_id, len(members), int((session.source[members] == HUMAN).sum()),
+    return UnitMetrics(unit_id, len(members), int(np.isin(session.source[members], LABELLED).sum()),
                        len(members) / duration, snr, violations,
                        float(session.confidence[members].mean()))
 

@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from spikeapp.gui.views.layers import PointsItem
 from spikeapp.session.display import selected_among, spike_colours
 from spikeapp.session.selection import inside_polygon
-from spikeapp.session.state import LABELLED
+from spikeapp.session.state import HUMAN
 
 PER_UNIT = 2000           # spikes drawn per unit
 SELECTED_DRAWN = 2000     # selected spikes drawn at most
@@ -130,7 +130,7 @@ class FeatureView(QWidget):
                 layer.setZValue(z)
             else:
                 layer.setData([], [], (0, 0, 0))
-        human = np.isin(session.source[sample], LABELLED)
+        human = session.source[sample] == HUMAN  # imported labels are not outlined
         self._human.setData(x[human], y[human])
         self._human.setZValue(len(groups) + 1)
         self._chosen.setZValue(len(groups) + 2)

@@ -53,7 +53,7 @@ class UnitTable(QTableWidget):
             visible.setBackground(QColor(unit.colour))
             visible.setData(Qt.ItemDataRole.UserRole, unit.id)
             cells = [visible, QTableWidgetItem(unit.name), _Number(str(m.n_spikes)),
-                     _Number(str(m.n_human)), _Number(f"{m.rate_hz:.2f}"), _Number(f"{m.snr:.1f}"),
+                     _Number(str(m.n_labels)), _Number(f"{m.rate_hz:.2f}"), _Number(f"{m.snr:.1f}"),
                      _Number(f"{m.isi_violations_pct:.2f}"), _Number(f"{m.mean_confidence:.3f}"),
                      QTableWidgetItem(unit.quality), QTableWidgetItem(unit.notes)]
             for column, item in enumerate(cells):
