@@ -237,7 +237,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     training = _training_options(args)
     records = run_with_progress_bar(
         run_benchmark(args.waveforms, per_unit, args.repeats, classifiers, training["seed"],
-                      training), "benchmark", enabled=not args.quiet)
+                      training, param_table.from_namespace(args, "network")), "benchmark",
+        enabled=not args.quiet)
     print(summary_table(records))
     if args.json:
         from spikeapp.session.storage import atomic_write
@@ -405,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--classifiers", default="cnn,mlp,lda,knn")
     bench.add_argument("--json", metavar="OUT", help="write every run as JSON records")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    param_table.add_arguments(bench, ["training"])
+    param_table.add_arguments(bench, ["network", "training"])
     bench.set_defaults(func=cmd_benchmark)
 
     for register in _EXTRA_COMMANDS:

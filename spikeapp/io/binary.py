@@ -105,7 +105,10 @@ def open_mat(path: Path, *, sampling_rate: float | None = None, gain_uv: float =
         lazy = None
     except NotImplementedError:  # MATLAB v7.3: HDF5
         contents, lazy = _open_mat73(path)
-    except (ValueError, OSError, TypeError) as error:
+    except MemoryError:
+        raise RecordingError(path, "not a readable MATLAB file: its header asks for more "
+                             "memory than there is (damaged?)") from None
+    except Exception as error:  # noqa: BLE001 - scipy raises many kinds on damaged files
         raise RecordingError(path, f"not a readable MATLAB file: {error}") from error
     arrays = {k: v for k, v in contents.items() if not k.startswith("__")}
     name = variable or ("data" if "data" in arrays else None)
@@ -121,14 +124,22 @@ def open_mat(path: Path, *, sampling_rate: float | None = None, gain_uv: float =
     if name not in arrays:
         raise RecordingError(path, f"has no variable '{name}'; it has {', '.join(arrays)}")
     data = arrays[name]
-    rate = sampling_rate or _mat_rate(arrays)
+    try:
+        rate = sampling_rate or _mat_rate(arrays)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError):
+        raise RecordingError(path, "its sampling interval or rate is not a usable number; "
+                             "give the rate with --sampling-rate") from None
+    if rate is not None and not (np.isfinite(rate) and rate > 0):
+        raise RecordingError(path, f"its sampling rate ({rate}) is not a positive number; give "
+                             "it with --sampling-rate")
     if rate is None:
         raise ParameterError(f"{path}: the file does not give a sampling rate (no "
                              "'samplingInterval' nor 'dt'); give it with --sampling-rate")
     if data.ndim == 1:
         data = data[:, None] if lazy is None else data
-    if data.ndim != 2 or not np.issubdtype(data.dtype, np.number):
-        raise RecordingError(path, f"variable '{name}' is not a numeric matrix")
+    if getattr(data, "ndim", 0) != 2 or not np.issubdtype(data.dtype, np.number) or \
+            np.issubdtype(data.dtype, np.complexfloating) or min(data.shape) == 0:
+        raise RecordingError(path, f"variable '{name}' is not a non-empty real numeric matrix")
     # Time runs along the longer axis.
     if data.shape[0] < data.shape[1]:
         data = data.T if isinstance(data, np.ndarray) else _Transposed(data)

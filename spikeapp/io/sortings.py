@@ -281,11 +281,19 @@ def read_csv_sorting(path: Path) -> ImportedSorting:
     if not rows or not needed <= set(rows[0]):
         raise RecordingError(path, "needs the columns unit, channel and time_s (a spikeapp CSV "
                              "export)")
-    try:
-        times = np.array([float(r["time_s"]) for r in rows])
-        channels = np.array([int(r["channel"]) for r in rows])
-    except ValueError as error:
-        raise RecordingError(path, f"has a value that is not a number: {error}") from error
+    times = np.zeros(len(rows))
+    channels = np.zeros(len(rows), np.int64)
+    for index, row in enumerate(rows):
+        line = index + 2  # the header is line 1
+        try:
+            times[index] = float(row["time_s"])
+            channels[index] = int(row["channel"])
+        except (TypeError, ValueError):
+            raise RecordingError(path, f"line {line}: time_s must be a number and channel a "
+                                 f"whole number; got {row.get('time_s')!r}, "
+                                 f"{row.get('channel')!r}") from None
+        if not np.isfinite(times[index]) or row.get("unit") in (None, ""):
+            raise RecordingError(path, f"line {line}: needs a finite time and a unit name")
     ids = sorted(set(channels.tolist()))
     order = np.argsort(times, kind="stable")
     return ImportedSorting(str(path), times[order], np.searchsorted(ids, channels)[order],

@@ -92,11 +92,17 @@ def save_session(session: Session, path: str | Path) -> None:
 
 
 def load_session(path: str | Path) -> Session:
-    """Open a session file; a corrupt or newer file gives a clear message and is left as is."""
+    """Open a session file; a corrupt or newer file gives a clear message and is left as is.
+
+    Everything read is checked (types, shapes, lengths, unit references) before a Session is
+    built, so a damaged file never opens half-working.
+    """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
             meta = json.loads(zf.read("meta.json"))
+            if not isinstance(meta, dict):
+                raise _Damaged("meta.json is not an object")
             version = meta.get("schema_version")
             if not isinstance(version, int) or version > SCHEMA_VERSION:
                 raise SpikeappError(
@@ -106,26 +112,101 @@ def load_session(path: str | Path) -> Session:
             arrays = {n: _read_array(zf, f"detection/{n}.npy") for n in _DETECTION_ARRAYS}
             state = {n: _read_array(zf, f"state/{n}.npy") for n in _STATE_ARRAYS}
             networks = {int(g): zf.read(f"networks/{g}.pt") for g in meta.get("networks", [])}
+        return _build(meta, arrays, state, networks)
     except SpikeappError:
         raise
     except FileNotFoundError:
         raise SpikeappError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, json.JSONDecodeError,
-            EOFError, TypeError, AttributeError) as error:
+    except IsADirectoryError:
+        raise SpikeappError(f"{path}: is a folder, not a session file") from None
+    except PermissionError:
+        raise SpikeappError(f"{path}: cannot read it (permission denied)") from None
+    except MemoryError:
+        raise SpikeappError(f"{path}: damaged session (it asks for more memory than there "
+                            "is)") from None
+    except (_Damaged, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, OSError,
+            EOFError, TypeError, AttributeError, IndexError, OverflowError, RuntimeError,
+            NotImplementedError, UnicodeDecodeError) as error:
+        # zlib.error is a subclass of Exception only; it is caught through the zip reader as
+        # BadZipFile or here by name below.
         raise SpikeappError(f"{path}: not a readable spikeapp session (damaged or not a session "
                             f"file: {error})") from error
-    detection = DetectionResult(**arrays, sampling_rate=float(meta["sampling_rate"]),
-                                t_start=float(meta["t_start"]), n_samples=int(meta["n_samples"]),
+    except Exception as error:  # noqa: BLE001 - zlib.error and friends: still a damaged file
+        if type(error).__module__ in ("zlib", "zipfile", "numpy", "json"):
+            raise SpikeappError(f"{path}: not a readable spikeapp session (damaged: "
+                                f"{error})") from error
+        raise
+
+
+class _Damaged(ValueError):
+    pass
+
+
+def _build(meta: dict, arrays: dict, state: dict, networks: dict) -> Session:
+    """A Session from what a file holds, after checking that it fits together."""
+    def number(key: str, kind=float):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise _Damaged(f"{key} is not a number")
+        return kind(value)
+
+    for name, kind in (("samples", "iu"), ("channels", "iu"), ("peak_channels", "iu"),
+                       ("channel_ids", "iu"), ("group_ids", "iu"), ("group_channels", "iu"),
+                       ("times_s", "f"), ("amplitudes", "f"), ("waveforms", "f"),
+                       ("features", "f"), ("noise_uv", "f")):
+        if arrays[name].dtype.kind not in kind:
+            raise _Damaged(f"detection/{name} has the wrong type ({arrays[name].dtype})")
+    for name, kind in (("assignment", "iu"), ("source", "iu"), ("confidence", "f"),
+                       ("network_version", "iu")):
+        if state[name].dtype.kind not in kind:
+            raise _Damaged(f"state/{name} has the wrong type ({state[name].dtype})")
+    n = len(arrays["samples"])
+    one_d = ("samples", "times_s", "channels", "peak_channels", "amplitudes")
+    if any(arrays[k].ndim != 1 or len(arrays[k]) != n for k in one_d) or \
+            arrays["waveforms"].ndim != 3 or len(arrays["waveforms"]) != n or \
+            arrays["features"].ndim != 2 or len(arrays["features"]) != n or \
+            any(state[k].ndim != 1 or len(state[k]) != n for k in state):
+        raise _Damaged("array lengths disagree")
+    groups = arrays["group_ids"]
+    if arrays["group_channels"].ndim != 2 or len(arrays["group_channels"]) != len(groups):
+        raise _Damaged("channel groups disagree")
+    if n and not np.isin(arrays["channels"], groups).all():
+        raise _Damaged("spikes name channel groups that do not exist")
+    if not isinstance(meta.get("units"), list):
+        raise _Damaged("units are missing")
+    units = {}
+    for entry in meta["units"]:
+        if not isinstance(entry, dict):
+            raise _Damaged("a unit is not an object")
+        unit = Unit(**entry)
+        if not isinstance(unit.id, int) or not isinstance(unit.name, str) or \
+                not isinstance(unit.group, int) or not isinstance(unit.colour, str):
+            raise _Damaged(f"unit {entry!r} has fields of the wrong type")
+        units[unit.id] = unit
+    assignment = state["assignment"].astype(np.int64)
+    referenced = set(np.unique(assignment[assignment >= 0]).tolist())
+    if referenced - set(units):
+        raise _Damaged(f"spikes belong to units {sorted(referenced - set(units))[:5]} that the "
+                       "file does not describe")
+    if (assignment < -2).any():
+        raise _Damaged("unknown assignment codes")
+    for key in ("recording", "detection_params", "training_params"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise _Damaged(f"{key} is not an object")
+    detection = DetectionResult(**arrays, sampling_rate=number("sampling_rate"),
+                                t_start=number("t_start"), n_samples=number("n_samples", int),
                                 params=meta["detection_params"],
-                                recording_path=meta.get("recording_path", ""))
-    n = detection.n_spikes
-    if any(len(state[k]) != n for k in state) or len(detection.times_s) != n:
-        raise SpikeappError(f"{path}: damaged session (array lengths disagree)")
-    units = {int(u["id"]): Unit(**u) for u in meta["units"]}
+                                recording_path=str(meta.get("recording_path", "")))
+    if detection.sampling_rate <= 0:
+        raise _Damaged("the sampling rate is not positive")
+    next_unit_id = number("next_unit_id", int)
+    if units and next_unit_id <= max(units):
+        raise _Damaged("the next unit id is already taken")
     return Session(detection=detection, recording=meta.get("recording", {}),
-                   assignment=state["assignment"].astype(np.int64), source=state["source"],
-                   confidence=state["confidence"], network_version=state["network_version"],
-                   units=units, next_unit_id=int(meta["next_unit_id"]), networks=networks,
+                   assignment=assignment, source=state["source"].astype(np.int8),
+                   confidence=state["confidence"].astype(np.float32),
+                   network_version=state["network_version"].astype(np.int32), units=units,
+                   next_unit_id=next_unit_id, networks=networks,
                    network_versions=int(meta.get("network_versions", 0)),
                    training_params=meta.get("training_params", {}))
 

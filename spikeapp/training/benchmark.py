@@ -37,7 +37,8 @@ def draw_labels(labels: NDArray[np.int64], per_unit: int, rng: np.random.Generat
 
 def run_benchmark(files: Iterable[str | Path], labels_per_unit: Iterable[int], repeats: int,
                   classifiers: Iterable[str], seed: int = 0,
-                  training: dict[str, Any] | None = None) -> Job[list[BenchmarkRecord]]:
+                  training: dict[str, Any] | None = None, network: dict[str, Any] | None = None
+                  ) -> Job[list[BenchmarkRecord]]:
     """Every file x labels-per-unit x repeat draws one set of labels, used by every classifier."""
     files, labels_per_unit, classifiers = list(files), list(labels_per_unit), list(classifiers)
     total = len(files) * len(labels_per_unit) * repeats * len(classifiers)
@@ -51,8 +52,8 @@ def run_benchmark(files: Iterable[str | Path], labels_per_unit: Iterable[int], r
                 train = draw_labels(labels, per_unit, rng)
                 test = np.setdiff1d(np.arange(len(labels)), train)
                 for name in classifiers:
-                    classifier = make_classifier(name, training=dict(training or {},
-                                                                     seed=seed + repeat))
+                    classifier = make_classifier(name, network=network,
+                                                 training=dict(training or {}, seed=seed + repeat))
                     started = time.perf_counter()
                     run_job(classifier.fit(waveforms[train], labels[train],
                                            unlabelled=waveforms[test]))
