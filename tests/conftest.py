@@ -72,3 +72,23 @@ def sorted_session(demo, demo_detection):
     first = min(session.units)
     history.do(cmd.edit_unit(session, first, quality="good", notes="clean, isolated"))
     return session
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """The main window, offscreen, with its settings and autosaves in the test folder; it must
+    leave no thread running."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # autosave and settings stay in the test folder
+    from PyQt6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    from spikeapp.gui.main_window import MainWindow
+
+    main = MainWindow()
+    main.resize(1400, 900)
+    qtbot.addWidget(main)
+    main.show()
+    yield main
+    main.close()
+    assert not main.detector.running and not main.trainer.running

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from spikeapp import params as param_table
 from spikeapp.detection import threshold as th
 from spikeapp.detection.filtering import BandPass, filter_window, filtered_chunks
-from spikeapp.errors import ParameterError
+from spikeapp.errors import ParameterError, RecordingError
 from spikeapp.features.pca import BATCH, FIT_SAMPLE, fit_pcas, project
 from spikeapp.features.store import EvenSample, WaveformStore
 from spikeapp.io.base import Recording, parse_index_list
@@ -131,6 +131,10 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
     post = max(1, round(p["post_ms"] * fs / 1000))
     align = round(p["align_window_ms"] * fs / 1000)
     dead = round(p["dead_time_ms"] * fs / 1000)
+    if recording.n_samples < max(10 * (pre + post), int(0.05 * fs)):
+        raise RecordingError(recording.path, f"too short to detect spikes in "
+                             f"({recording.n_samples} samples, {recording.n_samples / fs:.3f} s); "
+                             "is the file complete?")
     sign = th.polarity_sign(p["polarity"])
     ids = recording.channel_ids
     position_of = {int(c): i for i, c in enumerate(ids)}

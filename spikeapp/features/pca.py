@@ -17,9 +17,9 @@ def fit_pcas(samples: Mapping[int, NDArray], n_components: int, seed: int = 0) -
 
     fitted = {}
     for group, rows in samples.items():
-        rows = np.asarray(rows).reshape(len(rows), -1)
         if len(rows) < 2:
             continue
+        rows = np.asarray(rows).reshape(len(rows), -1)
         k = min(n_components, rows.shape[0], rows.shape[1])
         fitted[group] = PCA(n_components=k, random_state=seed).fit(rows)
     return fitted
