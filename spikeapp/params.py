@@ -137,9 +137,6 @@ PARAMS: tuple[Param, ...] = (
     Param("kernel_size", "network", "int", 5, "convolution kernel length (samples)", low=3, high=15),
     Param("hidden_units", "network", "int", 32, "width of the dense layer", low=8, high=1024),
     Param("dropout", "network", "float", 0.2, "dropout before the output layer", low=0.0, high=0.9),
-    Param("linear_path", "network", "bool", True,
-          "robust: add a linear map of the whole waveform to the output (a discriminant the "
-          "convolutions refine rather than replace)"),
     # -- training --------------------------------------------------------------------------------
     Param("epochs", "training", "int", 100, "maximum number of epochs", low=1, high=5000),
     Param("batch_size", "training", "int", 128, "mini-batch size", low=4, high=4096),

@@ -24,8 +24,7 @@ class SpikeCNN(nn.Module):
 
     def __init__(self, in_channels: int, n_samples: int, n_classes: int, *,
                  architecture: str = "robust", conv_layers: int = 3, conv_channels: int = 32,
-                 kernel_size: int = 5, hidden_units: int = 64, dropout: float = 0.2,
-                 linear_path: bool = False) -> None:
+                 kernel_size: int = 5, hidden_units: int = 64, dropout: float = 0.2) -> None:
         super().__init__()
         self.architecture = architecture
         robust = architecture == "robust"
@@ -55,20 +54,12 @@ class SpikeCNN(nn.Module):
             self.classifier = nn.Sequential(nn.Linear(flat, hidden_units), nn.ReLU(),
                                             nn.Linear(hidden_units, n_classes))
 
-        # A linear map of the raw waveform added to the output: the network holds a linear
-        # discriminant (what LDA does well on aligned spikes) and the convolutions add to it.
-        self.linear = (nn.Linear(in_channels * n_samples, n_classes)
-                       if robust and linear_path else None)
-
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The representation the classifier sees (used for out-of-distribution scores)."""
         return self.features(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.classifier(self.embed(x))
-        if self.linear is not None:
-            out = out + self.linear(x.flatten(1))
-        return out
+        return self.classifier(self.embed(x))
 
 
 class SpikeMLP(nn.Module):
@@ -101,6 +92,4 @@ def build_network(kind: str, in_channels: int, n_samples: int, n_classes: int,
                     conv_channels=network_params["conv_channels"],
                     kernel_size=network_params["kernel_size"],
                     hidden_units=network_params["hidden_units"],
-                    dropout=network_params["dropout"],
-                    # checkpoints written before this option had no linear path
-                    linear_path=bool(network_params.get("linear_path", False)))
+                    dropout=network_params["dropout"])

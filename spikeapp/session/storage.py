@@ -75,6 +75,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         os.umask(mask)
         os.chmod(temporary, 0o666 & ~mask)  # as any new file, not private like a temp file
         os.replace(temporary, path)
+        _remove_stale_temporaries(folder, path.name)
         directory = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(directory)
@@ -85,6 +86,19 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _remove_stale_temporaries(folder: Path, name: str, age_s: float = 60.0) -> None:
+    """Temporaries left by a save that was killed (a crash, a power cut): removed once they are
+    old enough not to belong to a save still running."""
+    import time
+
+    for leftover in folder.glob(f".{name}.*.tmp"):
+        try:
+            if time.time() - leftover.stat().st_mtime > age_s:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def save_session(session: Session, path: str | Path) -> None:
