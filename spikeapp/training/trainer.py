@@ -59,6 +59,19 @@ class TrainedClassifier:
             raise SpikeappError(f"the network expects waveforms of {self.input_shape[0]} channel(s)"
                                 f" x {self.input_shape[1]} samples, not {waveforms.shape[1:]}")
         device = next(self.model.parameters()).device
+        if device.type != "cpu":
+            try:
+                return self._logits_on(waveforms, batch, device)
+            except ACCELERATOR_ERRORS as error:
+                log.warning("%s failed during prediction (%s); predicting on the CPU",
+                            device.type.upper(), _first_line(error))
+                _release(device)
+                self.model.to("cpu")
+                device = torch.device("cpu")
+        return self._logits_on(waveforms, batch, device)
+
+    def _logits_on(self, waveforms: NDArray, batch: int, device: torch.device
+                   ) -> NDArray[np.float32]:
         self.model.eval()
         out = np.zeros((len(waveforms), len(self.class_names)), dtype=np.float32)
         scale = torch.as_tensor(self.scale)[None, :, None]
@@ -129,6 +142,45 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
     started = time.perf_counter()
     cap_threads(train_p["threads"])
     device = choose_device(train_p["device"])
+    try:
+        trained = yield from _train_on(device, waveforms, labels, class_names, kind, net_p,
+                                       train_p, unlabelled, cancel)
+    except ACCELERATOR_ERRORS as error:
+        if device.type == "cpu":
+            raise
+        # Out of GPU memory, or a broken driver: the CPU is slower but always there.
+        message = (f"{device.type.upper()} failed ({_first_line(error)}); training again on "
+                   "the CPU")
+        log.warning(message)
+        yield Progress(0, 0, message, "device")
+        _release(device)
+        trained = yield from _train_on(torch.device("cpu"), waveforms, labels, class_names, kind,
+                                       net_p, train_p, unlabelled, cancel)
+    trained.train_seconds = time.perf_counter() - started
+    return trained
+
+
+# Errors of an accelerator (CUDA out of memory is a RuntimeError; a torch built without CUDA
+# asserts) after which training starts again on the CPU.
+ACCELERATOR_ERRORS = (RuntimeError, AssertionError)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _release(device: torch.device) -> None:
+    if device.type == "cuda":
+        try:
+            torch.cuda.empty_cache()
+        except ACCELERATOR_ERRORS:
+            pass
+
+
+def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_names: list[str],
+              kind: str, net_p: dict, train_p: dict, unlabelled: NDArray | None,
+              cancel: CancelToken | None) -> Job[TrainedClassifier]:
     rng = np.random.default_rng(train_p["seed"])
     train_rows, valid_rows = split_validation(labels, train_p["validation_fraction"], rng)
     scale = _channel_scale(waveforms[train_rows])
@@ -154,7 +206,6 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
             trained.history = fit.history
     if len(valid_rows):
         trained.temperature = fit_temperature(trained.logits(x_valid), y_valid)
-    trained.train_seconds = time.perf_counter() - started
     return trained
 
 
@@ -221,8 +272,9 @@ class _Fit:
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 if not torch.isfinite(loss):
-                    raise SpikeappError("training diverged (the loss is not a number); try a "
-                                        "lower learning rate")
+                    raise SpikeappError("training diverged (the loss is not a number): a "
+                                        "labelled waveform may hold extreme values, or the "
+                                        "learning rate is too high")
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
