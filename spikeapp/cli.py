@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,14 +85,28 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     _check_writable(out)
+    # Progress is kept beside the output: an interrupted run (Ctrl+C, a crash, a power cut)
+    # resumes from where it stopped when the same command runs again.
+    journal = out.with_name(out.name + ".partial")
     with _open(args) as recording:
         groups = parse_groups(args.group, recording.channel_ids)
-        result = run_with_progress_bar(
-            detect(recording, param_table.from_namespace(args, "detection"), groups),
-            f"detect {Path(args.recording).name}", enabled=not args.quiet)
+        try:
+            result = run_with_progress_bar(
+                detect(recording, param_table.from_namespace(args, "detection"), groups,
+                       journal_dir=journal),
+                f"detect {Path(args.recording).name}", enabled=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"spikeapp: interrupted; run the same command again to resume (progress is "
+                  f"in {journal})", file=sys.stderr)
+            return 130
     result.save(out)
-    print(f"{result.n_spikes} spikes in {result.n_samples / result.sampling_rate:.1f} s -> {out}")
-    for group, count in zip(*np.unique(result.channels, return_counts=True)):
+    summary = (f"{result.n_spikes} spikes in {result.n_samples / result.sampling_rate:.1f} s "
+               f"-> {out}")
+    counts = list(zip(*np.unique(result.channels, return_counts=True)))
+    del result  # its waveforms are mapped from the journal, removed now
+    shutil.rmtree(journal, ignore_errors=True)
+    print(summary)
+    for group, count in counts:
         print(f"  channel{' group' if args.group else ''} {group}: {count} spikes")
     return 0
 

@@ -78,14 +78,16 @@ def _settling_samples(sos: NDArray[np.float64], tolerance: float = 1e-10) -> int
 
 
 def filtered_chunks(read: Callable[[int, int], NDArray[np.float32]], n_samples: int,
-                    band: BandPass, chunk: int, extra: int = 0, threads: int | None = None):
-    """Yield ``(start, stop, filtered, offset)`` for consecutive cores ``[start, stop)``.
+                    band: BandPass, chunk: int, extra: int = 0, threads: int | None = None,
+                    first: int = 0):
+    """Yield ``(start, stop, filtered, offset)`` for consecutive cores ``[start, stop)``, from
+    sample ``first`` on (a resumed detection).
 
     ``filtered`` (channels x samples) covers ``[start - offset, ...)`` and includes ``extra``
     samples of filtered context on each side of the core (where the recording has them), for
     waveforms and alignment that reach beyond the core.
     """
-    bounds = [(start, min(n_samples, start + chunk)) for start in range(0, n_samples, chunk)]
+    bounds = [(start, min(n_samples, start + chunk)) for start in range(first, n_samples, chunk)]
     if not bounds:
         return
     # Read and filter the next chunk while the caller works on this one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,17 @@ from numpy.typing import NDArray
 from spikeapp import params as param_table
 from spikeapp.detection import threshold as th
 from spikeapp.detection.filtering import BandPass, filter_window, filtered_chunks
+from spikeapp.detection.journal import FIELDS, Journal, fingerprint
 from spikeapp.errors import ParameterError, RecordingError
 from spikeapp.features.pca import BATCH, FIT_SAMPLE, fit_pcas, project
-from spikeapp.features.store import EvenSample, WaveformStore
+from spikeapp.features.store import WaveformStore
 from spikeapp.io.base import Recording, parse_index_list
-from spikeapp.tasks import CancelToken, Job, Progress
+from spikeapp.tasks import Cancelled, CancelToken, Job, Progress
 
 log = logging.getLogger(__name__)
 
 _NOISE_WINDOW_S = 0.5
+_COMMIT_S = 5.0  # seconds of work between two journal commits
 
 
 @dataclass
@@ -107,7 +110,8 @@ def parse_groups(specs: list[str] | None, channel_ids: NDArray[np.int64]) -> lis
 
 def detect(recording: Recording, params: dict[str, Any] | None = None,
            groups: list[list[int]] | None = None, waveform_dir: str | Path | None = None,
-           cancel: CancelToken | None = None) -> Job[DetectionResult]:
+           cancel: CancelToken | None = None, journal_dir: str | Path | None = None
+           ) -> Job[DetectionResult]:
     """Filter, estimate noise, detect, align and extract waveforms of a whole recording.
 
     Parameters
@@ -123,6 +127,10 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
         memory.
     cancel
         Checked between chunks.
+    journal_dir
+        Keep progress in this folder (see :mod:`spikeapp.detection.journal`): a cancelled or
+        interrupted detection resumes from its last whole chunk, a finished one is reused; the
+        waveforms stay there, memory-mapped.
     """
     p = param_table.resolve("detection", params)
     fs = recording.sampling_rate
@@ -149,7 +157,19 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
     for row, members in enumerate(groups):
         group_channels[row, :len(members)] = members
 
-    noise = yield from _estimate_noise(recording, band, p["noise_s"], cancel)
+    journal = None
+    state = None
+    if journal_dir is not None:
+        journal = Journal(journal_dir, fingerprint(recording, p, [list(g) for g in groups]),
+                          (width, pre + post))
+        state = journal.open()
+    if state is not None:
+        noise = np.asarray(state["noise"], dtype=np.float64)
+        done = state["next_start"] / fs
+        yield Progress(done, recording.duration_s, "finished earlier: reusing it"
+                       if state["complete"] else f"resuming at {done:.1f} s", "s")
+    else:
+        noise = yield from _estimate_noise(recording, band, p["noise_s"], cancel)
     thresholds = p["threshold"] * noise
     if np.any(noise <= 0):
         flat = [recording.channel_names[i] for i in np.nonzero(noise <= 0)[0]]
@@ -159,42 +179,75 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
 
     chunk = max(1, round(p["chunk_s"] * fs))
     extra = align + pre + post + 4
-    store = WaveformStore(width, pre + post, waveform_dir)
-    samples = {g: EvenSample(FIT_SAMPLE) for g in range(len(groups))}
-    found: dict[str, list] = {k: [] for k in ("samples", "offsets", "groups", "peaks", "amps")}
-    last_peak = np.full(len(groups), -(1 << 62), dtype=np.int64)
+    if journal is not None:
+        store = WaveformStore(width, pre + post, file=journal.folder / "waveforms.bin",
+                              count=int(state["count"]) if state else 0)
+        found = journal.found()
+    else:
+        store = WaveformStore(width, pre + post, waveform_dir)
+        found = {k: [] for k in FIELDS}
+    last_peak = (np.asarray(state["last_peak"], dtype=np.int64) if state
+                 else np.full(len(groups), -(1 << 62), dtype=np.int64))
+    first = int(state["next_start"]) if state else 0
     total_s = recording.duration_s
+    next_commit = time.monotonic() + _COMMIT_S
+
+    def commit(next_start: int, complete: bool = False) -> None:
+        store.sync()
+        journal.commit(store.count, next_start, last_peak, noise, complete)
+
     try:
-        for start, stop, filtered, offset in filtered_chunks(recording.read, recording.n_samples,
-                                                              band, chunk, extra):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            window_start = start - offset
-            chunk_hits = []
-            for g, positions in enumerate(group_positions):
-                hits = _detect_group(filtered[positions], thresholds[positions], sign,
-                                     offset, offset + stop - start, window_start, align, dead,
-                                     int(last_peak[g]), pre, post, recording.n_samples,
-                                     p["interpolate"])
-                if hits is None:
-                    continue
-                last_peak[g] = hits[0][-1]
-                chunk_hits.append((g, hits))
-            _collect(chunk_hits, width, store, found)
-            for g, hits in chunk_hits:
-                if hits[1] is not None:
-                    samples[g].offer(hits[1][3])
-            n_found = sum(len(s) for s in found["samples"])
-            yield Progress(stop / fs, total_s, f"{n_found} spikes", "s")
+        try:
+            for start, stop, filtered, offset in filtered_chunks(
+                    recording.read, recording.n_samples, band, chunk, extra, first=first):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                window_start = start - offset
+                chunk_hits = []
+                for g, positions in enumerate(group_positions):
+                    hits = _detect_group(filtered[positions], thresholds[positions], sign,
+                                         offset, offset + stop - start, window_start, align,
+                                         dead, int(last_peak[g]), pre, post,
+                                         recording.n_samples, p["interpolate"])
+                    if hits is None:
+                        continue
+                    last_peak[g] = hits[0][-1]
+                    chunk_hits.append((g, hits))
+                collected = _collect(chunk_hits, width, store, found)
+                if journal is not None:
+                    if collected is not None:
+                        journal.append(collected)
+                    first = stop
+                    if time.monotonic() >= next_commit:
+                        commit(stop)
+                        next_commit = time.monotonic() + _COMMIT_S
+                n_found = sum(len(s) for s in found["samples"])
+                yield Progress(stop / fs, total_s, f"{n_found} spikes", "s")
+        except Cancelled:
+            if journal is not None:
+                commit(first)  # the next run resumes after the last whole chunk
+            raise
         group_index = (np.concatenate(found["groups"]).astype(np.int64) if found["groups"]
                        else np.zeros(0, np.int64))
-        pcas = fit_pcas({g: s.rows() for g, s in samples.items()}, p["n_pca"])
+        pcas = fit_pcas({g: store.rows(_even_rows(np.flatnonzero(group_index == g), FIT_SAMPLE))
+                         for g in range(len(groups))}, p["n_pca"])
         features = project(store.batches(BATCH), group_index, pcas, p["n_pca"])
+        if journal is not None:
+            commit(recording.n_samples, complete=True)
         waveforms = store.finish()
     finally:
         store.close_on_error()
+        if journal is not None:
+            journal.close()
     return _assemble(recording, found, waveforms, features, group_ids, group_channels, noise,
                      p, pre, post)
+
+
+def _even_rows(rows: NDArray[np.int64], at_most: int) -> NDArray[np.int64]:
+    """At most ``at_most`` of ``rows``, spread evenly (the PCA's fitting sample)."""
+    if len(rows) <= at_most:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, at_most).astype(np.int64)]
 
 
 def _estimate_noise(recording: Recording, band: BandPass, noise_s: float,
@@ -246,11 +299,12 @@ def _detect_group(x: NDArray, thresholds: NDArray, sign: float, core_begin: int,
     return np.asarray([new_last]), (local + window_start, offsets, peak_row, waves, amplitudes)
 
 
-def _collect(chunk_hits: list, width: int, store: WaveformStore, found: dict[str, list]) -> None:
-    """Append one chunk's spikes of all groups, in time order."""
+def _collect(chunk_hits: list, width: int, store: WaveformStore, found: dict[str, list]
+             ) -> dict[str, NDArray] | None:
+    """Append one chunk's spikes of all groups, in time order; returns the chunk's fields."""
     parts = [(g, h[1]) for g, h in chunk_hits if h[1] is not None]
     if not parts:
-        return
+        return None
     samples = np.concatenate([h[0] for _, h in parts])
     group = np.concatenate([np.full(len(h[0]), g) for g, h in parts])
     order = np.lexsort((group, samples))
@@ -259,12 +313,15 @@ def _collect(chunk_hits: list, width: int, store: WaveformStore, found: dict[str
     for _, h in parts:
         waves[row:row + len(h[0]), :h[3].shape[1]] = h[3]
         row += len(h[0])
-    found["samples"].append(samples[order])
-    found["offsets"].append(np.concatenate([h[1] for _, h in parts])[order])
-    found["groups"].append(group[order])
-    found["peaks"].append(np.concatenate([h[2] for _, h in parts])[order])
-    found["amps"].append(np.concatenate([h[4] for _, h in parts])[order])
+    chunk = {"samples": samples[order],
+             "offsets": np.concatenate([h[1] for _, h in parts])[order],
+             "groups": group[order],
+             "peaks": np.concatenate([h[2] for _, h in parts])[order],
+             "amps": np.concatenate([h[4] for _, h in parts])[order]}
+    for name, values in chunk.items():
+        found[name].append(values)
     store.append(waves[order])
+    return chunk
 
 
 def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,

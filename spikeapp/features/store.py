@@ -17,14 +17,20 @@ class WaveformStore:
     so that memory does not grow with the length of the recording.
     """
 
-    def __init__(self, n_channels: int, n_samples: int, directory: str | Path | None = None
-                 ) -> None:
+    def __init__(self, n_channels: int, n_samples: int, directory: str | Path | None = None,
+                 file: str | Path | None = None, count: int = 0) -> None:
+        """``file`` appends to that raw file, which already holds ``count`` waveforms (a
+        detection journal); it is kept when the job ends early."""
         self._shape = (n_channels, n_samples)
         self._blocks: list[NDArray[np.float32]] = []
-        self._count = 0
+        self._count = count
         self._file = None
         self._path: Path | None = None
-        if directory is not None:
+        self._keep = file is not None
+        if file is not None:
+            self._path = Path(file)
+            self._file = open(self._path, "ab")
+        elif directory is not None:
             Path(directory).mkdir(parents=True, exist_ok=True)
             handle, name = tempfile.mkstemp(prefix="waveforms-", suffix=".f32", dir=directory)
             self._file = os.fdopen(handle, "wb")
@@ -38,6 +44,27 @@ class WaveformStore:
         else:
             self._blocks.append(block)
 
+    def sync(self) -> None:
+        """Make what was appended durable (before a journal records it)."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def rows(self, indexes: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Some waveforms, by index (sorted), read without loading the rest."""
+        if self._path is None:
+            data = np.concatenate(self._blocks) if self._blocks else np.zeros((0,) + self._shape)
+            return np.asarray(data[indexes], dtype=np.float32)
+        if self._file is not None:
+            self._file.flush()
+        mapped = np.memmap(self._path, dtype=np.float32, mode="r",
+                           shape=(self._count,) + self._shape)
+        return np.array(mapped[indexes])
+
     def batches(self, size: int):
         """Yield ``(first_row, block)`` over everything appended, reading the spill file by
         plain reads (no mapping, so memory stays bounded)."""
@@ -46,6 +73,8 @@ class WaveformStore:
             for begin in range(0, len(data), size):
                 yield begin, data[begin:begin + size]
             return
+        if self._file is not None:
+            self._file.flush()
         row_bytes = 4 * self._shape[0] * self._shape[1]
         for begin in range(0, self._count, size):
             count = min(size, self._count - begin)
@@ -61,7 +90,8 @@ class WaveformStore:
         self._file.close()
         self._file = None
         if self._count == 0:
-            self._path.unlink(missing_ok=True)
+            if not self._keep:
+                self._path.unlink(missing_ok=True)
             return np.zeros((0,) + self._shape, dtype=np.float32)
         return np.memmap(self._path, dtype=np.float32, mode="r",
                          shape=(self._count,) + self._shape)
@@ -71,47 +101,5 @@ class WaveformStore:
         if self._file is not None:
             self._file.close()
             self._file = None
-            if self._path is not None:
+            if self._path is not None and not self._keep:
                 self._path.unlink(missing_ok=True)
-
-
-class EvenSample:
-    """At most ``capacity`` rows spread evenly over everything offered, kept in memory.
-
-    Rows are kept one in ``stride``; when the buffer fills, every other row is dropped and the
-    stride doubles, so the sample always covers the whole recording evenly. Kept rows are
-    copied into one compact buffer, so the blocks they came from are not held alive.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._buffer: NDArray | None = None
-        self._size = 0
-        self._stride = 1
-        self._seen = 0
-
-    def offer(self, rows: NDArray) -> None:
-        if self._buffer is None:
-            self._buffer = np.empty((self.capacity,) + rows.shape[1:], dtype=rows.dtype)
-        while len(rows):
-            first = (-self._seen) % self._stride
-            chosen = rows[first::self._stride]
-            room = self.capacity - self._size
-            if len(chosen) <= room:
-                self._buffer[self._size:self._size + len(chosen)] = chosen
-                self._size += len(chosen)
-                self._seen += len(rows)
-                return
-            self._buffer[self._size:] = chosen[:room]
-            consumed = first + room * self._stride
-            self._seen += consumed
-            rows = rows[consumed:]
-            kept = self._buffer[::2].copy()
-            self._buffer[:len(kept)] = kept
-            self._size = len(kept)
-            self._stride *= 2
-
-    def rows(self) -> NDArray:
-        if self._buffer is None:
-            return np.zeros((0,))
-        return self._buffer[:self._size].copy()

@@ -4,6 +4,7 @@ exporting: the main window's File menu."""
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,29 @@ class FileActions:
             return
         self._pending = (recording, reference)
         self.status_text.setText(f"detecting spikes in {reference['path']}...")
-        self.detector.start(lambda token: detect(recording, detection, groups, cancel=token))
+        journal = self._journal_for(recording, detection, groups)
+        self.detector.start(lambda token: detect(recording, detection, groups, cancel=token,
+                                                 journal_dir=journal))
+
+    @staticmethod
+    def _journal_for(recording, detection: dict, groups) -> Path | None:
+        """Detections of files keep their progress (and waveforms) in the cache: a cancelled
+        detection resumes, a finished one opens at once next time. The five most recent are
+        kept."""
+        from spikeapp import params as param_table
+        from spikeapp.detection.journal import cache_folder, fingerprint
+
+        if not Path(recording.path).exists():
+            return None  # the demo, generated in memory
+        resolved = param_table.resolve("detection", detection)
+        layout = [list(g) for g in groups] if groups else [[int(c)] for c in recording.channel_ids]
+        folder = cache_folder(fingerprint(recording, resolved, layout))
+        siblings = sorted((p for p in folder.parent.glob("*") if p.is_dir() and p != folder),
+                          key=lambda p: p.stat().st_mtime, reverse=True) \
+            if folder.parent.is_dir() else []
+        for old in siblings[4:]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
 
     def _detect_progress(self, progress) -> None:
         self.busy_bar.setValue(round(100 * progress.fraction))

@@ -185,7 +185,8 @@ class MainWindow(FileActions, QMainWindow):
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self._detect_progress)
         self.detector.finished.connect(self._detected)
-        self.detector.cancelled.connect(lambda: self.status_text.setText("detection cancelled"))
+        self.detector.cancelled.connect(lambda: self.status_text.setText(
+            "detection cancelled; open the same recording with the same options to resume it"))
         self.trainer.progress.connect(self.training.update)
         self.trainer.finished.connect(self._trained)
         self.trainer.cancelled.connect(self._training_cancelled)

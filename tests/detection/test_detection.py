@@ -160,15 +160,3 @@ def test_harris_tetrode_intracellular_spikes_are_detected(shared_data):
     for t in truth:
         near = result.samples[(result.samples >= t - 40) & (result.samples <= t + 5)]
         assert len(near) >= 1, f"intracellular spike at sample {t} not detected"
-
-
-def test_even_sample_covers_the_whole_recording_with_bounded_memory():
-    from spikeapp.features.store import EvenSample
-
-    sample = EvenSample(100)
-    for begin in range(0, 10_000, 37):
-        sample.offer(np.arange(begin, min(begin + 37, 10_000), dtype=float)[:, None])
-    kept = sample.rows().ravel()
-    assert 50 <= len(kept) <= 100
-    assert len(np.unique(np.diff(kept))) == 1  # evenly spaced
-    assert kept[0] == 0 and kept[-1] > 9_800
