@@ -82,7 +82,7 @@ def write_nwb(raw: Path, path: Path) -> None:
     chunk."""
     from datetime import datetime, timezone
 
-    from hdmf.data_utils import DataChunkIterator
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.ecephys import ElectricalSeries
 
@@ -95,13 +95,8 @@ def write_nwb(raw: Path, path: Path) -> None:
         nwb.add_electrode(group=group, location="none")
     region = nwb.create_electrode_table_region(list(range(CHANNELS)), "all")
     frames = np.memmap(raw, dtype=np.int16, mode="r").reshape(-1, CHANNELS)
-
-    def blocks():
-        for begin in range(0, len(frames), FS * 10):
-            yield np.asarray(frames[begin:begin + FS * 10])
-
-    data = DataChunkIterator(data=blocks(), maxshape=(len(frames), CHANNELS), dtype=np.int16,
-                             buffer_size=1)
+    # h5py copies from the memory map one chunk at a time; chunks of one second, all channels.
+    data = H5DataIO(data=frames, chunks=(FS, CHANNELS))
     nwb.add_acquisition(ElectricalSeries(name="ElectricalSeries", data=data, electrodes=region,
                                          rate=float(FS), conversion=0.195e-6))
     with NWBHDF5IO(str(path), "w") as io:
