@@ -134,6 +134,8 @@ class TrainingOutput:
     spikes: NDArray[np.int64]
     assigned: NDArray[np.int64]
     confidence: NDArray[np.float32]
+    probabilities: NDArray[np.float32] | None = None   # spikes x units (columns: unit_ids)
+    unit_ids: NDArray[np.int64] | None = None
 
 
 def snapshot_training(session: Session, group: int) -> TrainingInput:
@@ -166,13 +168,18 @@ def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None
     assigned = np.where(prediction.labels >= 0, data.unit_ids[np.maximum(prediction.labels, 0)],
                         UNRESOLVED)
     return TrainingOutput(data.group, trained, checkpoint_bytes(trained), data.spikes, assigned,
-                          prediction.confidence)
+                          prediction.confidence, prediction.probabilities, data.unit_ids)
 
 
-def output_change(session: Session, output: TrainingOutput) -> cmd.Change:
-    """The undoable change applying a training output (human labels are never overwritten)."""
-    return cmd.apply_predictions(session, output.group, output.spikes, output.assigned,
-                                 output.confidence, output.network)
+def output_change(session: Session, output: TrainingOutput, units: set[int] | None = None
+                  ) -> cmd.Change:
+    """The undoable change applying a training output (human labels are never overwritten).
+    ``units``: apply only the predictions into these units (the rest keep their unit)."""
+    keep = np.ones(len(output.spikes), dtype=bool)
+    if units is not None:
+        keep = np.isin(output.assigned, list(units))
+    return cmd.apply_predictions(session, output.group, output.spikes[keep],
+                                 output.assigned[keep], output.confidence[keep], output.network)
 
 
 def accuracy_against_truth(session: Session, truth_times: NDArray, truth_channels: NDArray,

@@ -229,8 +229,15 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
             raise
         group_index = (np.concatenate(found["groups"]).astype(np.int64) if found["groups"]
                        else np.zeros(0, np.int64))
-        pcas = fit_pcas({g: store.rows(_even_rows(np.flatnonzero(group_index == g), FIT_SAMPLE))
-                         for g in range(len(groups))}, p["n_pca"])
+        picks = {g: _even_rows(np.flatnonzero(group_index == g), FIT_SAMPLE)
+                 for g in range(len(groups))}
+        everything = np.concatenate(list(picks.values())) if picks else np.zeros(0, np.int64)
+        order = np.argsort(everything)
+        rows = np.empty((len(everything),) + (width, pre + post), dtype=np.float32)
+        rows[order] = store.rows(everything[order])  # one pass over the stored waveforms
+        bounds = np.cumsum([0] + [len(v) for v in picks.values()])
+        pcas = fit_pcas({g: rows[bounds[i]:bounds[i + 1]] for i, g in enumerate(picks)},
+                        p["n_pca"])
         features = project(store.batches(BATCH), group_index, pcas, p["n_pca"])
         if journal is not None:
             commit(recording.n_samples, complete=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,14 @@ from spikeapp.export.common import labelled_by
 from spikeapp.session import Session
 from spikeapp.session.storage import atomic_write
 
-CSV_COLUMNS = ["unit", "channel", "time_s", "confidence", "labelled_by"]
+CSV_COLUMNS = ["unit", "channel", "time_s", "confidence", "labelled_by", "network_version",
+               "labelled_at"]
+
+
+def _iso(epoch: float) -> str:
+    if not np.isfinite(epoch):
+        return ""
+    return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def write_spiketrains_csv(session: Session, path: str | Path) -> int:
@@ -21,8 +29,9 @@ def write_spiketrains_csv(session: Session, path: str | Path) -> int:
 
     ``channel`` is the channel the spike is largest on (the channel itself when each channel
     is sorted alone). Human labels have confidence 1; ``labelled_by`` is human, network or
-    imported. Times have microsecond precision (9 digits: the sample times of any rate up to
-    1 MHz read back exactly).
+    imported; ``network_version`` which network (empty for a person's label); ``labelled_at``
+    when (ISO 8601, UTC; empty when unknown). Times have 9 decimals: the sample times of any
+    rate up to 1 MHz read back exactly.
     """
     d = session.detection
     rows = np.nonzero(session.assignment >= 0)[0]
@@ -33,7 +42,11 @@ def write_spiketrains_csv(session: Session, path: str | Path) -> int:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for i, who in zip(rows, by):
+        version = int(session.network_version[i])
+        when = session.assigned_at[i]
         writer.writerow([names[int(session.assignment[i])], int(d.peak_channels[i]),
-                         f"{d.times_s[i]:.9f}", f"{session.confidence[i]:.4f}", who])
+                         f"{d.times_s[i]:.9f}", f"{session.confidence[i]:.4f}", who,
+                         version if who == "network" and version >= 0 else "",
+                         _iso(when)])
     atomic_write(path, buffer.getvalue().encode())
     return len(rows)

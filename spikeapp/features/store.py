@@ -59,11 +59,14 @@ class WaveformStore:
         if self._path is None:
             data = np.concatenate(self._blocks) if self._blocks else np.zeros((0,) + self._shape)
             return np.asarray(data[indexes], dtype=np.float32)
-        if self._file is not None:
-            self._file.flush()
-        mapped = np.memmap(self._path, dtype=np.float32, mode="r",
-                           shape=(self._count,) + self._shape)
-        return np.array(mapped[indexes])
+        # One sequential pass of plain reads: a memory map would leave every page it touched
+        # resident, and evenly spread rows touch nearly all of them.
+        indexes = np.asarray(indexes, dtype=np.int64)
+        out = np.empty((len(indexes),) + self._shape, dtype=np.float32)
+        for begin, block in self.batches(50_000):
+            inside = (indexes >= begin) & (indexes < begin + len(block))
+            out[inside] = block[indexes[inside] - begin]
+        return out
 
     def batches(self, size: int):
         """Yield ``(first_row, block)`` over everything appended, reading the spill file by

@@ -45,6 +45,7 @@ class Controller(QObject):
         self.dirty = False
         self.revision = 0  # grows with every edit: views key their caches on it
         self._samples: dict = {}
+        self.outputs: dict[int, TrainingOutput] = {}  # group -> last training (queue, preview)
         self._members: dict[int, NDArray] = {}
         self._members_key: tuple | None = None
         self._autosave = QTimer(self)
@@ -90,6 +91,7 @@ class Controller(QObject):
     def set_session(self, session: Session, path: Path | None = None) -> None:
         self.revision += 1
         self.session = session
+        self.outputs = {}
         self.history = cmd.History(session)
         self.path = path
         self.dirty = False
@@ -151,9 +153,20 @@ class Controller(QObject):
         self.message.emit(description)
         self._autosave.start(AUTOSAVE_MS)
 
+    def keyed_units(self) -> list:
+        """The units keys 1-9 label as, in order (a unit named noise has key 0)."""
+        return [u for u in self.units() if u.quality != "noise" or u.name != "noise"]
+
+    def key_of(self, unit_id: int) -> str:
+        for number, unit in enumerate(self.keyed_units(), start=1):
+            if unit.id == unit_id:
+                return str(number) if number <= 9 else ""
+        unit = self.session.units.get(unit_id) if self.session else None
+        return "0" if unit is not None and unit.name == "noise" else ""
+
     def label_key(self, number: int) -> None:
         """Keys 1-9: label the selection as the group's unit N (N = count + 1 makes a new one)."""
-        units = [u for u in self.units() if u.quality != "noise" or u.name != "noise"]
+        units = self.keyed_units()
         if number <= len(units):
             unit_id = units[number - 1].id
             self.do(lambda s: cmd.label(s, self.selection, unit_id))
@@ -228,8 +241,9 @@ class Controller(QObject):
         return lambda token: train_and_predict(data, network, training,
                                                training["min_confidence"], token)
 
-    def apply_training(self, output: TrainingOutput) -> None:
-        """Recolour every spike of the trained group: one undoable step."""
+    def apply_training(self, output: TrainingOutput, units: set[int] | None = None) -> None:
+        """Recolour every spike of the trained group (or only those predicted into ``units``):
+        one undoable step."""
         if self.session is None:
             return
         missing = set(distinct_ids(output.assigned).tolist()) - set(self.session.units) - {
@@ -238,7 +252,7 @@ class Controller(QObject):
             self.error.emit("units were deleted while the network trained: its predictions "
                             "were discarded; train again")
             return
-        if self.do(lambda s: output_change(s, output)):
+        if self.do(lambda s: output_change(s, output, units)):
             self.message.emit(f"network applied to channel {output.group} "
                               f"({len(output.spikes)} spikes)")
 

@@ -156,3 +156,65 @@ class SubjectDialog(QDialog):
     def values(self) -> dict[str, str]:
         return {name: editor.text().strip() for name, editor in self.editors.items()
                 if editor.text().strip()}
+
+
+class PreviewDialog(QDialog):
+    """What a retrain would change, before it is applied: spikes moving between units and each
+    unit's ISI violations now and after. Apply all, apply to the checked units, or discard."""
+
+    def __init__(self, session, preview, parent=None) -> None:
+        from PyQt6.QtCore import Qt
+        from PyQt6.QtWidgets import (
+            QListWidget,
+            QListWidgetItem,
+            QPushButton,
+            QTableWidget,
+            QTableWidgetItem,
+        )
+
+        from spikeapp.review import unit_label
+
+        super().__init__(parent)
+        self.setWindowTitle("Apply the new predictions?")
+        self.choice: str | set[int] | None = None
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"{preview.moved} spike(s) would change unit:"))
+        moves = QTableWidget(len(preview.moves), 3)
+        moves.setHorizontalHeaderLabels(["from", "to", "spikes"])
+        for row, (source, target, count) in enumerate(preview.moves):
+            for column, text in enumerate((unit_label(session, source),
+                                           unit_label(session, target), str(count))):
+                moves.setItem(row, column, QTableWidgetItem(text))
+        layout.addWidget(moves)
+        layout.addWidget(QLabel("Units (check those to apply; ISI < 1.5 ms, now -> after):"))
+        self.units = QListWidget()
+        for unit, (now, after) in preview.violations.items():
+            count_now, count_after = preview.counts[unit]
+            item = QListWidgetItem(f"{unit_label(session, unit)}: {count_now} -> {count_after} "
+                                   f"spikes, violations {now:.2f}% -> {after:.2f}%")
+            item.setData(Qt.ItemDataRole.UserRole, unit)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.units.addItem(item)
+        layout.addWidget(self.units)
+        buttons = QDialogButtonBox()
+        apply_all = QPushButton("Apply all")
+        apply_some = QPushButton("Apply to checked units")
+        discard = QPushButton("Discard")
+        for button in (apply_all, apply_some, discard):
+            buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
+        apply_all.clicked.connect(lambda: self._done("all"))
+        apply_some.clicked.connect(lambda: self._done(self.checked()))
+        discard.clicked.connect(lambda: self._done(None))
+        layout.addWidget(buttons)
+
+    def checked(self) -> set[int]:
+        from PyQt6.QtCore import Qt
+
+        return {int(self.units.item(i).data(Qt.ItemDataRole.UserRole))
+                for i in range(self.units.count())
+                if self.units.item(i).checkState() == Qt.CheckState.Checked}
+
+    def _done(self, choice) -> None:
+        self.choice = choice
+        self.accept()

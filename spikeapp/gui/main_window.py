@@ -24,9 +24,10 @@ from PyQt6.QtWidgets import (
 from spikeapp.errors import SpikeappError
 from spikeapp.export import FORMATS
 from spikeapp.gui.controller import Controller
-from spikeapp.gui.dialogs import shortcut_help
+from spikeapp.gui.dialogs import PreviewDialog, shortcut_help
 from spikeapp.gui.files import FileActions
 from spikeapp.gui.views.features import FeatureView
+from spikeapp.gui.views.queue import QueuePanel
 from spikeapp.gui.views.trace import TraceView
 from spikeapp.gui.views.training import TrainingPanel
 from spikeapp.gui.views.unit_plots import UnitPlots
@@ -83,7 +84,9 @@ class MainWindow(FileActions, QMainWindow):
         units = self._dock("Units", self.units, Qt.DockWidgetArea.LeftDockWidgetArea)
         plots = self._dock("Unit plots", self.unit_plots, Qt.DockWidgetArea.RightDockWidgetArea)
         tabs = QTabWidget()
+        self.queue = QueuePanel(c, lambda: self.recording)
         tabs.addTab(self.training, "Training")
+        tabs.addTab(self.queue, "Label next")
         tabs.addTab(self.log, "Log")
         self.bottom_tabs = tabs
         bottom = self._dock("Training and log", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -152,6 +155,8 @@ class MainWindow(FileActions, QMainWindow):
         a("Recolour unit", "C", self.recolour_unit, sort)
         a("Cycle quality (unsorted/good/mua/noise)", "Q", self.cycle_quality, sort)
         a("&Train this channel", "T", self.train, sort)
+        a("Label next: the spikes the network is least sure of", "L", self.start_queue, sort)
+        a("Skip the spike the queue shows", "S", self.queue.skip, sort)
         a("Train every channel with labels", "Shift+T", self.train_all, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
         a("Next channel", "PgDown", lambda: self.step_channel(1), view)
@@ -189,6 +194,8 @@ class MainWindow(FileActions, QMainWindow):
             "detection cancelled; open the same recording with the same options to resume it"))
         self.trainer.progress.connect(self.training.update)
         self.trainer.finished.connect(self._trained)
+        c.session_changed.connect(self.queue.session_changed)
+        self.queue.retrain.connect(lambda: self._guarded(self.train))
         self.trainer.cancelled.connect(self._training_cancelled)
         self.training.cancel.clicked.connect(self.trainer.cancel)
 
@@ -261,12 +268,50 @@ class MainWindow(FileActions, QMainWindow):
 
     def _trained(self, output) -> None:
         self._train_queue = self._train_queue[1:]
-        self.controller.apply_training(output)
-        self.training.stopped(f"channel {output.group}: trained in "
-                              f"{output.trained.train_seconds:.1f} s, "
-                              f"{len(output.trained.history)} epochs; predictions applied "
-                              "(Ctrl+Z reverts them)", complete=True)
+        self.controller.outputs[output.group] = output
+        self.training.show_calibration(output.trained.calibration)
+        summary = (f"channel {output.group}: trained in {output.trained.train_seconds:.1f} s, "
+                   f"{len(output.trained.history)} epochs")
+        applied = self.review_output(output)
+        self.training.stopped(summary + ("; predictions applied (Ctrl+Z reverts them)" if applied
+                                         else "; predictions discarded"), complete=True)
+        if applied and self.queue.output is not None and output.group == self.controller.group:
+            self.queue.start(output)  # a new queue from the new network
         self._train_next()
+
+    def review_output(self, output) -> bool:
+        """Apply a training output; when it would move spikes the network had already
+        assigned (a retrain), show what would change first. Returns whether it was applied."""
+        from spikeapp.review import preview
+        from spikeapp.session.state import NETWORK
+
+        session = self.controller.session
+        spikes = session.spikes_of_group(output.group)
+        if not (session.source[spikes] == NETWORK).any():
+            self.controller.apply_training(output)
+            return True
+        summary = preview(session, output)
+        choice = self.ask_preview(summary) if summary.moved else "all"
+        if choice is None:
+            self.status_text.setText("the new predictions were discarded")
+            return False
+        self.controller.apply_training(output, None if choice == "all" else set(choice))
+        return True
+
+    def ask_preview(self, summary):
+        """"all", a set of unit ids, or None (discard); tests replace this."""
+        dialog = PreviewDialog(self.controller.session, summary, self)
+        dialog.exec()
+        return dialog.choice
+
+    def start_queue(self) -> None:
+        output = self.controller.outputs.get(self.controller.group)
+        if output is None or self.controller.session is None:
+            raise SpikeappError("train this channel first (T): the queue comes from the network's "
+                                "predictions")
+        self.bottom_tabs.setCurrentWidget(self.queue)
+        if not self.queue.start(output):
+            self.status_text.setText("no unlabelled spikes left to ask about")
 
     def _training_cancelled(self) -> None:
         self._train_queue.clear()

@@ -3,6 +3,7 @@ returns a :class:`Change` that holds only what changed (before and after), for u
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ from spikeapp.session.state import (
     distinct_ids,
 )
 
-_FIELDS = ("assignment", "source", "confidence", "network_version")
+_FIELDS = ("assignment", "source", "confidence", "network_version", "assigned_at")
 
 
 @dataclass
@@ -61,6 +62,9 @@ class Change:
 
 def _spike_change(session: Session, description: str, spikes: NDArray, **after: NDArray) -> Change:
     spikes = np.asarray(spikes, dtype=np.int64)
+    if "source" in after and "assigned_at" not in after:
+        # Provenance: when a person, a network or an import assigned the spike (NaN: nobody).
+        after["assigned_at"] = np.where(np.asarray(after["source"]) != NONE, time.time(), np.nan)
     before = {name: getattr(session, name)[spikes].copy() for name in after}
     counters = (session.next_unit_id, session.network_versions)
     return Change(description, spikes, before, {k: np.asarray(v) for k, v in after.items()},

@@ -49,6 +49,7 @@ class Session:
     source: NDArray[np.int8] | None = None
     confidence: NDArray[np.float32] | None = None
     network_version: NDArray[np.int32] | None = None
+    assigned_at: NDArray[np.float64] | None = None   # epoch seconds of the assignment; NaN: none
     units: dict[int, Unit] = field(default_factory=dict)
     next_unit_id: int = 0
     networks: dict[int, bytes] = field(default_factory=dict)   # group -> checkpoint
@@ -65,6 +66,8 @@ class Session:
             self.confidence = np.zeros(n, dtype=np.float32)
         if self.network_version is None:
             self.network_version = np.full(n, -1, dtype=np.int32)
+        if self.assigned_at is None:
+            self.assigned_at = np.full(n, np.nan, dtype=np.float64)
 
     @property
     def n_spikes(self) -> int:

@@ -22,7 +22,8 @@ SUFFIX = ".spikeapp"
 _DETECTION_ARRAYS = ("samples", "times_s", "channels", "peak_channels", "amplitudes",
                      "waveforms", "features", "noise_uv", "channel_ids", "group_ids",
                      "group_channels")
-_STATE_ARRAYS = ("assignment", "source", "confidence", "network_version")
+_STATE_ARRAYS = ("assignment", "source", "confidence", "network_version", "assigned_at")
+_OPTIONAL_STATE = {"assigned_at"}  # files written before provenance times lack it
 
 
 def session_bytes(session: Session) -> bytes:
@@ -124,7 +125,9 @@ def load_session(path: str | Path) -> Session:
                     f"session format {version}); this one ({__version__}) reads up to format "
                     f"{SCHEMA_VERSION}")
             arrays = {n: _read_array(zf, f"detection/{n}.npy") for n in _DETECTION_ARRAYS}
-            state = {n: _read_array(zf, f"state/{n}.npy") for n in _STATE_ARRAYS}
+            names = set(zf.namelist())
+            state = {n: _read_array(zf, f"state/{n}.npy") for n in _STATE_ARRAYS
+                     if n not in _OPTIONAL_STATE or f"state/{n}.npy" in names}
             networks = {int(g): zf.read(f"networks/{g}.pt") for g in meta.get("networks", [])}
         return _build(meta, arrays, state, networks)
     except SpikeappError:
@@ -171,8 +174,8 @@ def _build(meta: dict, arrays: dict, state: dict, networks: dict) -> Session:
         if arrays[name].dtype.kind not in kind:
             raise _Damaged(f"detection/{name} has the wrong type ({arrays[name].dtype})")
     for name, kind in (("assignment", "iu"), ("source", "iu"), ("confidence", "f"),
-                       ("network_version", "iu")):
-        if state[name].dtype.kind not in kind:
+                       ("network_version", "iu"), ("assigned_at", "f")):
+        if name in state and state[name].dtype.kind not in kind:
             raise _Damaged(f"state/{name} has the wrong type ({state[name].dtype})")
     n = len(arrays["samples"])
     one_d = ("samples", "times_s", "channels", "peak_channels", "amplitudes")
@@ -219,7 +222,9 @@ def _build(meta: dict, arrays: dict, state: dict, networks: dict) -> Session:
     return Session(detection=detection, recording=meta.get("recording", {}),
                    assignment=assignment, source=state["source"].astype(np.int8),
                    confidence=state["confidence"].astype(np.float32),
-                   network_version=state["network_version"].astype(np.int32), units=units,
+                   network_version=state["network_version"].astype(np.int32),
+                   assigned_at=(state["assigned_at"].astype(np.float64) if "assigned_at" in state
+                                else None), units=units,
                    next_unit_id=next_unit_id, networks=networks,
                    network_versions=int(meta.get("network_versions", 0)),
                    training_params=meta.get("training_params", {}))

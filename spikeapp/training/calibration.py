@@ -38,3 +38,20 @@ def expected_calibration_error(logits: NDArray, labels: NDArray[np.int64], tempe
         if inside.any():
             error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
     return float(error)
+
+
+def reliability(logits: NDArray, labels: NDArray[np.int64], temperature: float = 1.0,
+                bins: int = 10) -> list[tuple[float, float, int]]:
+    """Per confidence bin with spikes: (mean confidence, accuracy, count) - the points of a
+    reliability diagram; on the diagonal, 90% confidence means 90% correct."""
+    probabilities = softmax(logits / temperature, axis=1)
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    points = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            points.append((float(confidence[inside].mean()), float(correct[inside].mean()),
+                           int(inside.sum())))
+    return points

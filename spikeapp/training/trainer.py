@@ -19,7 +19,7 @@ from spikeapp.errors import SpikeappError
 from spikeapp.nets import build_network
 from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.augment import Augmenter
-from spikeapp.training.calibration import fit_temperature
+from spikeapp.training.calibration import expected_calibration_error, fit_temperature, reliability
 from spikeapp.training.device import cap_threads, choose_device
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class TrainedClassifier:
     temperature: float = 1.0
     history: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def logits(self, waveforms: NDArray, batch: int = 2048) -> NDArray[np.float32]:
         """Raw network outputs for (n, channels, samples) waveforms, in batches (2048 keeps a
@@ -205,7 +206,14 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
             trained.model = yield from fit.run(x, y, x_valid, y_valid, 1)
             trained.history = fit.history
     if len(valid_rows):
-        trained.temperature = fit_temperature(trained.logits(x_valid), y_valid)
+        logits = trained.logits(x_valid)
+        trained.temperature = fit_temperature(logits, y_valid)
+        # How well confidence matches accuracy on the held-out labels, before and after.
+        trained.calibration = {
+            "ece_before": expected_calibration_error(logits, y_valid),
+            "ece_after": expected_calibration_error(logits, y_valid, trained.temperature),
+            "reliability": reliability(logits, y_valid, trained.temperature),
+            "held_out": int(len(valid_rows))}
     return trained
 
 

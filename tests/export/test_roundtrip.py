@@ -23,7 +23,8 @@ def test_csv_reads_back_every_spike_with_who_labelled_it(sorted_session, tmp_pat
     export(sorted_session, "csv", path)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["unit", "channel", "time_s", "confidence", "labelled_by"]
+    assert list(rows[0]) == ["unit", "channel", "time_s", "confidence", "labelled_by",
+                            "network_version", "labelled_at"]
     trains = {t.unit.name: t for t in unit_trains(sorted_session)}
     assert len(rows) == sum(len(t.spikes) for t in trains.values())
     for name, train in trains.items():
@@ -32,6 +33,10 @@ def test_csv_reads_back_every_spike_with_who_labelled_it(sorted_session, tmp_pat
                               np.round(train.times_s, 9))
         assert sum(r["labelled_by"] == "human" for r in mine) == train.n_human == 20
     assert {r["labelled_by"] for r in rows} == {"human", "network"}
+    network = [r for r in rows if r["labelled_by"] == "network"]
+    assert {r["network_version"] for r in network} <= {"1", "2"} and all(
+        r["labelled_at"].startswith("20") for r in rows)
+    assert all(r["network_version"] == "" for r in rows if r["labelled_by"] == "human")
 
 
 def test_nix_reads_back_with_neo(sorted_session, tmp_path):

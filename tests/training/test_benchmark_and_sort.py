@@ -64,7 +64,8 @@ def test_sort_outputs(sorted_demo):
     out = sorted_demo / "out"
     with open(out / "spiketrains.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["unit", "channel", "time_s", "confidence", "labelled_by"]
+    assert list(rows[0]) == ["unit", "channel", "time_s", "confidence", "labelled_by",
+                            "network_version", "labelled_at"]
     assert {r["labelled_by"] for r in rows} == {"human", "network"}
     assert {r["unit"] for r in rows} == {"A", "B", "C", "D", "E", "F"}
     assert all(0 <= float(r["confidence"]) <= 1 for r in rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
@@ -33,10 +34,19 @@ class TrainingPanel(QWidget):
         side = QWidget()
         side.setLayout(controls)
         side.setFixedWidth(280)
+        # Reliability: confidence against accuracy on the held-out labels (the diagonal is
+        # perfect calibration).
+        self.reliability = pg.PlotWidget(title="calibration")
+        self.reliability.setLabel("bottom", "confidence")
+        self.reliability.setLabel("left", "accuracy")
+        self.reliability.setXRange(0, 1)
+        self.reliability.setYRange(0, 1.02)
+        self.reliability.setFixedWidth(260)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(side)
         layout.addWidget(self.curves, 1)
+        layout.addWidget(self.reliability)
         self._history: list[dict] = []
         self._markers: list = []
 
@@ -59,6 +69,24 @@ class TrainingPanel(QWidget):
         if complete:
             self.progress.setValue(100)
         self.status.setText(text)
+
+    def show_calibration(self, calibration: dict) -> None:
+        """The reliability diagram of the held-out labels, and the calibration error before
+        and after temperature scaling."""
+        self.reliability.clear()
+        self.reliability.plot([0, 1], [0, 1], pen=pg.mkPen((120, 120, 120),
+                                                           style=Qt.PenStyle.DashLine))
+        points = calibration.get("reliability") or []
+        if not points:
+            self.reliability.setTitle("calibration (no held-out labels)")
+            return
+        confidence, accuracy, counts = (np.array(v, dtype=float) for v in zip(*points))
+        sizes = 5 + 10 * np.sqrt(counts / counts.max())
+        self.reliability.plot(confidence, accuracy, pen=pg.mkPen("g", width=2), symbol="o",
+                              symbolSize=sizes, symbolBrush="g")
+        self.reliability.setTitle(
+            f"{calibration['held_out']} held-out labels: ECE {calibration['ece_before']:.3f} "
+            f"-> {calibration['ece_after']:.3f}", size="8pt")
 
     def _plot(self) -> None:
         x = list(range(1, len(self._history) + 1))

@@ -1,0 +1,86 @@
+"""Reviewing what a network proposes, without Qt: the label-next queue over a group's spikes,
+and the preview of a retrain (which spikes would move between which units, and what that does
+to each unit's refractory-period violations)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp.metrics.units import ISI_VIOLATION_S
+from spikeapp.session.state import LABELLED, UNASSIGNED, UNRESOLVED, Session
+from spikeapp.sorting import TrainingOutput
+from spikeapp.training.active import rank_queue
+
+
+def label_next(session: Session, output: TrainingOutput, size: int = 20) -> NDArray[np.int64]:
+    """Spike indexes a person should label next, the most useful first: where the network was
+    least sure between two units, spread over the feature space and the recording's time."""
+    if output.probabilities is None:
+        return np.zeros(0, dtype=np.int64)
+    d = session.detection
+    open_ = ~np.isin(session.source[output.spikes], LABELLED)
+    candidates = np.flatnonzero(open_)
+    where = np.column_stack([d.features[output.spikes, :2], d.times_s[output.spikes]])
+    rows = rank_queue(output.probabilities, where, candidates, size)
+    return output.spikes[rows]
+
+
+def candidate_units(output: TrainingOutput, spike: int) -> tuple[int, int, float, float]:
+    """The two most probable units of one spike of the output, and their probabilities."""
+    row = int(np.searchsorted(output.spikes, spike))
+    p = output.probabilities[row]
+    order = np.argsort(p)[::-1]
+    second = order[1] if len(order) > 1 else order[0]
+    return (int(output.unit_ids[order[0]]), int(output.unit_ids[second]), float(p[order[0]]),
+            float(p[second]))
+
+
+@dataclass
+class Preview:
+    moves: list[tuple[int, int, int]]             # (from unit, to unit, spikes), largest first
+    violations: dict[int, tuple[float, float]]    # unit -> ISI violations % (now, after)
+    counts: dict[int, tuple[int, int]]            # unit -> spikes (now, after)
+
+    @property
+    def moved(self) -> int:
+        return sum(count for _, _, count in self.moves)
+
+
+def _violations(times: NDArray) -> float:
+    isi = np.diff(np.sort(times))
+    return 100.0 * float((isi < ISI_VIOLATION_S).mean()) if len(isi) else 0.0
+
+
+def preview(session: Session, output: TrainingOutput) -> Preview:
+    """What applying ``output`` would change (labelled spikes never move)."""
+    open_ = ~np.isin(session.source[output.spikes], LABELLED)
+    spikes = output.spikes[open_]
+    now = session.assignment[spikes]
+    after = output.assigned[open_]
+    changed = now != after
+    moves = Counter(zip(now[changed].tolist(), after[changed].tolist()))
+    proposed = session.assignment.copy()
+    proposed[spikes] = after
+    units = {u for u in (set(now[changed].tolist()) | set(after[changed].tolist()))
+             if u not in (UNASSIGNED, UNRESOLVED)}
+    times = session.detection.times_s
+    violations, counts = {}, {}
+    for unit in sorted(units):
+        before_members = session.assignment == unit
+        after_members = proposed == unit
+        violations[unit] = (_violations(times[before_members]), _violations(times[after_members]))
+        counts[unit] = (int(before_members.sum()), int(after_members.sum()))
+    ordered = sorted(((a, b, n) for (a, b), n in moves.items()), key=lambda m: -m[2])
+    return Preview(ordered, violations, counts)
+
+
+def unit_label(session: Session, unit: int) -> str:
+    if unit == UNASSIGNED:
+        return "(unassigned)"
+    if unit == UNRESOLVED:
+        return "(unresolved)"
+    return session.units[unit].name if unit in session.units else f"unit {unit}"

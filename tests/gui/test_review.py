@@ -1,0 +1,62 @@
+"""After training: the label-next queue answered with keys, automatic retraining, the preview
+of a retrain applied to some units only (one undo), and the calibration plot."""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import Qt
+
+from spikeapp.session.state import HUMAN, NETWORK
+
+
+def train_and_wait(window, qtbot):
+    window.train()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=120_000)
+
+
+def test_queue_retrain_preview(window, qtbot):
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    window._label_demo_seeds()
+    c = window.controller
+    c.training.update(pseudo_labels=0)  # quicker, and leaves more doubt for the queue
+    train_and_wait(window, qtbot)
+    session = c.session
+    assert (session.source == NETWORK).any()
+    assert window.training.reliability.listDataItems()  # the reliability diagram is drawn
+
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    queue = window.queue
+    assert len(queue.queue) > 5 and window.bottom_tabs.currentWidget() is queue
+    first = queue.current
+    assert list(c.selection) == [first]
+    assert session.source[first] != HUMAN
+    assert "key" in queue.info.text()
+    key = c.key_of(c.outputs[c.group].assigned[np.searchsorted(c.outputs[c.group].spikes,
+                                                                first)])
+    queue.auto.setValue(0)  # no automatic retraining in this part
+    qtbot.keyClick(window, getattr(Qt.Key, f"Key_{key}"))
+    assert session.source[first] == HUMAN
+    assert queue.current != first and queue.labelled_since_training == 1
+    second = queue.current
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    assert queue.current != second and session.source[second] != HUMAN
+
+    # Retrain: the preview is asked; apply the moves into one unit only.
+    seen, chosen = [], set()
+
+    def choose(summary):
+        seen.append(summary)
+        targets = [target for _, target, _ in summary.moves if target in session.units]
+        chosen.update(targets[:1])
+        return set(chosen)
+
+    window.ask_preview = choose
+    before = session.assignment.copy()
+    train_and_wait(window, qtbot)
+    assert len(seen) == 1 and seen[0].moved > 0  # a retrain moves some uncertain spikes
+    changed = np.flatnonzero(session.assignment != before)
+    assert len(changed) and set(session.assignment[changed].tolist()) == chosen
+    assert len(queue.queue) > 0  # a fresh queue from the new network
+    c.undo()
+    np.testing.assert_array_equal(session.assignment, before)
