@@ -232,9 +232,7 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
         picks = {g: _even_rows(np.flatnonzero(group_index == g), FIT_SAMPLE)
                  for g in range(len(groups))}
         everything = np.concatenate(list(picks.values())) if picks else np.zeros(0, np.int64)
-        order = np.argsort(everything)
-        rows = np.empty((len(everything),) + (width, pre + post), dtype=np.float32)
-        rows[order] = store.rows(everything[order])  # one pass over the stored waveforms
+        rows = store.rows(everything)  # one pass over the stored waveforms
         bounds = np.cumsum([0] + [len(v) for v in picks.values()])
         pcas = fit_pcas({g: rows[bounds[i]:bounds[i + 1]] for i, g in enumerate(picks)},
                         p["n_pca"])

@@ -55,17 +55,19 @@ class WaveformStore:
         return self._count
 
     def rows(self, indexes: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Some waveforms, by index (sorted), read without loading the rest."""
+        """Some waveforms, in the order of ``indexes``, read without loading the rest."""
         if self._path is None:
             data = np.concatenate(self._blocks) if self._blocks else np.zeros((0,) + self._shape)
             return np.asarray(data[indexes], dtype=np.float32)
         # One sequential pass of plain reads: a memory map would leave every page it touched
         # resident, and evenly spread rows touch nearly all of them.
         indexes = np.asarray(indexes, dtype=np.int64)
+        order = np.argsort(indexes, kind="stable")
+        wanted = indexes[order]
         out = np.empty((len(indexes),) + self._shape, dtype=np.float32)
         for begin, block in self.batches(50_000):
-            inside = (indexes >= begin) & (indexes < begin + len(block))
-            out[inside] = block[indexes[inside] - begin]
+            low, high = np.searchsorted(wanted, [begin, begin + len(block)])
+            out[order[low:high]] = block[wanted[low:high] - begin]
         return out
 
     def batches(self, size: int):
