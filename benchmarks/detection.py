@@ -45,7 +45,13 @@ def write_recording(path: Path, minutes: float, seed: int = 0) -> None:
 
 
 SPIKEAPP_CHILD = """
-import json, resource, sys, time
+import json, sys, time
+
+def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's, kept across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from spikeapp.io import open_recording
 from spikeapp.detection import detect
 from spikeapp.tasks import run_job
@@ -54,11 +60,17 @@ start = time.perf_counter()
 with open_recording(path, dtype="int16", n_channels=32, sampling_rate=30000.0, gain=0.195) as rec:
     result = run_job(detect(rec, {"chunk_s": 5.0}, waveform_dir=out))
 print(json.dumps({"seconds": time.perf_counter() - start, "spikes": int(result.n_spikes),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": peak_mb()}))
 """
 
 SPIKEINTERFACE_CHILD = """
-import json, resource, sys, time
+import json, sys, time
+
+def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's, kept across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 import spikeinterface.core as si
 from spikeinterface.preprocessing import bandpass_filter
 from spikeinterface.sortingcomponents.peak_detection import detect_peaks
@@ -71,7 +83,7 @@ peaks = detect_peaks(rec, method="by_channel",
                      method_kwargs=dict(peak_sign="neg", detect_threshold=5.0, exclude_sweep_ms=1.0),
                      job_kwargs=dict(n_jobs=cores, chunk_duration="5s", progress_bar=False))
 print(json.dumps({"seconds": time.perf_counter() - start, "spikes": int(len(peaks)),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": peak_mb()}))
 """
 
 

@@ -33,7 +33,13 @@ READER = {"binary": {"format": "binary", "dtype": "int16", "n_channels": CHANNEL
           "nwb": {}}
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
+
+def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's, kept across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from spikeapp.io import open_recording
 from spikeapp.detection import detect
 from spikeapp.tasks import run_job
@@ -42,7 +48,7 @@ start = time.perf_counter()
 with open_recording(path, **options) as rec:
     result = run_job(detect(rec, {"chunk_s": 5.0}, journal_dir=journal))
 print(json.dumps({"seconds": time.perf_counter() - start, "spikes": int(result.n_spikes),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": peak_mb()}))
 """
 
 GUI_CHILD = """

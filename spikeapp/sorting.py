@@ -136,6 +136,7 @@ class TrainingOutput:
     confidence: NDArray[np.float32]
     probabilities: NDArray[np.float32] | None = None   # spikes x units (columns: unit_ids)
     unit_ids: NDArray[np.int64] | None = None
+    candidates: list[NDArray[np.int64]] = field(default_factory=list)  # proposed new units
 
 
 def snapshot_training(session: Session, group: int) -> TrainingInput:
@@ -159,6 +160,7 @@ def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None
                       cancel: CancelToken | None = None) -> Job[TrainingOutput]:
     """Train on the snapshot's labels (self-training on the rest), then predict every spike."""
     from spikeapp.training.checkpoint import checkpoint_bytes
+    from spikeapp.training.novelty import candidate_units
     from spikeapp.training.trainer import train_classifier
 
     trained = yield from train_classifier(
@@ -167,8 +169,11 @@ def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None
     prediction = trained.predict(data.waveforms, min_confidence)
     assigned = np.where(prediction.labels >= 0, data.unit_ids[np.maximum(prediction.labels, 0)],
                         UNRESOLVED)
+    # The labelled rows in spike order, which is the order of data.classes.
+    found = candidate_units(trained, data.waveforms, np.flatnonzero(data.human), data.classes)
     return TrainingOutput(data.group, trained, checkpoint_bytes(trained), data.spikes, assigned,
-                          prediction.confidence, prediction.probabilities, data.unit_ids)
+                          prediction.confidence, prediction.probabilities, data.unit_ids,
+                          [data.spikes[c.rows] for c in found])
 
 
 def output_change(session: Session, output: TrainingOutput, units: set[int] | None = None

@@ -157,6 +157,8 @@ class MainWindow(FileActions, QMainWindow):
         a("&Train this channel", "T", self.train, sort)
         a("Label next: the spikes the network is least sure of", "L", self.start_queue, sort)
         a("Skip the spike the queue shows", "S", self.queue.skip, sort)
+        a("Select the next candidate new unit (then N makes it a unit)", "U",
+          self.next_candidate, sort)
         a("Train every channel with labels", "Shift+T", self.train_all, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
         a("Next channel", "PgDown", lambda: self.step_channel(1), view)
@@ -277,6 +279,12 @@ class MainWindow(FileActions, QMainWindow):
                                          else "; predictions discarded"), complete=True)
         if applied and self.queue.output is not None and output.group == self.controller.group:
             self.queue.start(output)  # a new queue from the new network
+        if output.candidates:
+            sizes = ", ".join(str(len(c)) for c in output.candidates)
+            note = (f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
+                    f"({sizes} spikes) unlike every labelled unit; press U to see them")
+            self.log.appendPlainText(note)
+            self.status_text.setText(note)
         self._train_next()
 
     def review_output(self, output) -> bool:
@@ -303,6 +311,19 @@ class MainWindow(FileActions, QMainWindow):
         dialog = PreviewDialog(self.controller.session, summary, self)
         dialog.exec()
         return dialog.choice
+
+    def next_candidate(self) -> None:
+        """Select the spikes of the next candidate new unit of this channel (cycling)."""
+        output = self.controller.outputs.get(self.controller.group)
+        candidates = output.candidates if output is not None else []
+        if not candidates:
+            raise SpikeappError("no candidate new unit on this channel (they are looked for "
+                                "after each training)")
+        self._candidate = (getattr(self, "_candidate", -1) + 1) % len(candidates)
+        self.controller.select(candidates[self._candidate])
+        self.status_text.setText(f"candidate {self._candidate + 1} of {len(candidates)}: "
+                                 f"{len(candidates[self._candidate])} spikes selected; N makes "
+                                 "them a unit")
 
     def start_queue(self) -> None:
         output = self.controller.outputs.get(self.controller.group)

@@ -1,0 +1,94 @@
+"""Candidate new units: spikes unlike every labelled unit, found in the network's own embedding.
+
+Each labelled unit is a Gaussian in the embedding (its mean and a shared, shrunk covariance, as
+in LDA). A spike's novelty is its Mahalanobis distance to the nearest unit; the labelled spikes'
+own distances set what is ordinary. Spikes far beyond that are gathered, clustered (a Gaussian
+mixture on their embedding, its size chosen by BIC) and every cluster large enough is proposed as
+a unit the person has not labelled yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from spikeapp.training.trainer import TrainedClassifier, _as_3d
+
+MIN_SPIKES = 20          # a proposed unit has at least this many spikes
+MAX_CLUSTERS = 5
+
+
+@dataclass
+class Candidate:
+    rows: NDArray[np.int64]     # indexes into the waveforms given
+    novelty: float              # median distance of its spikes, in units of the ordinary limit
+
+
+def embed(trained: TrainedClassifier, waveforms: NDArray, batch: int = 2048) -> NDArray:
+    waveforms = _as_3d(waveforms)
+    model = trained.model
+    device = next(model.parameters()).device
+    scale = torch.as_tensor(trained.scale)[None, :, None]
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for begin in range(0, len(waveforms), batch):
+            block = torch.as_tensor(np.asarray(waveforms[begin:begin + batch], np.float32)) / scale
+            out.append(model.embed(block.to(device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+
+def novelty_scores(embedded: NDArray, labelled: NDArray[np.int64], classes: NDArray[np.int64]
+                   ) -> tuple[NDArray, float]:
+    """Distance of every spike to the nearest labelled unit, and the ordinary limit (the 99th
+    percentile of the labelled spikes' own distances)."""
+    from sklearn.covariance import LedoitWolf
+    from sklearn.decomposition import PCA
+
+    # A few principal directions of the labelled embedding keep the covariance estimable from
+    # a few dozen labels.
+    k = int(max(2, min(10, len(labelled) // 5, embedded.shape[1])))
+    pca = PCA(n_components=k, random_state=0).fit(embedded[labelled])
+    z = pca.transform(embedded)
+    zl = z[labelled]
+    means = np.stack([zl[classes == c].mean(axis=0) for c in np.unique(classes)])
+    centred = zl - means[np.searchsorted(np.unique(classes), classes)]
+    precision = LedoitWolf().fit(centred).precision_
+    distances = np.stack([np.sqrt(np.einsum("ij,jk,ik->i", z - m, precision, z - m))
+                          for m in means], axis=1)
+    nearest = distances.min(axis=1)
+    limit = float(np.percentile(nearest[labelled], 99)) if len(labelled) else float("inf")
+    return nearest, max(limit, 1e-9)
+
+
+def candidate_units(trained: TrainedClassifier, waveforms: NDArray, labelled: NDArray[np.int64],
+                    classes: NDArray[np.int64], factor: float = 1.5, seed: int = 0
+                    ) -> list[Candidate]:
+    """Clusters of spikes more than ``factor`` times the ordinary limit from every unit."""
+    from sklearn.mixture import GaussianMixture
+
+    embedded = embed(trained, waveforms)
+    scores, limit = novelty_scores(embedded, labelled, classes)
+    far = np.setdiff1d(np.flatnonzero(scores > factor * limit), labelled)
+    if len(far) < MIN_SPIKES:
+        return []
+    from sklearn.decomposition import PCA
+
+    points = PCA(n_components=min(3, embedded.shape[1]), random_state=seed).fit_transform(
+        embedded[far])
+    best, best_bic = None, np.inf
+    for k in range(1, min(MAX_CLUSTERS, len(far) // MIN_SPIKES) + 1):
+        mixture = GaussianMixture(k, random_state=seed).fit(points)
+        bic = mixture.bic(points)
+        if bic < best_bic:
+            best, best_bic = mixture, bic
+    labels = best.predict(points)
+    found = []
+    for cluster in np.unique(labels):
+        rows = far[labels == cluster]
+        if len(rows) >= MIN_SPIKES:
+            found.append(Candidate(np.sort(rows), float(np.median(scores[rows]) / limit)))
+    return sorted(found, key=lambda c: -len(c.rows))
