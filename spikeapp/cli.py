@@ -163,6 +163,9 @@ def cmd_sort(args: argparse.Namespace) -> int:
     )
     from spikeapp.tasks import run_with_progress_bar
 
+    if args.active and not args.truth:
+        raise SpikeappError("--active answers the label-next queue from a ground truth: give "
+                            "--truth TRUTH.csv")
     started = time.perf_counter()
     out = Path(args.out)
     try:
@@ -191,12 +194,16 @@ def cmd_sort(args: argparse.Namespace) -> int:
     targets = trainable_groups(session)
     if not targets:
         raise SpikeappError(f"{args.labels}: no channel has matched labels of two units or more")
+    truth = read_seeds(args.truth) if args.truth else None
     for group in targets:
         output = run_with_progress_bar(
             train_and_predict(snapshot_training(session, group), network, training,
                               training["min_confidence"]),
             f"train channel {group}", enabled=not args.quiet)
         history.do(output_change(session, output))
+        if args.active:
+            output = _answer_queue(session, history, output, truth, args.active, network,
+                                   training, args.quiet)
         (out / f"network_channel{group}.pt").write_bytes(output.network)
     count = write_spiketrains_csv(session, out / "spiketrains.csv")
     save_session(session, out / "session.spikeapp")
@@ -205,6 +212,57 @@ def cmd_sort(args: argparse.Namespace) -> int:
     if args.truth:
         _print_accuracy(session, args.truth)
     return 0
+
+
+def _answer_queue(session, history, output, truth, answers: int, network, training,
+                  quiet: bool):
+    """Play a person answering the label-next queue from the ground truth: ten answers, retrain,
+    again, until ``answers`` labels are given; prints the accuracy after each round."""
+    import numpy as np
+
+    from spikeapp.io.seeds import Seeds
+    from spikeapp.review import label_next
+    from spikeapp.sorting import (
+        accuracy_against_truth,
+        apply_seeds,
+        output_change,
+        snapshot_training,
+        train_and_predict,
+    )
+    from spikeapp.tasks import run_with_progress_bar
+
+    d = session.detection
+    group = output.group
+    members = d.group_members(group)
+    mine = np.isin(truth.channels, members)
+    given = 0
+    while given < answers:
+        queue = label_next(session, output, min(10, answers - given))
+        if len(queue) == 0:
+            break
+        times, channels, units = [], [], []
+        for spike in queue:
+            gaps = np.abs(truth.times_s[mine] - d.times_s[spike])
+            nearest = int(np.argmin(gaps)) if len(gaps) else -1
+            # The truth names the unit; a detection no true spike explains is noise.
+            unit = str(truth.units[mine][nearest]) if nearest >= 0 and gaps[nearest] < 0.0004 \
+                else "noise"
+            times.append(d.times_s[spike])
+            channels.append(int(d.peak_channels[spike]))
+            units.append(unit)
+        apply_seeds(session, history, Seeds(np.array(times), np.array(channels),
+                                            np.array(units)))
+        given += len(queue)
+        output = run_with_progress_bar(
+            train_and_predict(snapshot_training(session, group), network, training,
+                              training["min_confidence"]),
+            f"retrain channel {group}", enabled=not quiet)
+        history.do(output_change(session, output))
+        scores = accuracy_against_truth(session, truth.times_s[mine], truth.channels[mine],
+                                        truth.units[mine])
+        text = ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+        print(f"channel {group}: {given} queue answer(s): {text}")
+    return output
 
 
 def _print_units(session) -> None:
@@ -363,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sort = sub.add_parser("sort", help="sort a whole recording from a few labelled spikes")
     _add_recording(sort)
+    sort.add_argument("--active", type=int, default=0, metavar="N",
+                      help="then answer N label-next questions from --truth, as a person would, "
+                      "retraining after every ten (for benchmarking the queue)")
     sort.add_argument("--labels", required=True, metavar="SEEDS.csv",
                       help="hand labels: columns time_s,channel,unit")
     sort.add_argument("--group", action="append", metavar="CHANNELS",

@@ -87,3 +87,25 @@ def test_sort_reports_unmatched_seeds_and_bad_csv(tmp_path, capsys):
                  str(tmp_path / "o"), "-q"])
     captured = capsys.readouterr()
     assert code == 2 and "no spike within 1 ms" in captured.out
+
+
+def test_sort_answers_the_queue_from_the_truth(sorted_demo, tmp_path, capsys):
+    folder = sorted_demo
+    code = main(["sort", str(folder / "demo.nwb"), "--labels", str(folder / "demo.seeds.csv"),
+                 "--truth", str(folder / "demo.truth.csv"), "--active", "10", "--group", "0",
+                 "--out", str(tmp_path / "active"), "-q", "--pseudo-labels", "0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "channel 0: 10 queue answer(s): A " in out
+    from spikeapp.session.storage import load_session
+
+    session = load_session(tmp_path / "active" / "session.spikeapp")
+    labels = int((session.source == 1).sum())
+    assert labels == 60 + 10  # 20 seeds for each of A, B, C, then ten answers
+
+
+def test_active_needs_a_truth(sorted_demo, tmp_path, capsys):
+    code = main(["sort", str(sorted_demo / "demo.nwb"), "--labels",
+                 str(sorted_demo / "demo.seeds.csv"), "--active", "5", "--out",
+                 str(tmp_path / "x"), "-q"])
+    assert code == 2 and "--truth" in capsys.readouterr().err
