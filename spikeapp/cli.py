@@ -387,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
         "command, opens the desktop app.")
     parser.add_argument("--version", action="version", version=f"spikeapp {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the app on the demo recording")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation end to end (torch, neo, detection, "
+                        "training, the window) and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -499,6 +502,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
+    if args.self_test:
+        from spikeapp.selftest import run_self_test
+
+        return run_self_test()
     func = getattr(args, "func", None) or cmd_gui
     try:
         return func(args)

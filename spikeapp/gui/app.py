@@ -18,8 +18,12 @@ def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | 
     from spikeapp.gui.main_window import MainWindow
 
     pg.setConfigOptions(antialias=False, useOpenGL=False)
+    from spikeapp.gui.resources import app_icon
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("spikeapp")
+    app.setDesktopFileName("spikeapp")
+    app.setWindowIcon(app_icon())
     window = MainWindow()
     window.resize(1400, 900)
     window.show()
@@ -28,7 +32,7 @@ def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | 
     elif demo:
         window.open_demo(sort=bool(screenshot))
     elif recording:
-        window.open_recording_path(recording)
+        window.open_path(recording)  # a recording, or a .spikeapp session
     if screenshot:
         def grab_when_idle() -> None:
             if window.busy():

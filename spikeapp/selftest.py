@@ -1,0 +1,126 @@
+"""``spikeapp --self-test``: does this installation work? Every part a sort needs, end to end on
+a small generated recording: torch, a recording written and read back through neo, detection,
+training a tiny network, and the main window built offscreen. Prints each step; exits 0 when
+all pass, 1 (naming what failed) otherwise."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _step(name: str, action: Callable[[], str], failures: list[str]) -> None:
+    started = time.perf_counter()
+    try:
+        detail = action()
+    except Exception as error:  # noqa: BLE001 - the point is to report any failure
+        failures.append(name)
+        print(f"FAIL  {name}: {type(error).__name__}: {error}")
+        if os.environ.get("SPIKEAPP_DEBUG"):
+            traceback.print_exc()
+        return
+    print(f"ok    {name} ({time.perf_counter() - started:.1f} s){': ' + detail if detail else ''}")
+
+
+def run_self_test() -> int:
+    from spikeapp import __version__
+
+    print(f"spikeapp {__version__} self-test, Python {sys.version.split()[0]} on {sys.platform}")
+    failures: list[str] = []
+    state: dict = {}
+
+    def torch_works() -> str:
+        import torch
+
+        x = torch.randn(8, 1, 32)
+        y = torch.nn.Conv1d(1, 2, 3)(x)
+        assert y.shape == (8, 2, 30)
+        from spikeapp.training.device import choose_device
+
+        return f"torch {torch.__version__}, training on {choose_device('auto')}"
+
+    def neo_round_trip() -> str:
+        from spikeapp.io import open_recording
+        from spikeapp.io.demo import make_demo
+        from spikeapp.io.writers import write_recording
+
+        folder = Path(state["folder"])
+        demo = make_demo(seed=0, duration_s=8.0)
+        path = folder / "selftest.nix"
+        write_recording(path, demo.data, demo.sampling_rate,
+                        [f"ch{i}" for i in range(demo.data.shape[1])])  # through neo's NixIO
+        recording = open_recording(path)
+        state["demo"], state["recording"] = demo, recording
+        return f"{recording.n_channels} channels, {recording.n_samples} samples via neo"
+
+    def detection() -> str:
+        from spikeapp.detection import detect
+        from spikeapp.tasks import run_job
+
+        result = run_job(detect(state["recording"]))
+        state["detection"] = result
+        if result.n_spikes < 50:
+            raise RuntimeError(f"only {result.n_spikes} spikes detected in the demo")
+        return f"{result.n_spikes} spikes"
+
+    def training() -> str:
+        import numpy as np
+
+        from spikeapp.io.seeds import Seeds
+        from spikeapp.session import Session
+        from spikeapp.session import commands as cmd
+        from spikeapp.sorting import apply_seeds, snapshot_training, train_and_predict
+        from spikeapp.tasks import run_job
+
+        demo = state["demo"]
+        session = Session(state["detection"])
+        rng = np.random.default_rng(0)
+        rows = np.concatenate([rng.choice(np.flatnonzero(demo.truth_units == u), 10,
+                                          replace=False) for u in ("A", "B", "C")])
+        apply_seeds(session, cmd.History(session), Seeds(demo.truth_times_s[rows],
+                                                         demo.truth_channels[rows],
+                                                         demo.truth_units[rows]))
+        output = run_job(train_and_predict(
+            snapshot_training(session, 0), {"conv_channels": 4, "hidden_units": 8},
+            {"epochs": 5, "samples_per_epoch": 256, "pseudo_labels": 0, "threads": 1}))
+        agree = float((output.assigned[np.isin(output.spikes, rows)] >= 0).mean())
+        return f"tiny network trained, {len(output.spikes)} spikes predicted ({agree:.0%} assigned)"
+
+    def window() -> str:
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from PyQt6.QtWidgets import QApplication
+
+        from spikeapp.gui.main_window import MainWindow
+
+        app = QApplication.instance() or QApplication(["spikeapp-selftest"])
+        main = MainWindow()
+        main.resize(1000, 700)
+        main.show()
+        app.processEvents()
+        shown = main.isVisible()
+        main.close()
+        if not shown:
+            raise RuntimeError("the main window did not show")
+        return f"Qt platform {app.platformName()}"
+
+    with tempfile.TemporaryDirectory(prefix="spikeapp-selftest-") as folder:
+        state["folder"] = folder
+        _step("torch", torch_works, failures)
+        _step("recording through neo", neo_round_trip, failures)
+        if "recording" in state:
+            _step("detection", detection, failures)
+            state["recording"].close()
+        if "detection" in state:
+            _step("training", training, failures)
+        _step("main window", window, failures)
+    if failures:
+        print(f"self-test FAILED: {', '.join(failures)}")
+        return 1
+    print("self-test passed")
+    return 0
