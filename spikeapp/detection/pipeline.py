@@ -229,6 +229,7 @@ def detect(recording: Recording, params: dict[str, Any] | None = None,
             raise
         group_index = (np.concatenate(found["groups"]).astype(np.int64) if found["groups"]
                        else np.zeros(0, np.int64))
+        found["groups"] = [group_index]  # the chunks' pieces are not kept twice
         picks = {g: _even_rows(np.flatnonzero(group_index == g), FIT_SAMPLE)
                  for g in range(len(groups))}
         everything = np.concatenate(list(picks.values())) if picks else np.zeros(0, np.int64)
@@ -333,7 +334,11 @@ def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,
               features: NDArray, group_ids: NDArray, group_channels: NDArray, noise: NDArray, p: dict,
               pre: int, post: int) -> DetectionResult:
     def joined(key: str, dtype: type) -> NDArray:
-        return np.concatenate(found[key]).astype(dtype) if found[key] else np.zeros(0, dtype)
+        # Consumes the chunk lists as it goes: they and the joined arrays never coexist whole.
+        parts = found.pop(key)
+        out = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+        parts.clear()
+        return out
 
     samples = joined("samples", np.int64)
     group_index = joined("groups", np.int64)
