@@ -36,6 +36,7 @@ class UnitTrain:
     n_imported: int
     mean_confidence: float
     network_versions: list[int]
+    last_assigned: str = ""               # ISO 8601 (UTC) of the latest assignment
 
     @property
     def annotations(self) -> dict[str, object]:
@@ -48,6 +49,7 @@ class UnitTrain:
                 "n_imported_labels": self.n_imported,
                 "mean_confidence": round(self.mean_confidence, 6),
                 "network_versions": ",".join(str(v) for v in self.network_versions),
+                "last_assigned": self.last_assigned,
                 "sorted_with": f"spikeapp {__version__}"}
 
 
@@ -68,8 +70,18 @@ def unit_trains(session: Session) -> list[UnitTrain]:
             np.asarray(d.group_members(unit.group), dtype=np.int64),
             int((source == HUMAN).sum()), int((source == IMPORTED).sum()),
             float(session.confidence[spikes].mean()),
-            sorted(set(versions[(source == NETWORK) & (versions >= 0)].tolist()))))
+            sorted(set(versions[(source == NETWORK) & (versions >= 0)].tolist())),
+            _iso(session.assigned_at[spikes])))
     return trains
+
+
+def _iso(times: NDArray[np.float64]) -> str:
+    from datetime import datetime, timezone
+
+    if not np.isfinite(times).any():
+        return ""
+    return datetime.fromtimestamp(float(np.nanmax(times)), tz=timezone.utc).isoformat(
+        timespec="seconds")
 
 
 def labelled_by(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.str_]:

@@ -85,6 +85,7 @@ def write_nwb(session: Session, path: str | Path, subject: dict | None = None
                ("n_human_labels", "spikes labelled by a person"),
                ("n_imported_labels", "spikes labelled by an imported sorting"),
                ("network_versions", "versions of the network whose predictions the unit holds"),
+               ("last_assigned", "when a spike was last assigned to the unit (ISO 8601, UTC)"),
                ("notes", "the person's notes")]
     nwb.units = Units(name="units", description="units sorted with spikeapp",
                       resolution=1.0 / d.sampling_rate, waveform_rate=d.sampling_rate,

@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
+import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from spikeapp.metrics import unit_metrics
+from spikeapp.session.state import HUMAN, IMPORTED, NETWORK
 
 COLUMNS = ["", "unit", "spikes", "labels", "rate Hz", "SNR", "ISI<1.5ms %", "confidence",
-           "quality", "notes"]
+           "quality", "notes", "assigned by"]
 EDITABLE = {1: "name", 9: "notes"}
+
+
+def provenance(session, members) -> str:
+    """Who assigned a unit's spikes and when: "20 hand, 690 network #3 (14:05)"."""
+    if len(members) == 0:
+        return ""
+    source = session.source[members]
+    parts = []
+    for code, name in ((HUMAN, "hand"), (IMPORTED, "imported")):
+        count = int((source == code).sum())
+        if count:
+            parts.append(f"{count} {name}")
+    network = source == NETWORK
+    if network.any():
+        versions = sorted(set(session.network_version[members[network]].tolist()))
+        parts.append(f"{int(network.sum())} network #" + ",".join(str(v) for v in versions))
+    when = session.assigned_at[members]
+    if np.isfinite(when).any():
+        latest = datetime.fromtimestamp(float(np.nanmax(when)))
+        parts[-1] += f" ({latest:%H:%M})" if latest.date() == date.today() \
+            else f" ({latest:%Y-%m-%d})"
+    return ", ".join(parts)
 
 
 class _Number(QTableWidgetItem):
@@ -55,7 +81,9 @@ class UnitTable(QTableWidget):
             cells = [visible, QTableWidgetItem(unit.name), _Number(str(m.n_spikes)),
                      _Number(str(m.n_labels)), _Number(f"{m.rate_hz:.2f}"), _Number(f"{m.snr:.1f}"),
                      _Number(f"{m.isi_violations_pct:.2f}"), _Number(f"{m.mean_confidence:.3f}"),
-                     QTableWidgetItem(unit.quality), QTableWidgetItem(unit.notes)]
+                     QTableWidgetItem(unit.quality), QTableWidgetItem(unit.notes),
+                     QTableWidgetItem(provenance(session, self.controller.members().get(
+                         unit.id, np.zeros(0, np.int64))))]
             for column, item in enumerate(cells):
                 if column and column not in EDITABLE:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
