@@ -218,3 +218,40 @@ class PreviewDialog(QDialog):
     def _done(self, choice) -> None:
         self.choice = choice
         self.accept()
+
+
+class AssessmentDialog(QDialog):
+    """Cross-validated precision and recall per unit on the hand labels, and the learning curve
+    with its verdict (do more labels still help?)."""
+
+    def __init__(self, session, assessment, parent=None) -> None:
+        import pyqtgraph as pg
+        from PyQt6.QtWidgets import QTableWidget, QTableWidgetItem
+
+        super().__init__(parent)
+        self.setWindowTitle("How good are the labels?")
+        self.setModal(False)
+        layout = QVBoxLayout(self)
+        table = QTableWidget(len(assessment.unit_ids), 4)
+        table.setHorizontalHeaderLabels(["unit", "labels", "precision", "recall"])
+        for row, unit in enumerate(assessment.unit_ids):
+            name = session.units[unit].name if unit in session.units else str(unit)
+            for column, text in enumerate((name, str(assessment.support[row]),
+                                           f"{assessment.precision[row]:.3f}",
+                                           f"{assessment.recall[row]:.3f}")):
+                table.setItem(row, column, QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+        layout.addWidget(QLabel("Cross-validated on the hand labels (each predicted by a network "
+                                "trained on the others):"))
+        layout.addWidget(table)
+        curve = pg.PlotWidget(title="learning curve")
+        curve.setLabel("bottom", "labels per unit")
+        curve.setLabel("left", "held-out accuracy")
+        sizes, accuracy = zip(*assessment.curve)
+        curve.plot(sizes, accuracy, pen=pg.mkPen("g", width=2), symbol="o", symbolBrush="g")
+        curve.setMinimumHeight(200)
+        layout.addWidget(curve)
+        self.verdict = QLabel(assessment.verdict)
+        self.verdict.setWordWrap(True)
+        layout.addWidget(self.verdict)
+        self.resize(520, 520)

@@ -24,7 +24,7 @@ from PyQt6.QtWidgets import (
 from spikeapp.errors import SpikeappError
 from spikeapp.export import FORMATS
 from spikeapp.gui.controller import Controller
-from spikeapp.gui.dialogs import PreviewDialog, shortcut_help
+from spikeapp.gui.dialogs import AssessmentDialog, PreviewDialog, shortcut_help
 from spikeapp.gui.files import FileActions
 from spikeapp.gui.views.features import FeatureView
 from spikeapp.gui.views.queue import QueuePanel
@@ -47,6 +47,7 @@ class MainWindow(FileActions, QMainWindow):
         self.controller = Controller(self)
         self.detector = JobRunner(self)
         self.trainer = JobRunner(self)
+        self.assessor = JobRunner(self)
         self.recording = None
         self.demo = None
         self._train_queue: list[int] = []
@@ -159,6 +160,8 @@ class MainWindow(FileActions, QMainWindow):
         a("Skip the spike the queue shows", "S", self.queue.skip, sort)
         a("Select the next candidate new unit (then N makes it a unit)", "U",
           self.next_candidate, sort)
+        a("Assess the labels: cross-validated precision, recall, learning curve", "A",
+          self.assess_labels, sort)
         a("Train every channel with labels", "Shift+T", self.train_all, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
         a("Next channel", "PgDown", lambda: self.step_channel(1), view)
@@ -187,7 +190,7 @@ class MainWindow(FileActions, QMainWindow):
         self.confidence.valueChanged.connect(
             lambda v: c.training.update(min_confidence=float(v)))
         self.units.visibility_changed.connect(self._visibility)
-        for runner in (self.detector, self.trainer):
+        for runner in (self.detector, self.trainer, self.assessor):
             runner.failed.connect(self._job_failed)
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self._detect_progress)
@@ -196,6 +199,10 @@ class MainWindow(FileActions, QMainWindow):
             "detection cancelled; open the same recording with the same options to resume it"))
         self.trainer.progress.connect(self.training.update)
         self.trainer.finished.connect(self._trained)
+        self.assessor.progress.connect(
+            lambda p: self.status_text.setText(f"assessing the labels: {p.message}"))
+        self.assessor.finished.connect(self._assessed)
+        self.assessor.cancelled.connect(lambda: self.status_text.setText("assessment cancelled"))
         c.session_changed.connect(self.queue.session_changed)
         self.queue.retrain.connect(lambda: self._guarded(self.train))
         self.trainer.cancelled.connect(self._training_cancelled)
@@ -232,7 +239,8 @@ class MainWindow(FileActions, QMainWindow):
         self._top_splitter.setSizes([width // 2, width - width // 2])
 
     def busy(self) -> bool:
-        return self.detector.running or self.trainer.running or bool(self._train_queue)
+        return (self.detector.running or self.trainer.running or self.assessor.running
+                or bool(self._train_queue))
 
     def _busy_changed(self) -> None:
         self.busy_bar.setVisible(self.detector.running or self.trainer.running)
@@ -312,6 +320,28 @@ class MainWindow(FileActions, QMainWindow):
         dialog.exec()
         return dialog.choice
 
+    def assess_labels(self) -> None:
+        """Cross-validate the current channel's hand labels in the background."""
+        from spikeapp.sorting import snapshot_training
+        from spikeapp.training.assess import assess_labels
+
+        if self.controller.session is None:
+            raise SpikeappError("open a recording first")
+        if self.assessor.running:
+            raise SpikeappError("the labels are being assessed already")
+        data = snapshot_training(self.controller.session, self.controller.group)
+        network, training = dict(self.controller.network), dict(self.controller.training)
+        self.status_text.setText("assessing the labels (cross-validation)...")
+        self.assessor.start(lambda token: assess_labels(
+            data.labelled, data.classes, [int(u) for u in data.unit_ids], network=network,
+            training=training, cancel=token))
+
+    def _assessed(self, assessment) -> None:
+        self._assessment = AssessmentDialog(self.controller.session, assessment, self)
+        self._assessment.show()
+        self.log.appendPlainText("labels assessed: " + assessment.verdict)
+        self.status_text.setText(assessment.verdict)
+
     def next_candidate(self) -> None:
         """Select the spikes of the next candidate new unit of this channel (cycling)."""
         output = self.controller.outputs.get(self.controller.group)
@@ -342,6 +372,7 @@ class MainWindow(FileActions, QMainWindow):
         self._train_queue.clear()
         self.detector.cancel()
         self.trainer.cancel()
+        self.assessor.cancel()
 
     def rename_unit(self) -> None:
         if self.controller.selected_units:
@@ -432,5 +463,6 @@ class MainWindow(FileActions, QMainWindow):
         self._train_queue.clear()
         self.detector.wait()
         self.trainer.wait()
+        self.assessor.wait()
         self.controller.autosave()
         super().closeEvent(event)

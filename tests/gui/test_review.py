@@ -60,3 +60,16 @@ def test_queue_retrain_preview(window, qtbot):
     assert len(queue.queue) > 0  # a fresh queue from the new network
     c.undo()
     np.testing.assert_array_equal(session.assignment, before)
+
+
+def test_assess_the_labels_in_the_background(window, qtbot):
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    window._label_demo_seeds()
+    window.controller.training.update(epochs=10, samples_per_epoch=256)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert window.assessor.running
+    qtbot.waitUntil(lambda: not window.assessor.running, timeout=180_000)
+    dialog = window._assessment
+    assert dialog.isVisible() and "labels per unit" in dialog.verdict.text()
+    assert "labels assessed" in window.log.toPlainText()
