@@ -94,7 +94,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, two data sets")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--target", type=float, default=0.99)
-    parser.add_argument("--budget", type=int, default=60, help="labels at most")
+    parser.add_argument("--budget", type=int, default=None,
+                        help="labels at most (default 60; 30 with --quick)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0))
                         if hasattr(os, "sched_getaffinity") else 1)
     args = parser.parse_args()
@@ -102,6 +103,7 @@ def main() -> None:
     from spikeapp.training.calibration import expected_calibration_error
 
     seeds = args.seeds or (3 if args.quick else 10)
+    args.budget = args.budget or (30 if args.quick else 60)
     sets = quiroga_sets(args.quick) if SHARED.is_dir() else []
     sets.append(demo_set())
     print(f"# target {args.target:.0%}, budget {args.budget} labels, {seeds} seeds, "

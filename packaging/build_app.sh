@@ -16,5 +16,5 @@ start=$(date +%s)
 end=$(date +%s)
 echo "built in $((end - start)) s: $(du -sh build/frozen/spikeapp | cut -f1) in build/frozen/spikeapp"
 # The frozen app runs in a clean environment: no checkout on its path, no display.
-env -i PATH=/usr/bin:/bin HOME="$(mktemp -d)" QT_QPA_PLATFORM=offscreen \
+env -i PATH=/usr/bin:/bin HOME="$(mktemp -d)" LANG=C.UTF-8 QT_QPA_PLATFORM=offscreen \
     build/frozen/spikeapp/spikeapp --self-test
