@@ -1,9 +1,11 @@
 """Active learning: which spike a person should label next, and how many labels that saves.
 
 The queue ranks unlabelled spikes by how unsure the network is (the margin between its two most
-probable units, small = unsure) and spreads the picks over feature space and time, so a batch is
-not twenty copies of one ambiguous spike: among the most uncertain spikes, each pick is the one
-farthest from those already picked, weighted by its uncertainty.
+probable units, small = unsure), weighted by how crowded their neighbourhood is (so outliers and
+overlapping spikes, unsure but rare, do not crowd out the boundary between two units), and spreads
+the picks over feature space and time, so a batch is not twenty copies of one ambiguous spike:
+among the most uncertain spikes, each pick is the one farthest from those already picked,
+weighted by its usefulness.
 
 ``simulate`` answers the queue from a ground truth, as a person would, to measure how many labels
 the queue saves over labelling at random (benchmarks/active_learning.py, ``spikeapp sort
@@ -19,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 POOL_FACTOR = 10  # the queue is chosen among this many times its size of the most unsure spikes
+DENSITY_NEIGHBOURS = 10
 
 
 def rank_queue(probabilities: NDArray, coordinates: NDArray, candidates: NDArray[np.int64],
@@ -36,12 +39,19 @@ def rank_queue(probabilities: NDArray, coordinates: NDArray, candidates: NDArray
     top2 = np.sort(p, axis=1)[:, -2:] if p.shape[1] > 1 else np.hstack([np.zeros_like(p), p])
     margin = top2[:, 1] - top2[:, 0]
     pool = np.argsort(margin, kind="stable")[: max(size, POOL_FACTOR * size)]
-    points = np.asarray(coordinates, dtype=np.float64)[candidates[pool]]
-    spread = points.std(axis=0)
-    points = (points - points.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
-    uncertainty = 1.0 - margin[pool] + 1e-3
-    chosen = [0]  # the most uncertain spike of all
-    distance = np.linalg.norm(points - points[0], axis=1)
+    everything = np.asarray(coordinates, dtype=np.float64)[candidates]
+    centre, spread = everything.mean(axis=0), everything.std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    points = (everything[pool] - centre) / spread
+    # Information density: an uncertain spike in a crowd (where a unit's boundary runs) teaches
+    # more than a lone outlier or an overlap of two spikes, which are uncertain too.
+    crowd = (everything[:: max(1, len(everything) // 5000)] - centre) / spread
+    gaps = np.linalg.norm(points[:, None, :] - crowd[None, :, :], axis=2)
+    k = min(DENSITY_NEIGHBOURS, gaps.shape[1])
+    density = 1.0 / (1e-3 + np.partition(gaps, k - 1, axis=1)[:, :k].mean(axis=1))
+    uncertainty = (1.0 - margin[pool] + 1e-3) * density / density.max()
+    chosen = [int(np.argmax(uncertainty))]  # the most useful spike of all
+    distance = np.linalg.norm(points - points[chosen[0]], axis=1)
     while len(chosen) < min(size, len(pool)):
         score = distance * uncertainty
         score[chosen] = -1.0
