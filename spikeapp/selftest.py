@@ -35,14 +35,9 @@ def run_self_test() -> int:
     state: dict = {}
 
     def torch_works() -> str:
-        import torch
+        from spikeapp.training.device import check_torch
 
-        x = torch.randn(8, 1, 32)
-        y = torch.nn.Conv1d(1, 2, 3)(x)
-        assert y.shape == (8, 2, 30)
-        from spikeapp.training.device import choose_device
-
-        return f"torch {torch.__version__}, training on {choose_device('auto')}"
+        return check_torch()
 
     def neo_round_trip() -> str:
         from spikeapp.io import open_recording
@@ -94,20 +89,9 @@ def run_self_test() -> int:
     def window() -> str:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        from PyQt6.QtWidgets import QApplication
+        from spikeapp.gui.app import check_window
 
-        from spikeapp.gui.main_window import MainWindow
-
-        app = QApplication.instance() or QApplication(["spikeapp-selftest"])
-        main = MainWindow()
-        main.resize(1000, 700)
-        main.show()
-        app.processEvents()
-        shown = main.isVisible()
-        main.close()
-        if not shown:
-            raise RuntimeError("the main window did not show")
-        return f"Qt platform {app.platformName()}"
+        return check_window()
 
     with tempfile.TemporaryDirectory(prefix="spikeapp-selftest-") as folder:
         state["folder"] = folder

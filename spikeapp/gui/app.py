@@ -45,3 +45,21 @@ def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | 
 
         QTimer.singleShot(500, grab_when_idle)
     return app.exec()
+
+
+def check_window() -> str:
+    """Build and show the main window (for ``spikeapp --self-test``)."""
+    from PyQt6.QtWidgets import QApplication
+
+    from spikeapp.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(["spikeapp-selftest"])
+    main = MainWindow()
+    main.resize(1000, 700)
+    main.show()
+    app.processEvents()
+    shown = main.isVisible()
+    main.close()
+    if not shown:
+        raise RuntimeError("the main window did not show")
+    return f"Qt platform {app.platformName()}"

@@ -28,3 +28,12 @@ def choose_device(requested: str = "auto") -> torch.device:
     if requested not in ("auto", "cpu"):
         log.warning("%s is not available here; training on the CPU", requested)
     return torch.device("cpu")
+
+
+def check_torch() -> str:
+    """A convolution runs (for ``spikeapp --self-test``); says where training would run."""
+    x = torch.randn(8, 1, 32)
+    y = torch.nn.Conv1d(1, 2, 3)(x)
+    if tuple(y.shape) != (8, 2, 30):
+        raise RuntimeError(f"a convolution gave the shape {tuple(y.shape)}")
+    return f"torch {torch.__version__}, training on {choose_device('auto')}"
