@@ -10,7 +10,7 @@ from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from spikeapp.metrics import unit_metrics
-from spikeapp.session.state import HUMAN, IMPORTED, NETWORK
+from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, distinct_ids
 
 COLUMNS = ["", "unit", "spikes", "labels", "rate Hz", "SNR", "ISI<1.5ms %", "confidence",
            "quality", "notes", "assigned by"]
@@ -29,11 +29,12 @@ def provenance(session, members) -> str:
             parts.append(f"{count} {name}")
     network = source == NETWORK
     if network.any():
-        versions = sorted(set(session.network_version[members[network]].tolist()))
+        versions = distinct_ids(session.network_version[members[network]]).tolist()
         parts.append(f"{int(network.sum())} network #" + ",".join(str(v) for v in versions))
     when = session.assigned_at[members]
-    if np.isfinite(when).any():
-        latest = datetime.fromtimestamp(float(np.nanmax(when)))
+    latest = np.fmax.reduce(when) if len(when) else np.nan  # NaN only when all are NaN
+    if np.isfinite(latest):
+        latest = datetime.fromtimestamp(float(latest))
         parts[-1] += f" ({latest:%H:%M})" if latest.date() == date.today() \
             else f" ({latest:%Y-%m-%d})"
     return ", ".join(parts)
