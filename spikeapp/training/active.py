@@ -50,15 +50,21 @@ def rank_queue(probabilities: NDArray, coordinates: NDArray, candidates: NDArray
     k = min(DENSITY_NEIGHBOURS, gaps.shape[1])
     density = 1.0 / (1e-3 + np.partition(gaps, k - 1, axis=1)[:, :k].mean(axis=1))
     uncertainty = (1.0 - margin[pool] + 1e-3) * density / density.max()
+    # Units share the picks: each pick's unit (the network's guess) weighs on the next ones, so
+    # a batch does not all go to one boundary while another unit has one label.
+    guess = p[pool].argmax(axis=1)
+    taken = np.zeros(p.shape[1])
     chosen = [int(np.argmax(uncertainty))]  # the most useful spike of all
+    taken[guess[chosen[0]]] += 1
     distance = np.linalg.norm(points - points[chosen[0]], axis=1)
     while len(chosen) < min(size, len(pool)):
-        score = distance * uncertainty
+        score = distance * uncertainty / (1.0 + taken[guess])
         score[chosen] = -1.0
         best = int(np.argmax(score))
         if score[best] <= 0:
             break
         chosen.append(best)
+        taken[guess[best]] += 1
         distance = np.minimum(distance, np.linalg.norm(points - points[best], axis=1))
     return candidates[pool[chosen]]
 
