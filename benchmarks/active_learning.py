@@ -7,7 +7,7 @@ recording; and the calibration of the network's confidence before and after temp
 
 Both strategies start from the same labels (one per unit), train the product's CNN (self-training
 included), measure accuracy on every spike not labelled, and add three labels a round until 99%
-or the budget. Baseline: random labelling. The last line is ``label_ratio X``: labels with the
+or the budget (``--batch``). Baseline: random labelling. The last line is ``label_ratio X``: labels with the
 queue divided by labels at random (mean over data sets and seeds); the target is at most 0.5.
 """
 
@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, two data sets")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--target", type=float, default=0.99)
+    parser.add_argument("--batch", type=int, default=3, help="labels added per round")
     parser.add_argument("--budget", type=int, default=None,
                         help="labels at most (default 60; 30 with --quick)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0))
@@ -106,7 +107,8 @@ def main() -> None:
     args.budget = args.budget or (30 if args.quick else 60)
     sets = quiroga_sets(args.quick) if SHARED.is_dir() else []
     sets.append(demo_set())
-    print(f"# target {args.target:.0%}, budget {args.budget} labels, {seeds} seeds, "
+    print(f"# target {args.target:.0%}, {args.batch} label(s) a round, budget {args.budget} "
+          f"labels, {seeds} seeds, "
           f"{args.threads} threads; baseline: random labelling", flush=True)
     ratios, eces = [], []
     started = time.perf_counter()
@@ -118,7 +120,7 @@ def main() -> None:
                 calibration: list = []
                 fit_predict = make_fit_predict(waveforms, args.threads, calibration)
                 run = simulate(truth, where, fit_predict, strategy, np.random.default_rng(seed),
-                               target=args.target, budget=args.budget)
+                               batch=args.batch, target=args.target, budget=args.budget)
                 needed[strategy].append(run.labels_needed)
                 logits, temperature, present, labelled = calibration[-1]
                 rest = np.setdiff1d(np.arange(len(truth)), labelled)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -160,8 +161,6 @@ def main() -> None:
                           f"{gui['p99_ms']:.0f} ms", flush=True)
             raw.unlink()
             for journal in Path(work).glob("journal_*"):
-                import shutil
-
                 shutil.rmtree(journal, ignore_errors=True)
         for fmt, rows in results.items():
             good = [(m, r) for m, r in rows if "peak_mb" in r]
