@@ -146,6 +146,11 @@ class Controller(QObject):
         self._edited(change.description)
         return True
 
+    def edited_elsewhere(self, description: str) -> None:
+        """The history was changed outside ``do`` (seed labels applied in one step, say):
+        caches are renewed, views redrawn, autosave scheduled, as after any edit."""
+        self._edited(description)
+
     def _edited(self, description: str) -> None:
         self.revision += 1
         self.dirty = True

@@ -134,7 +134,7 @@ class FileActions:
                                for u in np.unique(demo.truth_units) if u != "mua"])
         seeds = Seeds(demo.truth_times_s[rows], demo.truth_channels[rows], demo.truth_units[rows])
         apply_seeds(self.controller.session, self.controller.history, seeds)
-        self.controller.session_changed.emit()
+        self.controller.edited_elsewhere("20 seed labels per demo unit")
 
     def ask_recovery(self, autosave: Path) -> bool:
         """Ask whether to recover unsaved work (tests replace this)."""

@@ -191,3 +191,14 @@ def test_autosave_is_offered_for_recovery(window, qtbot, tmp_path):
     window.ask_recovery = lambda _path: False
     window.open_session(str(path))
     assert int((window.controller.session.source == 1).sum()) == 0
+
+
+def test_seed_labels_applied_in_one_step_refresh_the_views(window, qtbot):
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    c.members()  # cached before the labels
+    window._label_demo_seeds()
+    qtbot.waitUntil(lambda: window.units.rowCount() == 3, timeout=5_000)
+    assert {u.id for u in c.units()} <= set(c.members())  # the cache followed the edit
+    assert c.dirty
