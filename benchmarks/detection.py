@@ -44,7 +44,8 @@ def write_recording(path: Path, minutes: float, seed: int = 0) -> None:
             handle.write(np.clip(data, -32768, 32767).astype(np.int16).tobytes())
 
 
-SPIKEAPP_CHILD = """
+# The start of every measured child: its imports and its own peak memory.
+PEAK_MB = """
 import json, sys, time
 
 def peak_mb():
@@ -52,7 +53,9 @@ def peak_mb():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-from spikeapp.io import open_recording
+"""
+
+SPIKEAPP_CHILD = PEAK_MB + """from spikeapp.io import open_recording
 from spikeapp.detection import detect
 from spikeapp.tasks import run_job
 path, out = sys.argv[1], sys.argv[2]
@@ -63,15 +66,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "spikes": int(result.n
                   "peak_mb": peak_mb()}))
 """
 
-SPIKEINTERFACE_CHILD = """
-import json, sys, time
-
-def peak_mb():
-    # VmHWM: this process's own peak (ru_maxrss would include the parent's, kept across exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-import spikeinterface.core as si
+SPIKEINTERFACE_CHILD = PEAK_MB + """import spikeinterface.core as si
 from spikeinterface.preprocessing import bandpass_filter
 from spikeinterface.sortingcomponents.peak_detection import detect_peaks
 path, cores = sys.argv[1], int(sys.argv[2])
@@ -87,7 +82,16 @@ print(json.dumps({"seconds": time.perf_counter() - start, "spikes": int(len(peak
 """
 
 
+def write_timed(path: Path, minutes: float) -> None:
+    """Write the generated recording and say how big it is and how long it took."""
+    started = time.perf_counter()
+    write_recording(path, minutes)
+    print(f"wrote {minutes:g} min ({path.stat().st_size / 2**30:.2f} GiB) in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+
+
 def measure(code: str, *args: str) -> dict:
+    """Run ``code`` in its own process; its last line of output is a JSON record."""
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
@@ -108,10 +112,7 @@ def main() -> None:
         rows = []
         for minutes in lengths:
             path = Path(work) / f"rec_{minutes:g}min.raw"
-            t0 = time.perf_counter()
-            write_recording(path, minutes)
-            print(f"wrote {minutes:g} min ({path.stat().st_size / 2**30:.2f} GiB) in "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+            write_timed(path, minutes)
             ours = measure(SPIKEAPP_CHILD, str(path), str(Path(work) / f"wf{minutes:g}"))
             theirs = {}
             if not args.no_spikeinterface and minutes == min(lengths):

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,21 +26,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detection import CHANNELS, FS, write_recording  # noqa: E402
+from detection import CHANNELS, FS, PEAK_MB, measure, write_timed  # noqa: E402
 
 READER = {"binary": {"format": "binary", "dtype": "int16", "n_channels": CHANNELS,
                      "sampling_rate": float(FS), "gain": 0.195},
           "nwb": {}}
 
-CHILD = """
-import json, sys, time
-
-def peak_mb():
-    # VmHWM: this process's own peak (ru_maxrss would include the parent's, kept across exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-from spikeapp.io import open_recording
+CHILD = PEAK_MB + """from spikeapp.io import open_recording
 from spikeapp.detection import detect
 from spikeapp.tasks import run_job
 path, journal, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -110,14 +101,6 @@ def write_nwb(raw: Path, path: Path) -> None:
         io.write(nwb)
 
 
-def run(code: str, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", default="10,30,60")
@@ -133,10 +116,7 @@ def main() -> None:
         results: dict[str, list[tuple[float, dict]]] = {f: [] for f in formats}
         for minutes in lengths:
             raw = Path(work) / f"rec_{minutes:g}min.raw"
-            t0 = time.perf_counter()
-            write_recording(raw, minutes)
-            print(f"wrote {minutes:g} min ({raw.stat().st_size / 2**30:.2f} GiB) in "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+            write_timed(raw, minutes)
             for fmt in formats:
                 path = raw
                 if fmt == "nwb":
@@ -144,14 +124,14 @@ def main() -> None:
                     t0 = time.perf_counter()
                     write_nwb(raw, path)
                     print(f"  as NWB in {time.perf_counter() - t0:.0f} s", flush=True)
-                out = run(CHILD, str(path), str(Path(work) / f"journal_{fmt}_{minutes:g}"),
+                out = measure(CHILD, str(path), str(Path(work) / f"journal_{fmt}_{minutes:g}"),
                           json.dumps(READER[fmt]))
                 results[fmt].append((minutes, out))
                 report(fmt, minutes, out)
                 if fmt == "nwb":
                     path.unlink()
             if not args.no_gui and minutes == max(lengths):
-                gui = run(GUI_CHILD, str(raw), json.dumps(READER["binary"]))
+                gui = measure(GUI_CHILD, str(raw), json.dumps(READER["binary"]))
                 if "error" in gui and gui["error"] and "seconds" not in gui:
                     print(f"window: failed: {gui['error']}")
                 else:

@@ -314,7 +314,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         enabled=not args.quiet)
     print(summary_table(records))
     if args.json:
-        from spikeapp.session.storage import atomic_write
+        from spikeapp.atomic import atomic_write
 
         atomic_write(args.json, json.dumps(records_as_dicts(records), indent=1).encode())
         print(f"records -> {args.json}")

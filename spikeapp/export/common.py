@@ -4,19 +4,13 @@ the new one is complete)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime, timezone
 
 import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp import __version__
-from spikeapp.errors import SpikeappError
 from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, Session, Unit
 
 LABELLED_BY = {HUMAN: "human", NETWORK: "network", IMPORTED: "imported"}
@@ -71,17 +65,15 @@ def unit_trains(session: Session) -> list[UnitTrain]:
             int((source == HUMAN).sum()), int((source == IMPORTED).sum()),
             float(session.confidence[spikes].mean()),
             sorted(set(versions[(source == NETWORK) & (versions >= 0)].tolist())),
-            _iso(session.assigned_at[spikes])))
+            iso_time(np.fmax.reduce(session.assigned_at[spikes]))))
     return trains
 
 
-def _iso(times: NDArray[np.float64]) -> str:
-    from datetime import datetime, timezone
-
-    if not np.isfinite(times).any():
+def iso_time(epoch: float) -> str:
+    """Epoch seconds as ISO 8601 in UTC; empty for NaN (an assignment of unknown time)."""
+    if not np.isfinite(epoch):
         return ""
-    return datetime.fromtimestamp(float(np.nanmax(times)), tz=timezone.utc).isoformat(
-        timespec="seconds")
+    return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def labelled_by(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.str_]:
@@ -107,70 +99,3 @@ def mean_waveform(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.flo
 def duration_s(session: Session) -> tuple[float, float]:
     d = session.detection
     return d.t_start, d.t_start + d.n_samples / d.sampling_rate
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _check_folder(path: Path) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise SpikeappError(f"{path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise SpikeappError(f"{path}: cannot write in {folder} (permission denied)")
-    return folder
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; when the block ends without an error, the file
-    is synced and renamed over ``path``; otherwise it is removed and ``path`` is untouched."""
-    path = Path(path)
-    folder = _check_folder(path)
-    # The suffix stays last (writers such as pynwb check it).
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
-                                         dir=folder)
-    os.close(handle)
-    os.unlink(temporary)  # writers that refuse an existing file get a fresh name
-    temporary = Path(temporary)
-    try:
-        yield temporary
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # as any new file, not private like a temp file
-        os.replace(temporary, path)
-    except OSError as error:
-        raise SpikeappError(f"{path}: cannot write: {error.strerror or error}") from error
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """Like atomic_file for a folder: filled beside ``path``, then swapped in; an existing
-    folder is replaced only once the new one is complete."""
-    path = Path(path)
-    folder = _check_folder(path)
-    if path.exists() and not path.is_dir():
-        raise SpikeappError(f"{path}: exists and is not a folder")
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder))
-    old = None
-    try:
-        yield temporary
-        os.chmod(temporary, 0o777 & ~_umask())
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(temporary, path)
-    except OSError as error:
-        if old is not None and not path.exists():
-            os.replace(old, path)  # put the previous export back
-            old = None
-        raise SpikeappError(f"{path}: cannot write: {error.strerror or error}") from error
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

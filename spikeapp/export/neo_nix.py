@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spikeapp.export.common import atomic_file, duration_s, group_waveforms, unit_trains
+from spikeapp.atomic import atomic_file
+from spikeapp.export.common import duration_s, group_waveforms, unit_trains
 from spikeapp.session import Session
 
 

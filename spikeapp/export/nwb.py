@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from spikeapp import __version__
-from spikeapp.export.common import atomic_file, mean_waveform, unit_trains
+from spikeapp.atomic import atomic_file
+from spikeapp.export.common import mean_waveform, unit_trains
 from spikeapp.session import Session
 
 SUBJECT_FIELDS = ("subject_id", "species", "sex", "age", "description", "strain", "genotype")

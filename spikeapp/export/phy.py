@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeapp.export.common import atomic_folder, group_waveforms, mean_waveform, unit_trains
+from spikeapp.atomic import atomic_folder
+from spikeapp.export.common import group_waveforms, mean_waveform, unit_trains
 from spikeapp.session import Session
 
 WAVEFORMS_PER_UNIT = 100

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from spikeapp.export.common import labelled_by
+from spikeapp.atomic import atomic_write
+from spikeapp.export.common import iso_time, labelled_by
 from spikeapp.session import Session
-from spikeapp.session.storage import atomic_write
 
 CSV_COLUMNS = ["unit", "channel", "time_s", "confidence", "labelled_by", "network_version",
                "labelled_at"]
-
-
-def _iso(epoch: float) -> str:
-    if not np.isfinite(epoch):
-        return ""
-    return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def write_spiketrains_csv(session: Session, path: str | Path) -> int:
@@ -47,6 +40,6 @@ def write_spiketrains_csv(session: Session, path: str | Path) -> int:
         writer.writerow([names[int(session.assignment[i])], int(d.peak_channels[i]),
                          f"{d.times_s[i]:.9f}", f"{session.confidence[i]:.4f}", who,
                          version if who == "network" and version >= 0 else "",
-                         _iso(when)])
+                         iso_time(when)])
     atomic_write(path, buffer.getvalue().encode())
     return len(rows)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from spikeapp.export.common import atomic_folder, group_waveforms
+from spikeapp.atomic import atomic_folder
+from spikeapp.export.common import group_waveforms
 from spikeapp.session import Session
 
 

@@ -75,7 +75,8 @@ def _unit_figure(session: Session, unit, members: np.ndarray):
 
 def write_report(session: Session, path: str | Path) -> int:
     """Write the report; returns the number of units in it."""
-    from spikeapp.export.common import atomic_file, unit_trains
+    from spikeapp.atomic import atomic_file
+    from spikeapp.export.common import unit_trains
     from spikeapp.metrics import unit_metrics
 
     _app()

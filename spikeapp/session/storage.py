@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from spikeapp import __version__
+from spikeapp.atomic import atomic_write
 from spikeapp.detection import DetectionResult
 from spikeapp.errors import SpikeappError
 from spikeapp.session.state import Session, Unit
@@ -55,51 +54,6 @@ def _write_array(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     zf.writestr(name, buffer.getvalue())
-
-
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise SpikeappError(f"{path}: the folder {folder} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as error:
-        raise SpikeappError(f"{path}: cannot write there: {error.strerror}") from error
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)  # as any new file, not private like a temp file
-        os.replace(temporary, path)
-        _remove_stale_temporaries(folder, path.name)
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as error:
-        raise SpikeappError(f"{path}: cannot write: {error.strerror or error}") from error
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _remove_stale_temporaries(folder: Path, name: str, age_s: float = 60.0) -> None:
-    """Temporaries left by a save that was killed (a crash, a power cut): removed once they are
-    old enough not to belong to a save still running."""
-    import time
-
-    for leftover in folder.glob(f".{name}.*.tmp"):
-        try:
-            if time.time() - leftover.stat().st_mtime > age_s:
-                leftover.unlink()
-        except OSError:
-            pass
 
 
 def save_session(session: Session, path: str | Path) -> None:

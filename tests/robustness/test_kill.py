@@ -84,7 +84,7 @@ def test_sigkill_during_save_and_autosave_never_loses_more_than_the_last_action(
         # The newest file holds the last reported action, or the one being written when killed.
         assert newest in (done, done + 1), (done, newest)
         # A temporary left beside the files means the kill landed inside a write.
-        leftovers = list(tmp_path.glob(".work.spikeapp*.tmp"))
+        leftovers = list(tmp_path.glob(".work.spikeapp*.tmp*"))
         in_write += bool(leftovers)
         for leftover in leftovers:
             leftover.unlink()
