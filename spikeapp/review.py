@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.metrics.units import ISI_VIOLATION_S
+from spikeapp.metrics.units import isi_violations_pct
 from spikeapp.session.state import LABELLED, UNASSIGNED, UNRESOLVED, Session
 from spikeapp.sorting import TrainingOutput
 from spikeapp.training.active import rank_queue
@@ -50,11 +50,6 @@ class Preview:
         return sum(count for _, _, count in self.moves)
 
 
-def _violations(times: NDArray) -> float:
-    isi = np.diff(np.sort(times))
-    return 100.0 * float((isi < ISI_VIOLATION_S).mean()) if len(isi) else 0.0
-
-
 def preview(session: Session, output: TrainingOutput) -> Preview:
     """What applying ``output`` would change (labelled spikes never move)."""
     open_ = ~np.isin(session.source[output.spikes], LABELLED)
@@ -72,7 +67,8 @@ def preview(session: Session, output: TrainingOutput) -> Preview:
     for unit in sorted(units):
         before_members = session.assignment == unit
         after_members = proposed == unit
-        violations[unit] = (_violations(times[before_members]), _violations(times[after_members]))
+        violations[unit] = (isi_violations_pct(times[before_members]),
+                            isi_violations_pct(times[after_members]))
         counts[unit] = (int(before_members.sum()), int(after_members.sum()))
     ordered = sorted(((a, b, n) for (a, b), n in moves.items()), key=lambda m: -m[2])
     return Preview(ordered, violations, counts)

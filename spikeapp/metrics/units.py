@@ -33,8 +33,7 @@ def unit_metrics(session: Session, unit_id: int, members: NDArray | None = None)
     if len(members) == 0:
         return UnitMetrics(unit_id, 0, 0, 0.0, 0.0, 0.0, 0.0)
     times = d.times_s[members]  # detections are in time order, and so are members
-    isi = np.diff(times)
-    violations = 100.0 * float((isi < ISI_VIOLATION_S).mean()) if len(isi) else 0.0
+    violations = isi_violations_pct(times)
     mean_wave = np.asarray(d.waveforms[members[:: max(1, len(members) // 2000)]]).mean(axis=0)
     channel_rows = np.argmax(np.abs(mean_wave).max(axis=1))
     members_channel = d.group_members(int(d.channels[members[0]]))
@@ -44,6 +43,12 @@ def unit_metrics(session: Session, unit_id: int, members: NDArray | None = None)
     return UnitMetrics(unit_id, len(members), int(np.isin(session.source[members], LABELLED).sum()),
                        len(members) / duration, snr, violations,
                        float(session.confidence[members].mean()))
+
+
+def isi_violations_pct(times_s: NDArray) -> float:
+    """Percent of inter-spike intervals shorter than the refractory period (1.5 ms)."""
+    isi = np.diff(_sorted(times_s))
+    return 100.0 * float((isi < ISI_VIOLATION_S).mean()) if len(isi) else 0.0
 
 
 def isi_histogram(times_s: NDArray, max_ms: float = 50.0, bin_ms: float = 0.5
