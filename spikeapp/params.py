@@ -151,11 +151,11 @@ PARAMS: tuple[Param, ...] = (
           "augment with recording noise, jitter, amplitude scaling and overlapping spikes"),
     Param("samples_per_epoch", "training", "int", 1024,
           "class-balanced samples drawn per epoch", low=64, high=1_000_000),
-    Param("pseudo_labels", "training", "int", 200,
+    Param("pseudo_labels", "training", "int", 1000,
           "self-training: after a first fit, up to this many of the most confident unlabelled "
           "spikes per unit join the training set for a second fit (0: off)", low=0,
           high=100_000),
-    Param("pseudo_confidence", "training", "float", 0.98,
+    Param("pseudo_confidence", "training", "float", 0.9,
           "least confidence of a spike used as a pseudo-label", low=0.5, high=1.0),
     Param("seed", "training", "int", 0, "random seed (reproducible training)", low=0),
     Param("threads", "training", "int", 0, "torch CPU threads (0: all cores but one)", low=0,

@@ -17,15 +17,17 @@ from spikeapp.training.active import rank_queue
 
 
 def label_next(session: Session, output: TrainingOutput, size: int = 20) -> NDArray[np.int64]:
-    """Spike indexes a person should label next, the most useful first: where the network was
-    least sure between two units, spread over the feature space and the recording's time."""
+    """Spike indexes a person should label next, the most useful first: the typical spike of
+    each cluster no label covers, then where the network was least sure between two units,
+    spread over the feature space and the recording's time."""
     if output.probabilities is None:
         return np.zeros(0, dtype=np.int64)
     d = session.detection
     open_ = ~np.isin(session.source[output.spikes], LABELLED)
     candidates = np.flatnonzero(open_)
     where = np.column_stack([d.features[output.spikes, :2], d.times_s[output.spikes]])
-    rows = rank_queue(output.probabilities, where, candidates, size)
+    rows = rank_queue(output.probabilities, where, candidates, size,
+                      labelled=np.flatnonzero(~open_), features=d.features[output.spikes, :3])
     return output.spikes[rows]
 
 

@@ -7,6 +7,12 @@ the picks over feature space and time, so a batch is not twenty copies of one am
 among the most uncertain spikes, each pick is the one farthest from those already picked,
 weighted by its usefulness.
 
+Before any of that, the queue looks for what the labels do not cover: the spikes are clustered
+(a Gaussian mixture in feature space, its size chosen by BIC) and a cluster that holds no
+labelled spike near its centre gets its most typical spike queued first. A person labels one
+spike from each cluster they see; when the one they labelled was an overlap or an outlier, the
+network can swallow a whole unit with full confidence, where no margin shows it.
+
 ``simulate`` answers the queue from a ground truth, as a person would, to measure how many labels
 the queue saves over labelling at random (benchmarks/active_learning.py, ``spikeapp sort
 --active``).
@@ -20,19 +26,102 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+MIN_SHARE = 0.02        # an uncovered cluster is queued when it holds this share of spikes
+COVERED_DISTANCE = 2.8  # a labelled spike within this Mahalanobis distance covers a cluster
+MAX_SAMPLE = 3000       # spikes the clustering is fitted on
+MAX_CLUSTERS = 12
 POOL_FACTOR = 10  # the queue is chosen among this many times its size of the most unsure spikes
 DENSITY_NEIGHBOURS = 10
 
 
 def rank_queue(probabilities: NDArray, coordinates: NDArray, candidates: NDArray[np.int64],
-               size: int = 20) -> NDArray[np.int64]:
-    """Up to ``size`` spike indexes (into ``probabilities`` rows) from ``candidates``, the first
-    the most uncertain, the rest spread out.
+               size: int = 20, labelled: NDArray[np.int64] | None = None,
+               features: NDArray | None = None, seed: int = 0) -> NDArray[np.int64]:
+    """Up to ``size`` spike indexes (into ``probabilities`` rows) from ``candidates``: first
+    the typical spikes of clusters no label covers, then the most uncertain, spread out.
 
     ``coordinates`` (spikes x d) place the spikes for spreading: for example the first PCA
-    features and the time, in comparable units (they are standardised here).
+    features and the time, in comparable units (they are standardised here). ``features``
+    (spikes x f, default ``coordinates``) are clustered to find what the ``labelled`` spikes
+    do not cover; without ``labelled`` that step is skipped.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
+    if len(candidates) == 0 or size <= 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.zeros(0, dtype=np.int64)
+    if labelled is not None and len(labelled):
+        guesses = np.asarray(probabilities).argmax(axis=1)
+        first = uncovered_clusters(coordinates if features is None else features, candidates,
+                                   np.asarray(labelled, dtype=np.int64), seed, guesses)[:size]
+    if len(first) >= size:
+        return first
+    rest = _uncertain(probabilities, coordinates, np.setdiff1d(candidates, first),
+                      size - len(first))
+    return np.concatenate([first, rest])
+
+
+def uncovered_clusters(features: NDArray, candidates: NDArray[np.int64],
+                       labelled: NDArray[np.int64], seed: int = 0,
+                       guesses: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
+    """For each cluster of spikes (a BIC-sized Gaussian mixture on ``features``) that holds at
+    least MIN_SHARE of them and has no labelled spike near its centre, the candidate that is
+    most typical of it; the largest cluster first. With the network's ``guesses`` (a unit per
+    spike, labelled ones included), a cluster also counts as uncovered when the network puts
+    most of it in a unit that none of the labelled spikes near its centre is guessed as."""
+    from sklearn.mixture import GaussianMixture
+
+    features = np.asarray(features, dtype=np.float64)
+    if len(candidates) < 10:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    pool = np.concatenate([candidates, labelled])
+    sample = pool if len(pool) <= MAX_SAMPLE else rng.choice(pool, MAX_SAMPLE, replace=False)
+    centre, spread = features[sample].mean(axis=0), features[sample].std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    points = (features[sample] - centre) / spread
+    best, best_bic = None, np.inf
+    for k in range(1, min(MAX_CLUSTERS, len(sample) // 20) + 1):
+        mixture = GaussianMixture(k, covariance_type="full", random_state=seed,
+                                  reg_covar=1e-3).fit(points)
+        bic = mixture.bic(points)
+        if bic < best_bic:
+            best, best_bic = mixture, bic
+        elif k >= best.n_components + 2:
+            break  # BIC rose twice running: more clusters only split the ones found
+    if best is None:
+        return np.zeros(0, dtype=np.int64)
+    z_labelled = (features[labelled] - centre) / spread
+    z_candidates = (features[candidates] - centre) / spread
+    near = np.stack([_mahalanobis(z_labelled, best.means_[k], best.precisions_[k])
+                     for k in range(best.n_components)], axis=1) <= COVERED_DISTANCE
+    owner = best.predict(z_candidates)
+    picks = []
+    for k in np.argsort(-best.weights_):
+        members = np.flatnonzero(owner == k)
+        if best.weights_[k] < MIN_SHARE or len(members) == 0:
+            continue
+        if guesses is not None and near[:, k].any():
+            # Covered, unless the network puts most of the cluster in a unit none of the
+            # labels near its centre belong to (it learned an outlier's odd part, say).
+            majority = np.bincount(guesses[candidates[members]]).argmax()
+            if majority in guesses[labelled[near[:, k]]]:
+                continue
+        elif near[:, k].any():
+            continue
+        typical = members[np.argmin(_mahalanobis(z_candidates[members], best.means_[k],
+                                                 best.precisions_[k]))]
+        picks.append(candidates[typical])
+    return np.asarray(picks, dtype=np.int64)
+
+
+def _mahalanobis(points: NDArray, mean: NDArray, precision: NDArray) -> NDArray:
+    centred = points - mean
+    return np.sqrt(np.einsum("ij,jk,ik->i", centred, precision, centred))
+
+
+def _uncertain(probabilities: NDArray, coordinates: NDArray, candidates: NDArray[np.int64],
+               size: int) -> NDArray[np.int64]:
+    """The most uncertain spikes, weighted by density and spread out."""
     if len(candidates) == 0 or size <= 0:
         return np.zeros(0, dtype=np.int64)
     p = np.asarray(probabilities, dtype=np.float64)[candidates]
@@ -115,7 +204,7 @@ def simulate(truth: NDArray[np.int64], coordinates: NDArray,
             return result
         take = min(batch, budget - len(labelled), len(rest))
         if strategy == "queue":
-            picks = rank_queue(probabilities, coordinates, rest, take)
+            picks = rank_queue(probabilities, coordinates, rest, take, labelled=labelled)
         else:
             picks = rng.choice(rest, take, replace=False)
         labelled = np.concatenate([labelled, picks])

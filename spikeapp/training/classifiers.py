@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from spikeapp.errors import SpikeappError
 from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.trainer import TrainedClassifier, train_classifier
 
@@ -59,6 +60,9 @@ class LdaClassifier(Classifier):
     def fit(self, waveforms, labels, unlabelled=None, cancel=None):
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+        if len(labels) <= len(np.unique(labels)):
+            raise SpikeappError("LDA needs more labelled spikes than units (it estimates the "
+                                "noise covariance from them): label at least 2 per unit")
         self.model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
         self.model.fit(_flat(waveforms), labels)
         yield Progress(1, 1, "fitted", "fit")

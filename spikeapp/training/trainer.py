@@ -131,8 +131,9 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
     a stratified validation split with early stopping (the best epoch's weights are kept),
     temperature scaling on the validation labels. With ``unlabelled`` waveforms and
     ``pseudo_labels`` > 0, a second fit adds the most confident unlabelled spikes of each class
-    to the training set (validation stays on human labels). Cancellation is checked between
-    batches.
+    to the training set and runs half as many epochs without early stopping; validation stays on
+    human labels, and the first fit is kept when the second scores lower on them. Cancellation is
+    checked between batches.
     """
     net_p = param_table.resolve("network", network)
     train_p = param_table.resolve("training", training)
@@ -203,8 +204,14 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
         if len(extra_y):
             x = np.concatenate([waveforms[train_rows], extra_x])
             y = np.concatenate([labels[train_rows], extra_y])
+            first = trained.model
             trained.model = yield from fit.run(x, y, x_valid, y_valid, 1)
             trained.history = fit.history
+            if len(valid_rows) and (_accuracy(trained, x_valid, y_valid)
+                                    < _accuracy(trained, x_valid, y_valid, first)):
+                # Wrong pseudo-labels taught it worse than the human labels alone.
+                log.info("self-training lowered validation accuracy; keeping the first fit")
+                trained.model = first
     if len(valid_rows):
         logits = trained.logits(x_valid)
         trained.temperature = fit_temperature(logits, y_valid)
@@ -215,6 +222,15 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
             "reliability": reliability(logits, y_valid, trained.temperature),
             "held_out": int(len(valid_rows))}
     return trained
+
+
+def _accuracy(trained: TrainedClassifier, x: NDArray, y: NDArray[np.int64],
+              model: nn.Module | None = None) -> float:
+    """Accuracy of the trained classifier (or of ``model`` in its place) on labelled waveforms."""
+    if model is not None:
+        trained = copy.copy(trained)
+        trained.model = model
+    return float((trained.logits(x).argmax(axis=1) == y).mean())
 
 
 def _confident(trained: TrainedClassifier, waveforms: NDArray, per_class: int,
@@ -257,7 +273,11 @@ class _Fit:
                               self.net_p).to(self.device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"],
                                       weight_decay=p["weight_decay"])
-        epochs = p["epochs"]
+        # The self-training fit learns from hundreds of pseudo-labels per unit; the few human
+        # labels held out are too few to pick its epoch by (one spike flips the best epoch to an
+        # early, unannealed one), so it runs its whole, shorter annealing schedule.
+        early_stopping = stage == 0
+        epochs = _stage_epochs(p["epochs"], stage)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
         batch = p["batch_size"]
@@ -297,18 +317,24 @@ class _Fit:
                 record.update(val_loss=val_loss, val_accuracy=val_acc)
                 if val_loss < best[0] - 1e-4:
                     best = (val_loss, copy.deepcopy(model.state_dict()), epoch)
-                stop = epoch - best[2] >= p["patience"]
+                stop = early_stopping and epoch - best[2] >= p["patience"]
             self.history.append(record)
-            done = stage * epochs + epoch
+            done = sum(_stage_epochs(p["epochs"], s) for s in range(stage)) + epoch
+            total = sum(_stage_epochs(p["epochs"], s) for s in range(self.stages))
             message = (f"stopped early at epoch {epoch}{label}" if stop
                        else f"epoch {epoch}{label}: loss {record['loss']:.3f}")
-            yield Progress(done, self.stages * epochs, message, "epoch", record)
+            yield Progress(done, total, message, "epoch", record)
             if stop:
                 break
-        if best[1] is not None:
+        if early_stopping and best[1] is not None:
             model.load_state_dict(best[1])
         model.eval()
         return model
+
+
+def _stage_epochs(epochs: int, stage: int) -> int:
+    """Epochs of the first fit, and of the self-training fit (half: it starts from more data)."""
+    return epochs if stage == 0 else max(1, epochs // 2)
 
 
 def _channel_scale(waveforms: NDArray[np.float32]) -> NDArray[np.float32]:

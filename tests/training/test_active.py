@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeapp.training.active import rank_queue, simulate
+from spikeapp.training.active import rank_queue, simulate, uncovered_clusters
 
 
 def test_queue_prefers_crowded_uncertainty_and_spreads_its_picks():
@@ -54,3 +54,47 @@ def test_simulated_user_stops_at_the_target_and_both_strategies_share_the_start(
         assert run.labels_needed <= 30
         if run.reached_at is not None:
             assert run.rounds[-1].accuracy >= 0.9
+
+
+def _three_clusters(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    truth = np.repeat([0, 1, 2], 200)
+    centres = np.array([[0, 0], [6, 0], [0, 6]], float)
+    return centres[truth] + rng.normal(size=(600, 2)), truth
+
+
+def test_queue_first_asks_for_a_typical_spike_of_a_cluster_no_label_covers():
+    rng = np.random.default_rng(2)
+    features, truth = _three_clusters(rng)
+    # Labels sit at the centres of clusters 0 and 1; cluster 2 has none. The network is sure
+    # everywhere (cluster 2 swallowed by unit 0), so no margin would point at it.
+    labelled = np.array([np.argmin(np.linalg.norm(features - c, axis=1))
+                         for c in ([0, 0], [6, 0])])
+    probabilities = np.zeros((600, 2))
+    probabilities[truth != 1, 0] = 0.99
+    probabilities[truth == 1, 1] = 0.99
+    probabilities[probabilities == 0] = 0.01
+    candidates = np.setdiff1d(np.arange(600), labelled)
+    queue = rank_queue(probabilities, features, candidates, size=3, labelled=labelled)
+    assert truth[queue[0]] == 2
+    assert np.linalg.norm(features[queue[0]] - [0, 6]) < 1.0  # typical, not an edge spike
+    assert len(set(queue)) == 3
+
+    # With a label in every cluster, the queue goes back to the network's doubts.
+    covered = np.append(labelled, np.argmin(np.linalg.norm(features - [0, 6], axis=1)))
+    guesses = probabilities.copy()
+    guesses[truth == 2] = [0.01, 0.99]
+    assert len(uncovered_clusters(features, np.setdiff1d(np.arange(600), covered), covered,
+                                  guesses=guesses.argmax(axis=1))) == 0
+
+
+def test_a_cluster_the_network_gives_to_another_unit_than_its_label_is_queued():
+    rng = np.random.default_rng(3)
+    features, truth = _three_clusters(rng)
+    labelled = np.array([np.argmin(np.linalg.norm(features - c, axis=1))
+                         for c in ([0, 0], [6, 0], [0, 6])])
+    guesses = truth.copy()
+    # The network learned cluster 2's label from an odd feature: it calls the rest unit 0.
+    guesses[(truth == 2) & ~np.isin(np.arange(600), labelled)] = 0
+    candidates = np.setdiff1d(np.arange(600), labelled)
+    picks = uncovered_clusters(features, candidates, labelled, guesses=guesses)
+    assert len(picks) == 1 and truth[picks[0]] == 2

@@ -38,6 +38,16 @@ def test_benchmark_rejects_bad_waveform_files(tmp_path, capsys):
     assert "labels" in capsys.readouterr().err
 
 
+def test_benchmark_says_lda_needs_two_labels_per_unit(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    waves = np.concatenate([rng.normal(0, 1, (20, 32)), rng.normal(3, 1, (20, 32))])
+    data = tmp_path / "w.npz"
+    np.savez(data, waveforms=waves, labels=np.repeat([1, 2], 20))
+    assert main(["benchmark", "--waveforms", str(data), "--labels-per-unit", "1",
+                 "--repeats", "1", "--classifiers", "lda", "-q"]) == 2
+    assert "at least 2 per unit" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def sorted_demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sort")
