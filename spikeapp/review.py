@@ -16,19 +16,22 @@ from spikeapp.sorting import TrainingOutput
 from spikeapp.training.active import rank_queue
 
 
-def label_next(session: Session, output: TrainingOutput, size: int = 20) -> NDArray[np.int64]:
+def label_next(session: Session, output: TrainingOutput, size: int = 20, explain: bool = False
+               ) -> NDArray[np.int64] | tuple[NDArray[np.int64], int]:
     """Spike indexes a person should label next, the most useful first: the typical spike of
     each cluster no label covers, then where the network was least sure between two units,
-    spread over the feature space and the recording's time."""
+    spread over the feature space and the recording's time. With ``explain``, also how many of
+    them (the first ones) typify clusters no label covers."""
     if output.probabilities is None:
-        return np.zeros(0, dtype=np.int64)
+        return (np.zeros(0, dtype=np.int64), 0) if explain else np.zeros(0, dtype=np.int64)
     d = session.detection
     open_ = ~np.isin(session.source[output.spikes], LABELLED)
     candidates = np.flatnonzero(open_)
     where = np.column_stack([d.features[output.spikes, :2], d.times_s[output.spikes]])
-    rows = rank_queue(output.probabilities, where, candidates, size,
-                      labelled=np.flatnonzero(~open_), features=d.features[output.spikes, :3])
-    return output.spikes[rows]
+    rows, uncovered = rank_queue(output.probabilities, where, candidates, size,
+                                 labelled=np.flatnonzero(~open_),
+                                 features=d.features[output.spikes, :3], explain=True)
+    return (output.spikes[rows], uncovered) if explain else output.spikes[rows]
 
 
 def candidate_units(output: TrainingOutput, spike: int) -> tuple[int, int, float, float]:

@@ -36,28 +36,29 @@ DENSITY_NEIGHBOURS = 10
 
 def rank_queue(probabilities: NDArray, coordinates: NDArray, candidates: NDArray[np.int64],
                size: int = 20, labelled: NDArray[np.int64] | None = None,
-               features: NDArray | None = None, seed: int = 0) -> NDArray[np.int64]:
+               features: NDArray | None = None, seed: int = 0, explain: bool = False
+               ) -> NDArray[np.int64] | tuple[NDArray[np.int64], int]:
     """Up to ``size`` spike indexes (into ``probabilities`` rows) from ``candidates``: first
     the typical spikes of clusters no label covers, then the most uncertain, spread out.
 
     ``coordinates`` (spikes x d) place the spikes for spreading: for example the first PCA
     features and the time, in comparable units (they are standardised here). ``features``
     (spikes x f, default ``coordinates``) are clustered to find what the ``labelled`` spikes
-    do not cover; without ``labelled`` that step is skipped.
+    do not cover; without ``labelled`` that step is skipped. With ``explain``, also how many
+    of the picks (the first ones) are typical spikes of uncovered clusters.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) == 0 or size <= 0:
-        return np.zeros(0, dtype=np.int64)
+        return (np.zeros(0, dtype=np.int64), 0) if explain else np.zeros(0, dtype=np.int64)
     first = np.zeros(0, dtype=np.int64)
     if labelled is not None and len(labelled):
         guesses = np.asarray(probabilities).argmax(axis=1)
         first = uncovered_clusters(coordinates if features is None else features, candidates,
                                    np.asarray(labelled, dtype=np.int64), seed, guesses)[:size]
-    if len(first) >= size:
-        return first
     rest = _uncertain(probabilities, coordinates, np.setdiff1d(candidates, first),
                       size - len(first))
-    return np.concatenate([first, rest])
+    picks = np.concatenate([first, rest])
+    return (picks, len(first)) if explain else picks
 
 
 def uncovered_clusters(features: NDArray, candidates: NDArray[np.int64],

@@ -26,6 +26,7 @@ class QueuePanel(QWidget):
         self._recording = recording          # callable: the open recording or None
         self.output = None
         self.queue: list[int] = []
+        self.uncovered: set[int] = set()   # queued as typical of a cluster no label covers
         self.labelled_since_training = 0
         self.info = QLabel("Train a channel (T), then press L: the spikes the network is least "
                            "sure about come here one by one.")
@@ -61,7 +62,10 @@ class QueuePanel(QWidget):
 
         self.output = output
         self.labelled_since_training = 0
-        self.queue = [int(s) for s in label_next(self.controller.session, output, QUEUE_SIZE)]
+        spikes, uncovered = label_next(self.controller.session, output, QUEUE_SIZE,
+                                       explain=True)
+        self.queue = [int(s) for s in spikes]
+        self.uncovered = set(self.queue[:uncovered])
         self.show_current()
         return len(self.queue)
 
@@ -105,11 +109,15 @@ class QueuePanel(QWidget):
             key = self.controller.key_of(unit)
             return unit_label(session, unit) + (f" (key {key})" if key else "")
 
+        if spike in self.uncovered:
+            why = (f"typical of a cluster no label covers (the network calls it {named(first)}, "
+                   f"{100 * p1:.0f}%)")
+        else:
+            why = f"{named(first)} {100 * p1:.0f}% or {named(second)} {100 * p2:.0f}%"
         self.info.setText(
             f"{len(self.queue)} spike(s) to go. This one, at "
-            f"{session.detection.times_s[spike]:.4f} s: {named(first)} {100 * p1:.0f}% or "
-            f"{named(second)} {100 * p2:.0f}%.\nPress its unit's key, N for a new unit, 0 for "
-            "noise; S skips.")
+            f"{session.detection.times_s[spike]:.4f} s: {why}.\nPress its unit's key, N for a "
+            "new unit, 0 for noise; S skips.")
         self._draw_waveforms(session, spike, (first, second))
         self._draw_snippet(session, spike)
         self.controller.select([spike])
