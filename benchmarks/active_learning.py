@@ -65,11 +65,12 @@ def demo_set() -> tuple[str, np.ndarray, np.ndarray]:
     return "demo channel 0", np.asarray(result.waveforms[on0[keep]]), classes
 
 
-def coordinates(waveforms: np.ndarray) -> np.ndarray:
+def coordinates(waveforms: np.ndarray, components: int = 3) -> np.ndarray:
+    """The first principal components of the waveforms (the app's detection keeps 5)."""
     from sklearn.decomposition import PCA
 
     flat = waveforms.reshape(len(waveforms), -1)
-    return PCA(n_components=3, random_state=0).fit_transform(flat)
+    return PCA(n_components=components, random_state=0).fit_transform(flat)
 
 
 def make_fit_predict(waveforms: np.ndarray, threads: int, calibration: list):
@@ -98,12 +99,14 @@ def run_one(job: tuple) -> tuple:
     from spikeapp.training.active import simulate
     from spikeapp.training.calibration import expected_calibration_error
 
-    name, waveforms, truth, where, seed, strategy, args = job
+    name, waveforms, truth, features, seed, strategy, args = job
     calibration: list = []
     started = time.perf_counter()
     fit_predict = make_fit_predict(waveforms, 1, calibration)
-    run = simulate(truth, where, fit_predict, strategy, np.random.default_rng(seed),
-                   batch=args["batch"], target=args["target"], budget=args["budget"])
+    # Spread over the first 3 components; clusters sought in the 5 the app keeps per spike.
+    run = simulate(truth, features[:, :3], fit_predict, strategy, np.random.default_rng(seed),
+                   batch=args["batch"], target=args["target"], budget=args["budget"],
+                   features=features[:, :args["components"]])
     logits, temperature, present, labelled = calibration[-1]
     rest = np.setdiff1d(np.arange(len(truth)), labelled)
     dense = np.searchsorted(present, truth[rest])
@@ -116,11 +119,15 @@ def run_one(job: tuple) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, two data sets")
+    parser.add_argument("--sets", default=None,
+                        help="only the data sets whose name holds one of these (comma-separated)")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--batch", type=int, default=1, help="labels added per round")
     parser.add_argument("--budget", type=int, default=None,
                         help="labels at most (default 60; 30 with --quick)")
+    parser.add_argument("--components", type=int, default=5, choices=range(1, 6),
+                        help="principal components the queue seeks clusters in")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0))
                         if hasattr(os, "sched_getaffinity") else 1,
                         help="runs at once, one process and one torch thread each")
@@ -129,12 +136,15 @@ def main() -> None:
     args.budget = args.budget or (30 if args.quick else 60)
     sets = quiroga_sets(args.quick) if SHARED.is_dir() else []
     sets.append(demo_set())
+    if args.sets:
+        sets = [s for s in sets if any(part in s[0] for part in args.sets.split(","))]
     print(f"# target {args.target:.0%}, {args.batch} label(s) a round, budget {args.budget} "
           f"labels, {seeds} seeds, {args.workers} worker(s) of one thread; "
           "baseline: random labelling", flush=True)
     started = time.perf_counter()
-    settings = {"batch": args.batch, "target": args.target, "budget": args.budget}
-    jobs = [(name, waveforms, truth, coordinates(waveforms), seed, strategy, settings)
+    settings = {"batch": args.batch, "target": args.target, "budget": args.budget,
+                "components": args.components}
+    jobs = [(name, waveforms, truth, coordinates(waveforms, 5), seed, strategy, settings)
             for name, waveforms, truth in sets for seed in range(seeds)
             for strategy in ("random", "queue")]
     needed: dict[str, dict[str, list[int]]] = {name: {"random": [], "queue": []}

@@ -180,13 +180,15 @@ class Simulation:
 def simulate(truth: NDArray[np.int64], coordinates: NDArray,
              fit_predict: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray],
              strategy: str, rng: np.random.Generator, start_per_unit: int = 1, batch: int = 3,
-             target: float = 0.99, budget: int = 60) -> Simulation:
+             target: float = 0.99, budget: int = 60, features: NDArray | None = None
+             ) -> Simulation:
     """Label, train, measure, repeat: a person answering the queue (``strategy="queue"``) or
     labelling spikes picked at random (``"random"``), with the ground truth as their answers.
 
     ``fit_predict(labelled_indexes, their_classes)`` trains and returns class probabilities for
     every spike. The same first labels (``start_per_unit`` per unit) start both strategies
-    when ``rng`` is seeded the same.
+    when ``rng`` is seeded the same. ``features`` are what the queue clusters to find what the
+    labels do not cover (default ``coordinates``).
     """
     truth = np.asarray(truth, dtype=np.int64)
     classes = np.unique(truth)
@@ -205,7 +207,8 @@ def simulate(truth: NDArray[np.int64], coordinates: NDArray,
             return result
         take = min(batch, budget - len(labelled), len(rest))
         if strategy == "queue":
-            picks = rank_queue(probabilities, coordinates, rest, take, labelled=labelled)
+            picks = rank_queue(probabilities, coordinates, rest, take, labelled=labelled,
+                               features=features)
         else:
             picks = rng.choice(rest, take, replace=False)
         labelled = np.concatenate([labelled, picks])

@@ -131,8 +131,9 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
     a stratified validation split with early stopping (the best epoch's weights are kept),
     temperature scaling on the validation labels. With ``unlabelled`` waveforms and
     ``pseudo_labels`` > 0, a second fit adds the most confident unlabelled spikes of each class
-    to the training set and runs half as many epochs without early stopping; validation stays on
-    human labels, and the first fit is kept when the second scores lower on them. Cancellation is
+    to the training set and runs half as many epochs without early stopping, averaging its
+    weights over the second half; validation stays on human labels, and the first fit is kept
+    when the second scores lower on them. Cancellation is
     checked between batches.
     """
     net_p = param_table.resolve("network", network)
@@ -285,6 +286,10 @@ class _Fit:
         weights = _balanced_weights(y_np)
         best = (math.inf, None, 0)
         label = " (self-training)" if stage else ""
+        # The self-training fit returns the average of its weights over the second half of its
+        # schedule (stochastic weight averaging): a steadier boundary than any one epoch's,
+        # where a spike or two on the edge otherwise flip from one seed to the next.
+        swa = torch.optim.swa_utils.AveragedModel(model, use_buffers=True) if stage else None
         for epoch in range(1, epochs + 1):
             model.train()
             picks = torch.multinomial(weights, steps * batch, replacement=True,
@@ -324,10 +329,14 @@ class _Fit:
             message = (f"stopped early at epoch {epoch}{label}" if stop
                        else f"epoch {epoch}{label}: loss {record['loss']:.3f}")
             yield Progress(done, total, message, "epoch", record)
+            if swa is not None and epoch > epochs // 2:
+                swa.update_parameters(model)
             if stop:
                 break
         if early_stopping and best[1] is not None:
             model.load_state_dict(best[1])
+        if swa is not None:
+            model = swa.module
         model.eval()
         return model
 
