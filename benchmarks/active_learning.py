@@ -10,8 +10,9 @@ Both strategies start from the same labels (one per unit), train the product's C
 round (``--batch``) until 99% or the budget. Baseline: random labelling. The last line is
 ``label_ratio X``: labels with the queue divided by labels at random (mean over data sets and
 seeds); the target is at most 0.5. Calibration is measured apart, on networks trained on 20
-random labels per unit (few labels leave none to hold out for the temperature). Runs go to worker processes of one torch thread each: these
-small networks train faster side by side than with two threads each.
+random labels per unit (few labels leave none to hold out for the temperature). Runs go to
+worker processes of one torch thread each: these small networks train faster side by side than
+with two threads each.
 """
 
 from __future__ import annotations
