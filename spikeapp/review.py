@@ -30,7 +30,7 @@ def label_next(session: Session, output: TrainingOutput, size: int = 20, explain
     where = np.column_stack([d.features[output.spikes, :2], d.times_s[output.spikes]])
     rows, uncovered = rank_queue(output.probabilities, where, candidates, size,
                                  labelled=np.flatnonzero(~open_),
-                                 features=d.features[output.spikes, :3], explain=True)
+                                 features=d.features[output.spikes, :5], explain=True)
     return (output.spikes[rows], uncovered) if explain else output.spikes[rows]
 
 
