@@ -133,8 +133,7 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
     ``pseudo_labels`` > 0, a second fit adds the most confident unlabelled spikes of each class
     to the training set and runs half as many epochs without early stopping, averaging its
     weights over the second half; validation stays on human labels, and the first fit is kept
-    when the second scores lower on them. Cancellation is
-    checked between batches.
+    when the second scores lower on them. Cancellation is checked between batches.
     """
     net_p = param_table.resolve("network", network)
     train_p = param_table.resolve("training", training)
@@ -320,7 +319,7 @@ class _Fit:
             if len(y_np) and len(yv_np):
                 val_loss, val_acc = _evaluate(model, x_valid, y_valid, loss_fn)
                 record.update(val_loss=val_loss, val_accuracy=val_acc)
-                if val_loss < best[0] - 1e-4:
+                if early_stopping and val_loss < best[0] - 1e-4:
                     best = (val_loss, copy.deepcopy(model.state_dict()), epoch)
                 stop = early_stopping and epoch - best[2] >= p["patience"]
             self.history.append(record)

@@ -73,3 +73,33 @@ def test_assess_the_labels_in_the_background(window, qtbot):
     dialog = window._assessment
     assert dialog.isVisible() and "labels per unit" in dialog.verdict.text()
     assert "labels assessed" in window.log.toPlainText()
+
+
+def test_queue_first_asks_for_a_unit_nobody_labelled(window, qtbot, tmp_path):
+    """Label two of channel 0's three units: the queue's first spike is a typical spike of the
+    third, and the panel says why."""
+    from spikeapp.io.seeds import Seeds
+    from spikeapp.sorting import apply_seeds
+
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    demo, c = window.demo, window.controller
+    on0 = (demo.truth_channels == 0) & (demo.truth_units != "mua")
+    units, counts = np.unique(demo.truth_units[on0], return_counts=True)
+    left_out = units[np.argmax(counts)]
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.choice(np.flatnonzero(on0 & (demo.truth_units == u)), 20,
+                                      replace=False) for u in units if u != left_out])
+    apply_seeds(c.session, c.history, Seeds(demo.truth_times_s[rows], demo.truth_channels[rows],
+                                            demo.truth_units[rows]))
+    c.edited_elsewhere("seed labels for two of three units")
+    c.training.update(pseudo_labels=0)
+    train_and_wait(window, qtbot)
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    queue = window.queue
+    first = queue.current
+    assert first in queue.uncovered
+    assert "no label covers" in queue.info.text()
+    gaps = np.abs(demo.truth_times_s[on0] - c.session.detection.times_s[first])
+    assert gaps.min() < 0.0004 and demo.truth_units[on0][np.argmin(gaps)] == left_out
+    window.grab().save(str(tmp_path / "queue.png"))
