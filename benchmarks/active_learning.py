@@ -68,7 +68,7 @@ def demo_set() -> tuple[str, np.ndarray, np.ndarray]:
     return "demo channel 0", np.asarray(result.waveforms[on0[keep]]), classes
 
 
-def coordinates(waveforms: np.ndarray, components: int = 3) -> np.ndarray:
+def coordinates(waveforms: np.ndarray, components: int = 5) -> np.ndarray:
     """The first principal components of the waveforms (the app's detection keeps 5)."""
     from sklearn.decomposition import PCA
 
@@ -157,7 +157,8 @@ def main() -> None:
     started = time.perf_counter()
     settings = {"batch": args.batch, "target": args.target, "budget": args.budget,
                 "components": args.components}
-    jobs = [(name, waveforms, truth, coordinates(waveforms, 5), seed, strategy, settings)
+    features = {name: coordinates(waveforms) for name, waveforms, _ in sets}
+    jobs = [(name, waveforms, truth, features[name], seed, strategy, settings)
             for name, waveforms, truth in sets for seed in range(seeds)
             for strategy in ("random", "queue")]
     needed: dict[str, dict[str, list[int]]] = {name: {"random": [], "queue": []}

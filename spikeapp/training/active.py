@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from spikeapp.training.mixture import bic_mixture, mahalanobis
+
 MIN_SHARE = 0.02        # an uncovered cluster is queued when it holds this share of spikes
 COVERED_DISTANCE = 2.8  # a labelled spike within this Mahalanobis distance covers a cluster
 MAX_SAMPLE = 3000       # spikes the clustering is fitted on
@@ -69,8 +71,6 @@ def uncovered_clusters(features: NDArray, candidates: NDArray[np.int64],
     most typical of it; the largest cluster first. With the network's ``guesses`` (a unit per
     spike, labelled ones included), a cluster also counts as uncovered when the network puts
     most of it in a unit that none of the labelled spikes near its centre is guessed as."""
-    from sklearn.mixture import GaussianMixture
-
     features = np.asarray(features, dtype=np.float64)
     if len(candidates) < 10:
         return np.zeros(0, dtype=np.int64)
@@ -80,20 +80,12 @@ def uncovered_clusters(features: NDArray, candidates: NDArray[np.int64],
     centre, spread = features[sample].mean(axis=0), features[sample].std(axis=0)
     spread = np.where(spread > 0, spread, 1.0)
     points = (features[sample] - centre) / spread
-    best, best_bic = None, np.inf
-    for k in range(1, min(MAX_CLUSTERS, len(sample) // 20) + 1):
-        mixture = GaussianMixture(k, covariance_type="full", random_state=seed,
-                                  reg_covar=1e-3).fit(points)
-        bic = mixture.bic(points)
-        if bic < best_bic:
-            best, best_bic = mixture, bic
-        elif k >= best.n_components + 2:
-            break  # BIC rose twice running: more clusters only split the ones found
+    best = bic_mixture(points, min(MAX_CLUSTERS, len(sample) // 20), seed, reg_covar=1e-3)
     if best is None:
         return np.zeros(0, dtype=np.int64)
     z_labelled = (features[labelled] - centre) / spread
     z_candidates = (features[candidates] - centre) / spread
-    near = np.stack([_mahalanobis(z_labelled, best.means_[k], best.precisions_[k])
+    near = np.stack([mahalanobis(z_labelled, best.means_[k], best.precisions_[k])
                      for k in range(best.n_components)], axis=1) <= COVERED_DISTANCE
     owner = best.predict(z_candidates)
     picks = []
@@ -109,15 +101,10 @@ def uncovered_clusters(features: NDArray, candidates: NDArray[np.int64],
                 continue
         elif near[:, k].any():
             continue
-        typical = members[np.argmin(_mahalanobis(z_candidates[members], best.means_[k],
+        typical = members[np.argmin(mahalanobis(z_candidates[members], best.means_[k],
                                                  best.precisions_[k]))]
         picks.append(candidates[typical])
     return np.asarray(picks, dtype=np.int64)
-
-
-def _mahalanobis(points: NDArray, mean: NDArray, precision: NDArray) -> NDArray:
-    centred = points - mean
-    return np.sqrt(np.einsum("ij,jk,ik->i", centred, precision, centred))
 
 
 def _uncertain(probabilities: NDArray, coordinates: NDArray, candidates: NDArray[np.int64],

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from spikeapp.training.mixture import bic_mixture, mahalanobis
 from spikeapp.training.trainer import TrainedClassifier, _as_3d
 
 MIN_SPIKES = 20          # a proposed unit has at least this many spikes
@@ -57,8 +58,7 @@ def novelty_scores(embedded: NDArray, labelled: NDArray[np.int64], classes: NDAr
     means = np.stack([zl[classes == c].mean(axis=0) for c in np.unique(classes)])
     centred = zl - means[np.searchsorted(np.unique(classes), classes)]
     precision = LedoitWolf().fit(centred).precision_
-    distances = np.stack([np.sqrt(np.einsum("ij,jk,ik->i", z - m, precision, z - m))
-                          for m in means], axis=1)
+    distances = np.stack([mahalanobis(z, m, precision) for m in means], axis=1)
     nearest = distances.min(axis=1)
     limit = float(np.percentile(nearest[labelled], 99)) if len(labelled) else float("inf")
     return nearest, max(limit, 1e-9)
@@ -68,8 +68,6 @@ def candidate_units(trained: TrainedClassifier, waveforms: NDArray, labelled: ND
                     classes: NDArray[np.int64], factor: float = 1.5, seed: int = 0
                     ) -> list[Candidate]:
     """Clusters of spikes more than ``factor`` times the ordinary limit from every unit."""
-    from sklearn.mixture import GaussianMixture
-
     embedded = embed(trained, waveforms)
     scores, limit = novelty_scores(embedded, labelled, classes)
     far = np.setdiff1d(np.flatnonzero(scores > factor * limit), labelled)
@@ -79,12 +77,7 @@ def candidate_units(trained: TrainedClassifier, waveforms: NDArray, labelled: ND
 
     points = PCA(n_components=min(3, embedded.shape[1]), random_state=seed).fit_transform(
         embedded[far])
-    best, best_bic = None, np.inf
-    for k in range(1, min(MAX_CLUSTERS, len(far) // MIN_SPIKES) + 1):
-        mixture = GaussianMixture(k, random_state=seed).fit(points)
-        bic = mixture.bic(points)
-        if bic < best_bic:
-            best, best_bic = mixture, bic
+    best = bic_mixture(points, min(MAX_CLUSTERS, len(far) // MIN_SPIKES), seed)
     labels = best.predict(points)
     found = []
     for cluster in np.unique(labels):
