@@ -14,7 +14,7 @@ class Augmenter:
     """
 
     def __init__(self, residuals: torch.Tensor, bank: torch.Tensor, bank_labels: torch.Tensor,
-                 generator: torch.Generator, *, noise: float = 0.6, jitter: int = 2,
+                 generator: torch.Generator, *, noise: float = 0.6, jitter: float = 0.0,
                  scale: float = 0.12, overlap_probability: float = 0.15) -> None:
         self.residuals = residuals
         self.bank = bank
@@ -32,9 +32,9 @@ class Augmenter:
         n, _, length = x.shape
         device = x.device
         out = x * self._uniform(n, 1 - self.scale, 1 + self.scale, device)[:, None, None]
-        if self.jitter:
-            shifts = torch.randint(-self.jitter, self.jitter + 1, (n,), generator=self.generator)
-            out = _shift(out, shifts.to(device))
+        if self.jitter > 0:
+            # Sub-sample shifts: where a spike's peak falls between two samples.
+            out = _fractional_shift(out, self._uniform(n, -self.jitter, self.jitter, device))
         if len(self.residuals) > 1 and self.noise > 0:
             picks = torch.randint(len(self.residuals), (n,), generator=self.generator)
             weight = self._uniform(n, 0.0, self.noise, device)[:, None, None]
@@ -64,6 +64,15 @@ class Augmenter:
         x = x.clone()
         x[rows.to(x.device)] += weight * shifted
         return x
+
+
+def _fractional_shift(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Shift each waveform later by its own, possibly fractional, number of samples: linear
+    interpolation between the two nearest whole shifts (edges held)."""
+    whole = torch.floor(shifts)
+    part = (shifts - whole)[:, None, None]
+    whole = whole.long()
+    return (1 - part) * _shift(x, whole) + part * _shift(x, whole + 1)
 
 
 def _shift(x: torch.Tensor, shifts: torch.Tensor, fill_zero: bool = False) -> torch.Tensor:

@@ -16,7 +16,10 @@ from spikeapp.nets import build_network
 from spikeapp.training.trainer import TrainedClassifier
 
 FORMAT = "spikeapp-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 networks had no noise-whitening buffers: they were trained on unwhitened input, which
+# identity buffers reproduce exactly.
+READABLE_VERSIONS = (1, 2)
 
 
 def checkpoint_bytes(trained: TrainedClassifier) -> bytes:
@@ -51,7 +54,7 @@ def load_checkpoint(source: str | Path | bytes, name: str = "") -> TrainedClassi
         raise SpikeappError(f"{label}: not a readable spikeapp network ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SpikeappError(f"{label}: not a spikeapp network file")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise SpikeappError(
             f"{label}: written by spikeapp {payload.get('spikeapp_version', '?')} in network "
             f"format {payload.get('format_version')}; this spikeapp ({__version__}) reads format "
@@ -59,8 +62,11 @@ def load_checkpoint(source: str | Path | bytes, name: str = "") -> TrainedClassi
     channels, samples = payload["input_shape"]
     model = build_network(payload["kind"], channels, samples, len(payload["class_names"]),
                           payload["network_params"])
+    state = dict(payload["state_dict"])
+    if payload["format_version"] == 1:
+        state.update({k: v for k, v in model.state_dict().items() if k.startswith("whitening.")})
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as error:
         raise SpikeappError(f"{label}: the weights do not fit the network they describe") from error
     model.eval()

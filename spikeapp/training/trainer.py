@@ -21,6 +21,7 @@ from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.augment import Augmenter
 from spikeapp.training.calibration import expected_calibration_error, fit_temperature, reliability
 from spikeapp.training.device import cap_threads, choose_device
+from spikeapp.training.whitening import noise_whitening
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +269,17 @@ class _Fit:
         generator = torch.Generator().manual_seed(p["seed"] + stage)
         x_train, y_train = self._tensor(x_np), torch.as_tensor(y_np).to(self.device)
         x_valid, y_valid = self._tensor(xv_np), torch.as_tensor(yv_np).to(self.device)
-        augment = _make_augmenter(x_train, y_train, generator) if p["augment"] else None
+        residuals = _residuals(x_train, y_train)
+        augment = (Augmenter(residuals, x_train, y_train, generator, jitter=p["jitter"])
+                   if p["augment"] else None)
         model = build_network(self.kind, x_np.shape[1], x_np.shape[2], self.n_classes,
-                              self.net_p).to(self.device)
+                              self.net_p)
+        if p["whiten"]:
+            # From the human labels in the first fit; the self-training fit adds the residuals
+            # of its pseudo-labels, thousands where the human labels may be a handful.
+            model.whitening.set(*(torch.as_tensor(m) for m in
+                                  noise_whitening(residuals.cpu().numpy(), x_np)))
+        model = model.to(self.device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"],
                                       weight_decay=p["weight_decay"])
         # The self-training fit learns from hundreds of pseudo-labels per unit; the few human
@@ -356,11 +365,11 @@ def _balanced_weights(labels: NDArray[np.int64]) -> torch.Tensor:
     return torch.as_tensor(1.0 / counts[labels], dtype=torch.float64)
 
 
-def _make_augmenter(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> Augmenter:
+def _residuals(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each training waveform minus its unit's mean: samples of the recording's noise."""
     means = torch.stack([x[y == c].mean(0) if (y == c).any() else torch.zeros_like(x[0])
                          for c in range(int(y.max()) + 1)])
-    residuals = x - means[y]
-    return Augmenter(residuals, x, y, generator)
+    return x - means[y]
 
 
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
