@@ -152,11 +152,12 @@ PARAMS: tuple[Param, ...] = (
           "minus their unit's mean, Ledoit-Wolf shrinkage)"),
     Param("augment", "training", "bool", True,
           "augment with recording noise, jitter, amplitude scaling and overlapping spikes"),
-    # The recording's residuals (added as noise) already carry its own misalignment; shifting
-    # on top of that blurs units whose shapes differ by a shift: at Difficult2 noise 0.20 with
-    # 100 labels per unit, +-0.5 sample costs 0.5 points and +-2 samples 2 points. For
-    # recordings whose labelled spikes are too few to show their misalignment.
-    Param("jitter", "training", "float", 0.0,
+    # Half a sample: where the peak of a spike aligned to whole samples (the detector's default)
+    # really falls. More blurs units whose shapes differ by a shift: at Difficult2 noise 0.20
+    # (aligned finer than that) with 100 labels per unit, +-2 samples cost 2 points, +-0.5 less
+    # than 0.5. Without it a sharp unit nobody labelled splits by sampling phase in the
+    # network's embedding (demo unit C).
+    Param("jitter", "training", "float", 0.5,
           "augmentation: largest shift of a training spike along time (fractions interpolate)",
           low=0.0, high=16.0, unit="samples"),
     Param("samples_per_epoch", "training", "int", 1024,

@@ -14,7 +14,7 @@ class Augmenter:
     """
 
     def __init__(self, residuals: torch.Tensor, bank: torch.Tensor, bank_labels: torch.Tensor,
-                 generator: torch.Generator, *, noise: float = 0.6, jitter: float = 0.0,
+                 generator: torch.Generator, *, noise: float = 0.6, jitter: float = 0.5,
                  scale: float = 0.12, overlap_probability: float = 0.15) -> None:
         self.residuals = residuals
         self.bank = bank

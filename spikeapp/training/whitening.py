@@ -32,8 +32,10 @@ def noise_whitening(residuals: NDArray, waveforms: NDArray | None = None
     residuals = np.asarray(residuals, dtype=np.float64)
     _, channels, samples = residuals.shape
     spatial, temporal = np.eye(channels), np.eye(samples)
-    # Residuals from a unit with one label are all zero: they carry no noise.
-    residuals = residuals[np.abs(residuals).reshape(len(residuals), -1).max(axis=1) > 0]
+    # Residuals from a unit with one label are all zero: they carry no noise. A broken waveform
+    # (NaN, infinite) says nothing about it either; training itself reports it.
+    peak = np.abs(residuals).reshape(len(residuals), -1).max(axis=1, initial=0.0)
+    residuals = residuals[np.isfinite(peak) & (peak > 0)]
     if len(residuals) < 2:
         return spatial.astype(np.float32), temporal.astype(np.float32)
     if channels > 1:
@@ -41,7 +43,9 @@ def noise_whitening(residuals: NDArray, waveforms: NDArray | None = None
         residuals = spatial @ residuals
     temporal = _inverse_sqrt(_shrunk(residuals.reshape(-1, samples)))
     if waveforms is not None and len(waveforms):
-        sd = float((spatial @ np.asarray(waveforms, dtype=np.float64) @ temporal.T).std())
+        waveforms = np.asarray(waveforms, dtype=np.float64)
+        waveforms = waveforms[np.isfinite(waveforms).reshape(len(waveforms), -1).all(axis=1)]
+        sd = float((spatial @ waveforms @ temporal.T).std()) if len(waveforms) else 0.0
         if sd > 0:
             temporal /= sd
     return spatial.astype(np.float32), temporal.astype(np.float32)
