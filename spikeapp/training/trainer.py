@@ -278,7 +278,8 @@ class _Fit:
             # From the human labels in the first fit; the self-training fit adds the residuals
             # of its pseudo-labels, thousands where the human labels may be a handful.
             model.whitening.set(*(torch.as_tensor(m) for m in
-                                  noise_whitening(residuals.cpu().numpy(), x_np)))
+                                  noise_whitening(residuals.cpu().numpy(),
+                                                  x_train.cpu().numpy())))
         model = model.to(self.device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"],
                                       weight_decay=p["weight_decay"])

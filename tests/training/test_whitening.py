@@ -67,7 +67,7 @@ def test_network_applies_its_whitening_and_stores_it():
 
 def test_trainer_whitens_unless_told_not_to_and_checkpoints_keep_it():
     x, y = toy_waveforms(channels=2)
-    whitened = run_job(train_classifier(x, y, ["a", "b", "c"], training=FAST))
+    whitened = run_job(train_classifier(x, y, ["a", "b", "c"], training=dict(FAST, epochs=20)))
     plain = run_job(train_classifier(x, y, ["a", "b", "c"], training=dict(FAST, whiten=False)))
     assert not torch.equal(whitened.model.whitening.temporal, torch.eye(64))
     assert torch.equal(plain.model.whitening.temporal, torch.eye(64))
@@ -99,3 +99,14 @@ def test_fractional_shift_interpolates_between_samples(shift):
     moved = _fractional_shift(ramp, torch.tensor([shift]))
     # Away from the held edges, a ramp shifted later by s reads (index - s) everywhere.
     assert torch.allclose(moved[0, :, 4:-4], ramp[0, :, 4:-4] - shift, atol=1e-5)
+
+
+def test_network_input_has_unit_size_whatever_the_recording_units():
+    """Waveforms in microvolts or in volts: once scaled and whitened, what the network sees has
+    SD about 1 (the size its initial weights expect)."""
+    x, y = toy_waveforms(channels=2)
+    for factor in (1e-6, 1.0, 100.0):
+        trained = run_job(train_classifier(x * factor, y, ["a", "b", "c"], training=FAST))
+        scaled = torch.as_tensor(x * factor) / torch.as_tensor(trained.scale)[None, :, None]
+        seen = trained.model.whitening(scaled)
+        assert 0.7 < float(seen.std()) < 1.3, (factor, float(seen.std()))
