@@ -20,6 +20,7 @@ from spikeapp.training.trainer import TrainedClassifier, _as_3d
 
 MIN_SPIKES = 20          # a proposed unit has at least this many spikes
 MAX_CLUSTERS = 5
+MERGE_DISTANCE = 4.0     # noise SDs, whitened: below it two clusters' shapes are one unit's
 
 
 @dataclass
@@ -79,9 +80,59 @@ def candidate_units(trained: TrainedClassifier, waveforms: NDArray, labelled: ND
         embedded[far])
     best = bic_mixture(points, min(MAX_CLUSTERS, len(far) // MIN_SPIKES), seed)
     labels = best.predict(points)
-    found = []
-    for cluster in np.unique(labels):
-        rows = far[labels == cluster]
-        if len(rows) >= MIN_SPIKES:
-            found.append(Candidate(np.sort(rows), float(np.median(scores[rows]) / limit)))
+    clusters = _merge_shifted([far[labels == c] for c in np.unique(labels)], trained,
+                              waveforms, labelled, classes)
+    found = [Candidate(np.sort(rows), float(np.median(scores[rows]) / limit))
+             for rows in clusters if len(rows) >= MIN_SPIKES]
     return sorted(found, key=lambda c: -len(c.rows))
+
+
+def _merge_shifted(clusters: list[NDArray[np.int64]], trained: TrainedClassifier,
+                   waveforms: NDArray, labelled: NDArray[np.int64], classes: NDArray[np.int64]
+                   ) -> list[NDArray[np.int64]]:
+    """Join clusters whose mean waveforms are the same shape up to a shift of at most one
+    sample: a sharp unit aligned to whole samples falls into two clusters by where its peak lay
+    between samples. Same shape: after the best shift, the means differ by less than
+    MERGE_DISTANCE noise SDs in the network's whitened space (distinct units on the demo lie
+    17-34 apart, the two sampling phases of one unit 1.6)."""
+    if len(clusters) < 2 or len(labelled) == 0:
+        return clusters
+    scaled = _as_3d(waveforms) / trained.scale[None, :, None]
+    whiten = trained.model.whitening
+    device = next(whiten.buffers()).device
+
+    def white(x: NDArray) -> NDArray:
+        with torch.inference_mode():
+            block = torch.as_tensor(np.asarray(x, np.float32)).to(device)
+            return whiten(block).cpu().numpy()
+
+    residuals = [white(scaled[labelled[classes == c]]) for c in np.unique(classes)]
+    noise = float(np.concatenate([r - r.mean(axis=0) for r in residuals]).std())
+    if not noise > 0:
+        return clusters
+    means = [scaled[rows].mean(axis=0) for rows in clusters]
+    shifts = np.linspace(-1.0, 1.0, 9)
+    group = list(range(len(clusters)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(len(clusters)):
+        for j in range(i + 1, len(clusters)):
+            moved = np.stack([_shift_mean(means[j], s) for s in shifts])
+            distance = np.linalg.norm((white(moved) - white(means[i][None])).reshape(
+                len(shifts), -1), axis=1).min() / noise
+            if distance < MERGE_DISTANCE:
+                group[root(j)] = root(i)
+    joined: dict[int, list[NDArray[np.int64]]] = {}
+    for i, rows in enumerate(clusters):
+        joined.setdefault(root(i), []).append(rows)
+    return [np.concatenate(parts) for parts in joined.values()]
+
+
+def _shift_mean(mean: NDArray, shift: float) -> NDArray:
+    """A (channels, samples) waveform moved later by ``shift`` samples (linear interpolation)."""
+    t = np.arange(mean.shape[-1], dtype=np.float64)
+    return np.stack([np.interp(t - shift, t, channel) for channel in mean])
