@@ -34,7 +34,7 @@ class Augmenter:
         out = x * self._uniform(n, 1 - self.scale, 1 + self.scale, device)[:, None, None]
         if self.jitter > 0:
             # Sub-sample shifts: where a spike's peak falls between two samples.
-            out = _fractional_shift(out, self._uniform(n, -self.jitter, self.jitter, device))
+            out = fractional_shift(out, self._uniform(n, -self.jitter, self.jitter, device))
         if len(self.residuals) > 1 and self.noise > 0:
             picks = torch.randint(len(self.residuals), (n,), generator=self.generator)
             weight = self._uniform(n, 0.0, self.noise, device)[:, None, None]
@@ -66,7 +66,7 @@ class Augmenter:
         return x
 
 
-def _fractional_shift(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+def fractional_shift(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """Shift each waveform later by its own, possibly fractional, number of samples: linear
     interpolation between the two nearest whole shifts (edges held)."""
     whole = torch.floor(shifts)

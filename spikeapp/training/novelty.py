@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from spikeapp.training.augment import fractional_shift
 from spikeapp.training.mixture import bic_mixture, mahalanobis
-from spikeapp.training.trainer import TrainedClassifier, _as_3d
+from spikeapp.training.trainer import TrainedClassifier, _as_3d, _residuals
 
 MIN_SPIKES = 20          # a proposed unit has at least this many spikes
 MAX_CLUSTERS = 5
@@ -97,21 +98,25 @@ def _merge_shifted(clusters: list[NDArray[np.int64]], trained: TrainedClassifier
     17-34 apart, the two sampling phases of one unit 1.6)."""
     if len(clusters) < 2 or len(labelled) == 0:
         return clusters
-    scaled = _as_3d(waveforms) / trained.scale[None, :, None]
     whiten = trained.model.whitening
     device = next(whiten.buffers()).device
+    scale = torch.as_tensor(trained.scale)[None, :, None]
 
-    def white(x: NDArray) -> NDArray:
+    def white(x: NDArray | torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            block = torch.as_tensor(np.asarray(x, np.float32)).to(device)
-            return whiten(block).cpu().numpy()
+            return whiten((torch.as_tensor(np.asarray(x, np.float32)) / scale).to(device)).cpu()
 
-    residuals = [white(scaled[labelled[classes == c]]) for c in np.unique(classes)]
-    noise = float(np.concatenate([r - r.mean(axis=0) for r in residuals]).std())
+    waveforms = _as_3d(waveforms)
+    noise = float(_residuals(white(waveforms[labelled]), torch.as_tensor(classes)).std())
     if not noise > 0:
         return clusters
-    means = [scaled[rows].mean(axis=0) for rows in clusters]
-    shifts = np.linspace(-1.0, 1.0, 9)
+    means = torch.as_tensor(np.stack([waveforms[rows].mean(axis=0) for rows in clusters]))
+    shifts = torch.linspace(-1.0, 1.0, 9)
+    # Every cluster's mean at every shift, whitened once: (clusters, shifts, channels, samples).
+    moved = white(fractional_shift(means.repeat_interleave(len(shifts), dim=0),
+                                   shifts.repeat(len(clusters)))).reshape(
+        len(clusters), len(shifts), -1)
+    centred = white(means).reshape(len(clusters), 1, -1)
     group = list(range(len(clusters)))
 
     def root(i: int) -> int:
@@ -121,18 +126,10 @@ def _merge_shifted(clusters: list[NDArray[np.int64]], trained: TrainedClassifier
 
     for i in range(len(clusters)):
         for j in range(i + 1, len(clusters)):
-            moved = np.stack([_shift_mean(means[j], s) for s in shifts])
-            distance = np.linalg.norm((white(moved) - white(means[i][None])).reshape(
-                len(shifts), -1), axis=1).min() / noise
+            distance = float((moved[j] - centred[i]).norm(dim=1).min()) / noise
             if distance < MERGE_DISTANCE:
                 group[root(j)] = root(i)
     joined: dict[int, list[NDArray[np.int64]]] = {}
     for i, rows in enumerate(clusters):
         joined.setdefault(root(i), []).append(rows)
     return [np.concatenate(parts) for parts in joined.values()]
-
-
-def _shift_mean(mean: NDArray, shift: float) -> NDArray:
-    """A (channels, samples) waveform moved later by ``shift`` samples (linear interpolation)."""
-    t = np.arange(mean.shape[-1], dtype=np.float64)
-    return np.stack([np.interp(t - shift, t, channel) for channel in mean])

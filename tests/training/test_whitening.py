@@ -11,7 +11,7 @@ import torch
 
 from spikeapp.nets import SpikeCNN
 from spikeapp.tasks import run_job
-from spikeapp.training.augment import _fractional_shift
+from spikeapp.training.augment import fractional_shift
 from spikeapp.training.checkpoint import checkpoint_bytes, load_checkpoint
 from spikeapp.training.trainer import train_classifier
 from spikeapp.training.whitening import noise_whitening
@@ -93,10 +93,10 @@ def test_networks_saved_before_whitening_still_load():
 
 
 @pytest.mark.parametrize("shift", [0.0, 1.0, -2.0, 0.5, -0.25])
-def test_fractional_shift_interpolates_between_samples(shift):
+def testfractional_shift_interpolates_between_samples(shift):
     t = torch.arange(32, dtype=torch.float32)
     ramp = t[None, None, :].repeat(1, 2, 1)                # value = sample index
-    moved = _fractional_shift(ramp, torch.tensor([shift]))
+    moved = fractional_shift(ramp, torch.tensor([shift]))
     # Away from the held edges, a ramp shifted later by s reads (index - s) everywhere.
     assert torch.allclose(moved[0, :, 4:-4], ramp[0, :, 4:-4] - shift, atol=1e-5)
 
