@@ -67,10 +67,13 @@ def run_benchmark(files: Iterable[str | Path], labels_per_unit: Iterable[int], r
     return records
 
 
-def summary_table(records: list[BenchmarkRecord]) -> str:
-    """Mean +- SD accuracy and training time per file, classifier and labels per unit."""
+def summary_table(records: list[BenchmarkRecord], baseline: str = "lda") -> str:
+    """Mean +- SD accuracy and training time per file, classifier and labels per unit; with the
+    baseline among the classifiers, on how many of the same draws each one scored below it."""
+    base = {(r.file, r.labels_per_unit, r.repeat): r.accuracy for r in records
+            if r.classifier == baseline}
     lines = [f"{'file':<36} {'classifier':<10} {'labels/unit':>11} {'accuracy %':>16} "
-             f"{'train s':>12} {'runs':>5}"]
+             f"{'train s':>12} {'runs':>5}" + (f" {'below ' + baseline:>10}" if base else "")]
     keys = sorted({(r.file, r.labels_per_unit, r.classifier) for r in records},
                   key=lambda k: (k[0], k[1], k[2]))
     for file, per_unit, name in keys:
@@ -78,9 +81,14 @@ def summary_table(records: list[BenchmarkRecord]) -> str:
                 == (file, per_unit, name)]
         acc = 100 * np.array([r.accuracy for r in rows])
         sec = np.array([r.train_seconds for r in rows])
-        lines.append(f"{file[:36]:<36} {name:<10} {per_unit:>11} "
-                     f"{acc.mean():>8.2f} +- {acc.std():<5.2f} {sec.mean():>6.2f} +- "
-                     f"{sec.std():<4.2f} {len(rows):>5}")
+        line = (f"{file[:36]:<36} {name:<10} {per_unit:>11} "
+                f"{acc.mean():>8.2f} +- {acc.std():<5.2f} {sec.mean():>6.2f} +- "
+                f"{sec.std():<4.2f} {len(rows):>5}")
+        paired = [r for r in rows if (r.file, r.labels_per_unit, r.repeat) in base]
+        if base and name != baseline and paired:
+            below = sum(r.accuracy < base[(r.file, r.labels_per_unit, r.repeat)] for r in paired)
+            line += f" {f'{below}/{len(paired)}':>10}"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
 from spikeapp.nets import build_network
 from spikeapp.tasks import CancelToken, Job, Progress
-from spikeapp.training.augment import Augmenter
+from spikeapp.training.augment import Augmenter, fractional_shift
 from spikeapp.training.calibration import expected_calibration_error, fit_temperature, reliability
 from spikeapp.training.device import cap_threads, choose_device
 from spikeapp.training.whitening import noise_whitening
@@ -72,16 +72,33 @@ class TrainedClassifier:
                 device = torch.device("cpu")
         return self._logits_on(waveforms, batch, device)
 
+    def phase_shifts(self) -> tuple[float, ...]:
+        """Shifts (samples) whose outputs are averaged: -jitter, 0, +jitter when the network was
+        trained with jitter and ``phase_average`` is on. Networks saved before the parameter
+        existed predict as they did (no averaging)."""
+        p = self.training_params
+        jitter = float(p.get("jitter", 0.0)) if p.get("augment", True) else 0.0
+        if not p.get("phase_average", False) or jitter <= 0:
+            return (0.0,)
+        return (-jitter, 0.0, jitter)
+
     def _logits_on(self, waveforms: NDArray, batch: int, device: torch.device
                    ) -> NDArray[np.float32]:
         self.model.eval()
         out = np.zeros((len(waveforms), len(self.class_names)), dtype=np.float32)
         scale = torch.as_tensor(self.scale)[None, :, None]
+        shifts = self.phase_shifts()
         with torch.inference_mode():
             for begin in range(0, len(waveforms), batch):
-                block = torch.as_tensor(np.asarray(waveforms[begin:begin + batch],
-                                                   dtype=np.float32)) / scale
-                out[begin:begin + len(block)] = self.model(block.to(device)).float().cpu().numpy()
+                block = (torch.as_tensor(np.asarray(waveforms[begin:begin + batch],
+                                                    dtype=np.float32)) / scale).to(device)
+                total = self.model(block).float()
+                for shift in shifts:
+                    if shift:
+                        moved = fractional_shift(block, torch.full((len(block),), shift,
+                                                                   device=device))
+                        total += self.model(moved).float()
+                out[begin:begin + len(block)] = (total / len(shifts)).cpu().numpy()
         return out
 
     def predict(self, waveforms: NDArray, min_confidence: float = 0.0) -> Prediction:

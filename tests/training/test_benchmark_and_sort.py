@@ -20,7 +20,7 @@ def test_benchmark_records_and_cnn_at_least_lda(shared_data, tmp_path, capsys):
                  "--repeats", "1", "--classifiers", "cnn,lda", "--json", str(out), "-q"])
     assert code == 0
     table = capsys.readouterr().out
-    assert "accuracy" in table and "cnn" in table
+    assert "accuracy" in table and "cnn" in table and "below lda" in table
     records = json.loads(out.read_text())
     assert {tuple(sorted(r)) for r in records} == {
         ("accuracy", "classifier", "file", "labels_per_unit", "repeat", "train_seconds")}
@@ -29,6 +29,18 @@ def test_benchmark_records_and_cnn_at_least_lda(shared_data, tmp_path, capsys):
         lda = next(r for r in records if r["file"] == file and r["classifier"] == "lda")
         assert cnn["accuracy"] >= 0.99
         assert cnn["accuracy"] >= lda["accuracy"] - 0.002
+
+
+def test_summary_counts_draws_below_the_baseline():
+    from spikeapp.training.benchmark import BenchmarkRecord, summary_table
+
+    records = [BenchmarkRecord("f.mat", name, 20, repeat, accuracy, 1.0)
+               for repeat, (cnn, lda) in enumerate([(0.99, 0.98), (0.97, 0.98), (0.98, 0.98)])
+               for name, accuracy in (("cnn", cnn), ("lda", lda))]
+    rows = {line.split()[1]: line for line in summary_table(records).splitlines()[1:]}
+    assert rows["cnn"].split()[-1] == "1/3"           # a tie is not below
+    assert "/" not in rows["lda"]
+    assert "below" not in summary_table([r for r in records if r.classifier == "cnn"])
 
 
 def test_benchmark_rejects_bad_waveform_files(tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""Noise whitening (estimated from residuals, applied inside the networks) and the augmentation's
-sub-sample jitter."""
+"""Noise whitening (estimated from residuals, applied inside the networks), the augmentation's
+sub-sample jitter and prediction averaged over the sampling phase."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_networks_saved_before_whitening_still_load():
 
 
 @pytest.mark.parametrize("shift", [0.0, 1.0, -2.0, 0.5, -0.25])
-def testfractional_shift_interpolates_between_samples(shift):
+def test_fractional_shift_interpolates_between_samples(shift):
     t = torch.arange(32, dtype=torch.float32)
     ramp = t[None, None, :].repeat(1, 2, 1)                # value = sample index
     moved = fractional_shift(ramp, torch.tensor([shift]))
@@ -110,3 +110,39 @@ def test_network_input_has_unit_size_whatever_the_recording_units():
         scaled = torch.as_tensor(x * factor) / torch.as_tensor(trained.scale)[None, :, None]
         seen = trained.model.whitening(scaled)
         assert 0.7 < float(seen.std()) < 1.3, (factor, float(seen.std()))
+
+
+def test_prediction_averages_the_network_over_the_sampling_phase():
+    """With phase_average, a spike's logits are the mean of the network's outputs on it shifted
+    by -jitter, 0 and +jitter samples; without it (or without jitter), one pass."""
+    x, y = toy_waveforms(channels=2)
+    trained = run_job(train_classifier(x, y, ["a", "b", "c"], training=dict(FAST, jitter=0.5)))
+    assert trained.phase_shifts() == (-0.5, 0.0, 0.5)
+    scaled = torch.as_tensor(x) / torch.as_tensor(trained.scale)[None, :, None]
+    trained.model.eval()
+    with torch.no_grad():
+        expected = sum(trained.model(fractional_shift(scaled, torch.full((len(x),), s)))
+                       for s in (-0.5, 0.0, 0.5)) / 3
+        single = trained.model(scaled)
+    np.testing.assert_allclose(trained.logits(x), expected.numpy(), atol=1e-4)
+    assert not np.allclose(trained.logits(x), single.numpy(), atol=1e-4)
+    original = trained.training_params
+    trained.training_params = dict(original, phase_average=False)
+    np.testing.assert_allclose(trained.logits(x), single.numpy(), atol=1e-5)
+    for params in ({"jitter": 0.0}, {"augment": False}):
+        trained.training_params = dict(original, **params)
+        assert trained.phase_shifts() == (0.0,)
+
+
+def test_networks_saved_before_phase_averaging_predict_as_they_did():
+    """A network whose parameters predate phase_average predicts in one pass, as when it was
+    saved; one saved with it keeps it."""
+    x, y = toy_waveforms()
+    trained = run_job(train_classifier(x, y, ["a", "b", "c"], training=FAST))
+    loaded = load_checkpoint(checkpoint_bytes(trained))
+    assert loaded.phase_shifts() == trained.phase_shifts() == (-0.5, 0.0, 0.5)
+    payload = torch.load(io.BytesIO(checkpoint_bytes(trained)), weights_only=True)
+    del payload["training_params"]["phase_average"]
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    assert load_checkpoint(buffer.getvalue()).phase_shifts() == (0.0,)
