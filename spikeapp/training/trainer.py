@@ -18,7 +18,7 @@ from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
 from spikeapp.nets import build_network
 from spikeapp.tasks import CancelToken, Job, Progress
-from spikeapp.training.augment import Augmenter, fractional_shift
+from spikeapp.training.augment import Augmenter, shift_all
 from spikeapp.training.calibration import expected_calibration_error, fit_temperature, reliability
 from spikeapp.training.device import cap_threads, choose_device
 from spikeapp.training.whitening import noise_whitening
@@ -95,9 +95,7 @@ class TrainedClassifier:
                 total = self.model(block).float()
                 for shift in shifts:
                     if shift:
-                        moved = fractional_shift(block, torch.full((len(block),), shift,
-                                                                   device=device))
-                        total += self.model(moved).float()
+                        total += self.model(shift_all(block, shift)).float()
                 out[begin:begin + len(block)] = (total / len(shifts)).cpu().numpy()
         return out
 

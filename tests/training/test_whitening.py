@@ -11,7 +11,7 @@ import torch
 
 from spikeapp.nets import SpikeCNN
 from spikeapp.tasks import run_job
-from spikeapp.training.augment import fractional_shift
+from spikeapp.training.augment import fractional_shift, shift_all
 from spikeapp.training.checkpoint import checkpoint_bytes, load_checkpoint
 from spikeapp.training.trainer import train_classifier
 from spikeapp.training.whitening import noise_whitening
@@ -99,6 +99,13 @@ def test_fractional_shift_interpolates_between_samples(shift):
     moved = fractional_shift(ramp, torch.tensor([shift]))
     # Away from the held edges, a ramp shifted later by s reads (index - s) everywhere.
     assert torch.allclose(moved[0, :, 4:-4], ramp[0, :, 4:-4] - shift, atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.5, -0.5, 0.25, -1.75, 3.0])
+def test_one_shift_for_all_is_the_per_waveform_shift(shift):
+    x = torch.randn(5, 2, 32)
+    np.testing.assert_allclose(shift_all(x, shift), fractional_shift(x, torch.full((5,), shift)),
+                               atol=1e-6)
 
 
 def test_network_input_has_unit_size_whatever_the_recording_units():
