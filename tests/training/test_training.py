@@ -12,7 +12,7 @@ from spikeapp.tasks import Cancelled, CancelToken, Progress, run_job
 from spikeapp.training.calibration import expected_calibration_error, fit_temperature
 from spikeapp.training.checkpoint import checkpoint_bytes, load_checkpoint
 from spikeapp.training.classifiers import CLASSIFIERS, make_classifier
-from spikeapp.training.trainer import train_classifier
+from spikeapp.training.trainer import split_validation, train_classifier
 
 FAST = {"epochs": 8, "samples_per_epoch": 256, "patience": 5, "threads": 1, "pseudo_labels": 0}
 
@@ -86,6 +86,28 @@ def test_prediction_margin_and_unresolved_threshold():
     assert np.all(sure.margin <= sure.confidence)
     unsure = trained.predict(np.concatenate([x[:5], blurred]), min_confidence=0.999)
     assert unsure.labels[-1] == -1
+
+
+def test_few_labels_all_train_and_enough_labels_hold_some_out():
+    """A unit with fewer than 10 labels holds none out (a held-out spike or two per unit stops
+    training at a chance epoch and calibrates on noise); the calibration says why it is
+    missing. With 10 or more per unit, a fifth is held out and calibrates."""
+    rng = np.random.default_rng(0)
+    few = np.repeat([0, 1, 2], [9, 30, 30])
+    train, valid = split_validation(few, 0.2, rng)
+    assert len(valid) == 0 and len(train) == len(few)
+    enough = np.repeat([0, 1, 2], 10)
+    train, valid = split_validation(enough, 0.2, rng)
+    assert np.array_equal(np.bincount(enough[valid]), [2, 2, 2])
+    assert not set(train) & set(valid)
+    x, y = toy_waveforms()
+    pick = np.concatenate([np.nonzero(y == c)[0][:5] for c in range(3)])
+    trained = run_job(train_classifier(x[pick], y[pick], ["a", "b", "c"], training=FAST))
+    assert trained.temperature == 1.0
+    assert "10 labels" in trained.calibration["missing"]
+    trained = run_job(train_classifier(x, y, ["a", "b", "c"], training=FAST))
+    assert trained.calibration["held_out"] == 36 and "missing" not in trained.calibration
+    assert (trained.predict(x).labels == y).mean() > 0.95
 
 
 def test_temperature_scaling_reduces_calibration_error():

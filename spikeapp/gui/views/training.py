@@ -78,7 +78,8 @@ class TrainingPanel(QWidget):
                                                            style=Qt.PenStyle.DashLine))
         points = calibration.get("reliability") or []
         if not points:
-            self.reliability.setTitle("calibration (no held-out labels)")
+            why = calibration.get("missing", "no held-out labels")
+            self.reliability.setTitle(f"calibration: {why}", size="8pt")
             return
         confidence, accuracy, counts = (np.array(v, dtype=float) for v in zip(*points))
         sizes = 5 + 10 * np.sqrt(counts / counts.max())
