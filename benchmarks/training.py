@@ -3,9 +3,9 @@
     python benchmarks/training.py [--threads N]
 
 Targets: training < 10 s, prediction >= 100,000 spikes/s (with the default averaging over the
-sampling phase, three passes of the network; one pass is printed too). Uses the Quiroga Difficult2 noise
-0.10 waveforms from ../shared/data when present, otherwise the demo's detected spikes. Baseline
-for the ratio: LDA (scikit-learn) trained and applied to the same spikes.
+sampling phase: three passes of the network; one pass is printed too). Uses the Quiroga
+Difficult2 noise 0.10 waveforms from ../shared/data when present, otherwise the demo's detected
+spikes. Baseline for the ratio: LDA (scikit-learn) trained and applied to the same spikes.
 """
 
 from __future__ import annotations

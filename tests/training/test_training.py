@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
 from spikeapp.nets import SpikeCNN, SpikeMLP
 from spikeapp.tasks import Cancelled, CancelToken, Progress, run_job
 from spikeapp.training.calibration import expected_calibration_error, fit_temperature
 from spikeapp.training.checkpoint import checkpoint_bytes, load_checkpoint
 from spikeapp.training.classifiers import CLASSIFIERS, make_classifier
-from spikeapp.training.trainer import split_validation, train_classifier
+from spikeapp.training.trainer import (
+    LEAST_LABELS_TO_HOLD_OUT,
+    split_validation,
+    train_classifier,
+)
 
 FAST = {"epochs": 8, "samples_per_epoch": 256, "patience": 5, "threads": 1, "pseudo_labels": 0}
 
@@ -107,6 +112,9 @@ def test_few_labels_all_train_and_enough_labels_hold_some_out():
     assert "10 labels" in trained.calibration["missing"]
     trained = run_job(train_classifier(x, y, ["a", "b", "c"], training=FAST))
     assert trained.calibration["held_out"] == 36 and "missing" not in trained.calibration
+    help_text = next(p.help for p in param_table.params_in("training")
+                     if p.name == "validation_fraction")
+    assert f"fewer than {LEAST_LABELS_TO_HOLD_OUT} labels" in help_text
     assert (trained.predict(x).labels == y).mean() > 0.95
 
 
