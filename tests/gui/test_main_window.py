@@ -202,3 +202,33 @@ def test_seed_labels_applied_in_one_step_refresh_the_views(window, qtbot):
     qtbot.waitUntil(lambda: window.units.rowCount() == 3, timeout=5_000)
     assert {u.id for u in c.units()} <= set(c.members())  # the cache followed the edit
     assert c.dirty
+
+
+def test_few_labels_train_on_all_and_the_plot_says_why_calibration_is_missing(window, qtbot,
+                                                                             tmp_path):
+    """Five labels per unit: none is held out, so the calibration plot is empty and says that
+    it needs 10 per unit; the units are still sorted."""
+    window.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    c.training.update(pseudo_labels=0)  # quicker; the hold-out rule is the same
+    spikes = c.session.spikes_of_group(0)
+    truth = nearest_truth(window, spikes)
+    rng = np.random.default_rng(1)
+    for key, unit in zip((Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3), ("A", "B", "C")):
+        c.select(rng.choice(spikes[truth == unit], 5, replace=False))
+        qtbot.keyClick(window, key)
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
+    title = window.training.reliability.getPlotItem().titleLabel.text
+    assert "needs 10 labels per unit" in title, title
+    assert not window.training.reliability.listDataItems()[1:]   # only the diagonal
+    assert len(window.training.val_acc.getData()[0] or []) == 0     # no validation curve at 0
+    grab(window, "4-few-labels", tmp_path)
+    majorities = []
+    for unit in ("A", "B", "C"):
+        got = c.session.assignment[spikes[truth == unit]]
+        values, counts = np.unique(got, return_counts=True)
+        majorities.append(values[counts.argmax()])
+        assert counts.max() / len(got) > 0.9, unit      # each unit's spikes sorted together
+    assert len(set(majorities)) == 3                    # and apart from the others

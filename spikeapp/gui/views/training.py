@@ -104,4 +104,7 @@ class TrainingPanel(QWidget):
                 self._markers.append(marker)
         self.loss.setData(x, [h.get("loss", 0) for h in self._history])
         self.train_acc.setData(x, [h.get("train_accuracy", 0) for h in self._history])
-        self.val_acc.setData(x, [h.get("val_accuracy", 0) for h in self._history])
+        # Epochs without held-out labels have no validation accuracy: no point, not a 0.
+        validated = [(i, h["val_accuracy"]) for i, h in zip(x, self._history)
+                     if "val_accuracy" in h]
+        self.val_acc.setData([i for i, _ in validated], [v for _, v in validated])
