@@ -131,11 +131,11 @@ def test_session_file_round_trip_and_damaged_files(tmp_path):
     loaded = load_session(path)
     assert same(snapshot(loaded), snapshot(session))
     data = path.read_bytes()
-    (tmp_path / "cut.spikeapp").write_bytes(data[: len(data) // 2])
+    cut = data[: len(data) // 2]
+    (tmp_path / "cut.spikeapp").write_bytes(cut)
     with pytest.raises(SpikeappError, match="cut.spikeapp"):
         load_session(tmp_path / "cut.spikeapp")
-    before = (tmp_path / "cut.spikeapp").read_bytes()
-    assert (tmp_path / "cut.spikeapp").read_bytes() == before  # left untouched
+    assert (tmp_path / "cut.spikeapp").read_bytes() == cut  # left untouched by the failed open
 
 
 def test_min_max_decimation_keeps_the_whole_envelope():
