@@ -227,7 +227,7 @@ def end_to_end(sim: Simulated, session: Session, truths: list[GroupTruth],
         result = accuracy_against_truth(session, sim.truth_times_s[rows],
                                         np.full(len(rows), channel), np.full(len(rows), f"u{unit}"),
                                         TOLERANCE_S)
-        scores.append(float(result[f"u{unit}"]))
+        scores.append(float(result[f"u{unit}"].accuracy))
     return scores
 
 

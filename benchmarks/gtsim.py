@@ -321,7 +321,7 @@ def suite_cases() -> list[CaseSpec]:
                       for i, (s, r, sh) in enumerate(zip(snrs, rates, shapes)))
         cases.append(CaseSpec(name, "single", fs, 60.0, units))
 
-    singles("single_2u_clean", [9, 12], [8, 6])
+    singles("single_2u_large", [9, 12], [8, 6])
     singles("single_3u_noisy", [4, 5, 6.5], [10, 7, 5])
     singles("single_4u_similar", [6, 6.5, 8, 10], [6, 8, 5, 4], similar=(0, 1))
     singles("single_5u_hard", [3, 3.5, 4.5, 5, 7], [9, 7, 6, 8, 4], fs=24000.0, similar=(1, 2))

@@ -260,7 +260,7 @@ def _answer_queue(session, history, output, truth, answers: int, network, traini
         history.do(output_change(session, output))
         scores = accuracy_against_truth(session, truth.times_s[mine], truth.channels[mine],
                                         truth.units[mine])
-        text = ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+        text = ", ".join(f"{name} {score.accuracy:.3f}" for name, score in scores.items())
         print(f"channel {group}: {given} queue answer(s): {text}")
     return output
 
@@ -284,9 +284,12 @@ def _print_accuracy(session, truth_path: str) -> None:
 
     truth = read_seeds(truth_path)
     scores = accuracy_against_truth(session, truth.times_s, truth.channels, truth.units)
-    print("accuracy against the truth, tp / (tp + fn + fp), 0.4 ms:")
+    print("accuracy against the truth on the spikes nobody labelled, tp / (tp + fn + fp), "
+          "0.4 ms (labelled spikes are left out of both sides):")
+    print(f"  {'unit':<16} {'accuracy':>8} {'tp':>7} {'fn':>7} {'fp':>7} {'labelled':>8}")
     for name, score in scores.items():
-        print(f"  {name:<16} {score:.4f}")
+        print(f"  {name:<16} {score.accuracy:>8.4f} {score.tp:>7} {score.fn:>7} {score.fp:>7} "
+              f"{score.labelled:>8}")
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -294,13 +297,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     from spikeapp.tasks import run_with_progress_bar
     from spikeapp.training.benchmark import records_as_dicts, run_benchmark, summary_table
-    from spikeapp.training.classifiers import CLASSIFIERS
+    from spikeapp.training.classifiers import known_classifiers
 
     classifiers = [c.strip() for c in args.classifiers.split(",") if c.strip()]
-    unknown = sorted(set(classifiers) - set(CLASSIFIERS))
+    unknown = sorted(set(classifiers) - set(known_classifiers()))
     if unknown:
         raise SpikeappError(f"unknown classifier(s) {', '.join(unknown)}; known: "
-                            f"{', '.join(CLASSIFIERS)}")
+                            f"{', '.join(known_classifiers())}")
     try:
         per_unit = [int(x) for x in args.labels_per_unit.split(",")]
     except ValueError:
@@ -482,7 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=".mat (spikes + spikes_labels/spike_class) or .npz (waveforms + labels)")
     bench.add_argument("--labels-per-unit", default="5,10,20,50,100")
     bench.add_argument("--repeats", type=int, default=10)
-    bench.add_argument("--classifiers", default="cnn,mlp,lda,knn")
+    bench.add_argument("--classifiers", default="cnn,cnn+self,mlp,mlp+self,lda,lda+self,knn,knn+self",
+                       help="each with the labels only, or with +self: self-trained on the "
+                            "unlabelled spikes too (every comparison like for like)")
     bench.add_argument("--json", metavar="OUT", help="write every run as JSON records")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     param_table.add_arguments(bench, ["network", "training"])

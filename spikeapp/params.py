@@ -174,6 +174,11 @@ PARAMS: tuple[Param, ...] = (
           "self-training: after a first fit, up to this many of the most confident unlabelled "
           "spikes per unit join the training set for a second fit (0: off)", low=0,
           high=100_000),
+    Param("teacher", "training", "choice", "lda",
+          "who picks the self-training pseudo-labels: 'lda', shrinkage LDA self-trained on the "
+          "unlabelled spikes (the network then trains once, on labels and pseudo-labels); "
+          "'network', the network's own first fit",
+          choices=("lda", "network")),
     Param("pseudo_confidence", "training", "float", 0.9,
           "least confidence of a spike used as a pseudo-label", low=0.5, high=1.0),
     Param("seed", "training", "int", 0, "random seed (reproducible training)", low=0),

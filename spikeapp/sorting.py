@@ -187,28 +187,55 @@ def output_change(session: Session, output: TrainingOutput, units: set[int] | No
                                  output.assigned[keep], output.confidence[keep], output.network)
 
 
+@dataclass(frozen=True)
+class TruthScore:
+    """One true unit against the sorted unit of its name, on the spikes nobody labelled:
+    SpikeInterface's accuracy tp / (tp + fn + fp). ``labelled``: true spikes left out because a
+    person labelled a spike there (what the network learnt from is not its result)."""
+
+    accuracy: float
+    tp: int
+    fn: int
+    fp: int
+    labelled: int
+
+
 def accuracy_against_truth(session: Session, truth_times: NDArray, truth_channels: NDArray,
                            truth_units: NDArray, tolerance_s: float = 0.0004
-                           ) -> dict[str, float]:
-    """SpikeInterface's accuracy tp / (tp + fn + fp) per true unit, spikes matched in time.
-
-    Each true unit is compared with the sorted unit of the same name on its channel.
-    """
+                           ) -> dict[str, TruthScore]:
+    """Per true unit, the sorted unit of the same name in its channel's group, spikes matched
+    in time within ``tolerance_s``; labelled spikes, and the true spikes they fall on, are left
+    out of both sides and counted apart."""
     d = session.detection
     scores = {}
+    labelled_spike = np.isin(session.source, LABELLED)
     for name in np.unique(truth_units):
         rows = truth_units == name
         channel = int(truth_channels[rows][0])
         group = group_of_channel(session, channel)
         unit = session.unit_by_name(group, str(name)) if group is not None else None
         true_times = np.sort(truth_times[rows])
-        sorted_times = (np.sort(d.times_s[session.assignment == unit.id]) if unit is not None
-                        else np.zeros(0))
-        tp = _count_matches(true_times, sorted_times, tolerance_s)
-        fn = len(true_times) - tp
+        taught = (np.sort(d.times_s[labelled_spike & (d.channels == group)])
+                  if group is not None else np.zeros(0))
+        near_label = _near(true_times, taught, tolerance_s)
+        kept_truth = true_times[~near_label]
+        sorted_times = (np.sort(d.times_s[(session.assignment == unit.id) & ~labelled_spike])
+                        if unit is not None else np.zeros(0))
+        tp = _count_matches(kept_truth, sorted_times, tolerance_s)
+        fn = len(kept_truth) - tp
         fp = len(sorted_times) - tp
-        scores[str(name)] = tp / max(1, tp + fn + fp)
+        scores[str(name)] = TruthScore(tp / max(1, tp + fn + fp), tp, fn, fp,
+                                       int(near_label.sum()))
     return scores
+
+
+def _near(times: NDArray, others: NDArray, tolerance: float) -> NDArray[np.bool_]:
+    """For each of the sorted ``times``: is one of the sorted ``others`` within tolerance?"""
+    if len(others) == 0:
+        return np.zeros(len(times), dtype=bool)
+    right = np.clip(np.searchsorted(others, times), 0, len(others) - 1)
+    left = np.clip(right - 1, 0, len(others) - 1)
+    return np.minimum(np.abs(others[right] - times), np.abs(others[left] - times)) <= tolerance
 
 
 def _count_matches(a: NDArray, b: NDArray, tolerance: float) -> int:

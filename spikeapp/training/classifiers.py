@@ -1,5 +1,6 @@
 """Classifiers behind one interface, to compare honestly: the CNN, the paper's MLP, LDA and
-PCA + k-nearest neighbours (scikit-learn)."""
+PCA + k-nearest neighbours (scikit-learn), each with the labels only (``lda``) or self-trained on
+the unlabelled spikes as well (``lda+self``), so that every comparison is like for like."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.trainer import TrainedClassifier, train_classifier
 
 CLASSIFIERS = ("cnn", "mlp", "lda", "knn")
+SELF = "+self"   # suffix: self-trained on the unlabelled spikes
+# Self-training of the scikit-learn classifiers, as the networks' teacher does it: two rounds,
+# up to 1000 pseudo-labels per unit at confidence >= 0.9.
+_SELF_ROUNDS, _SELF_PER_CLASS, _SELF_LEAST = 2, 1000, 0.9
 
 
 class Classifier:
@@ -35,18 +40,22 @@ class NetworkClassifier(Classifier):
     """The 1D-CNN (``kind="cnn"``) or the paper's MLP (``kind="mlp"``)."""
 
     def __init__(self, kind: str = "cnn", network: dict[str, Any] | None = None,
-                 training: dict[str, Any] | None = None) -> None:
-        self.name = kind
+                 training: dict[str, Any] | None = None, self_training: bool = True) -> None:
+        self.name = kind + (SELF if self_training else "")
         self.kind = kind
         self.network = network
-        self.training = training
+        self.training = dict(training or {})
+        if not self_training:
+            self.training["pseudo_labels"] = 0
+        self.self_training = self_training
         self.trained: TrainedClassifier | None = None
 
     def fit(self, waveforms, labels, unlabelled=None, cancel=None):
         names = [str(c) for c in range(int(labels.max()) + 1)]
-        self.trained = yield from train_classifier(waveforms, labels, names, kind=self.kind,
-                                                   network=self.network, training=self.training,
-                                                   unlabelled=unlabelled, cancel=cancel)
+        self.trained = yield from train_classifier(
+            waveforms, labels, names, kind=self.kind, network=self.network,
+            training=self.training, unlabelled=unlabelled if self.self_training else None,
+            cancel=cancel)
 
     def predict_proba(self, waveforms):
         return self.trained.predict(waveforms).probabilities
@@ -69,6 +78,12 @@ class LdaClassifier(Classifier):
 
     def predict_proba(self, waveforms):
         return self.model.predict_proba(_flat(waveforms)).astype(np.float32)
+
+    def predict(self, waveforms):
+        return self.model.classes_[self.predict_proba(waveforms).argmax(axis=1)]
+
+    def classes(self) -> NDArray[np.int64]:
+        return self.model.classes_
 
 
 class KnnClassifier(Classifier):
@@ -94,6 +109,42 @@ class KnnClassifier(Classifier):
     def predict_proba(self, waveforms):
         return self.knn.predict_proba(self.pca.transform(_flat(waveforms))).astype(np.float32)
 
+    def predict(self, waveforms):
+        return self.knn.classes_[self.predict_proba(waveforms).argmax(axis=1)]
+
+    def classes(self) -> NDArray[np.int64]:
+        return self.knn.classes_
+
+
+class SelfTrained(Classifier):
+    """A scikit-learn classifier refitted on its own most confident predictions on the
+    unlabelled spikes (labels plus pseudo-labels, twice)."""
+
+    def __init__(self, inner: Classifier) -> None:
+        self.inner = inner
+        self.name = inner.name + SELF
+
+    def fit(self, waveforms, labels, unlabelled=None, cancel=None):
+        from spikeapp.training.teacher import most_confident
+
+        yield from self.inner.fit(waveforms, labels, unlabelled)
+        if unlabelled is None or len(unlabelled) == 0:
+            return
+        for _ in range(_SELF_ROUNDS):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            rows, columns = most_confident(self.inner.predict_proba(unlabelled), _SELF_PER_CLASS,
+                                           _SELF_LEAST)
+            classes = self.inner.classes()[columns]
+            yield from self.inner.fit(np.concatenate([waveforms, unlabelled[rows]]),
+                                      np.concatenate([labels, classes]), unlabelled)
+
+    def predict_proba(self, waveforms):
+        return self.inner.predict_proba(waveforms)
+
+    def predict(self, waveforms):
+        return self.inner.predict(waveforms)
+
 
 def _flat(waveforms: NDArray) -> NDArray:
     return np.asarray(waveforms, dtype=np.float32).reshape(len(waveforms), -1)
@@ -101,11 +152,21 @@ def _flat(waveforms: NDArray) -> NDArray:
 
 def make_classifier(name: str, network: dict[str, Any] | None = None,
                     training: dict[str, Any] | None = None) -> Classifier:
-    """A fresh classifier by name (one of :data:`CLASSIFIERS`)."""
-    if name in ("cnn", "mlp"):
-        return NetworkClassifier(name, network, training)
-    if name == "lda":
-        return LdaClassifier()
-    if name == "knn":
-        return KnnClassifier()
-    raise ValueError(f"unknown classifier '{name}'; known: {', '.join(CLASSIFIERS)}")
+    """A fresh classifier by name: one of :data:`CLASSIFIERS`, with the labels only, or with
+    ``+self`` appended, self-trained on the unlabelled spikes too."""
+    base, self_training = (name[:-len(SELF)], True) if name.endswith(SELF) else (name, False)
+    if base in ("cnn", "mlp"):
+        return NetworkClassifier(base, network, training, self_training)
+    if base == "lda":
+        inner: Classifier = LdaClassifier()
+    elif base == "knn":
+        inner = KnnClassifier()
+    else:
+        raise ValueError(f"unknown classifier '{name}'; known: "
+                         f"{', '.join(known_classifiers())}")
+    return SelfTrained(inner) if self_training else inner
+
+
+def known_classifiers() -> list[str]:
+    """Every classifier name ``make_classifier`` takes."""
+    return [c + suffix for c in CLASSIFIERS for suffix in ("", SELF)]

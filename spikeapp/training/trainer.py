@@ -18,6 +18,7 @@ from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
 from spikeapp.nets import build_network
 from spikeapp.tasks import CancelToken, Job, Progress
+from spikeapp.training import teacher
 from spikeapp.training.augment import Augmenter, shift_all
 from spikeapp.training.calibration import expected_calibration_error, fit_temperature, reliability
 from spikeapp.training.device import cap_threads, choose_device
@@ -52,6 +53,7 @@ class TrainedClassifier:
     history: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     calibration: dict[str, Any] = field(default_factory=dict)
+    pseudo_labelled: int = 0              # unlabelled spikes it learnt from as pseudo-labels
 
     def logits(self, waveforms: NDArray, batch: int = 2048) -> NDArray[np.float32]:
         """Raw network outputs for (n, channels, samples) waveforms, in batches (2048 keeps a
@@ -151,13 +153,19 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
                      cancel: CancelToken | None = None) -> Job[TrainedClassifier]:
     """Train a network on labelled waveforms; yield Progress per epoch; return the classifier.
 
-    ``labels`` are class indexes into ``class_names``. Class-balanced sampling, augmentation,
-    a stratified validation split with early stopping (the best epoch's weights are kept),
-    temperature scaling on the validation labels. With ``unlabelled`` waveforms and
-    ``pseudo_labels`` > 0, a second fit adds the most confident unlabelled spikes of each class
-    to the training set and runs half as many epochs without early stopping, averaging its
-    weights over the second half; validation stays on human labels, and the first fit is kept
-    when the second scores lower on them. Cancellation is checked between batches.
+    ``labels`` are class indexes into ``class_names``. Class-balanced sampling, augmentation, a
+    stratified split of the labels: the held-out ones calibrate the confidence (temperature
+    scaling; ECE and the reliability diagram cross-fitted on two halves of them).
+
+    Without ``unlabelled`` waveforms (or with ``pseudo_labels`` 0) one fit on the labels, early
+    stopping on the held-out labels. With them, self-training: ``teacher`` "lda" (the default)
+    takes pseudo-labels from shrinkage LDA self-trained on the unlabelled spikes
+    (:mod:`spikeapp.training.teacher`), and the network trains once on labels and pseudo-labels,
+    half the epochs, annealed, its weights averaged over the second half (no early stopping: the
+    held-out labels choose nothing). ``teacher`` "network" (also used when LDA cannot fit, with
+    one label per unit) takes them from the network's own first fit, then fits again, keeping
+    the first fit when the second scores lower on the held-out labels. Cancellation is checked
+    between batches.
     """
     net_p = param_table.resolve("network", network)
     train_p = param_table.resolve("training", training)
@@ -210,25 +218,45 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
     rng = np.random.default_rng(train_p["seed"])
     train_rows, valid_rows = split_validation(labels, train_p["validation_fraction"], rng)
     scale = _channel_scale(waveforms[train_rows])
-    self_train = (kind == "cnn" and unlabelled is not None and len(unlabelled) > 0
+    self_train = (unlabelled is not None and len(unlabelled) > 0
                   and train_p["pseudo_labels"] > 0)
-    stages = 2 if self_train else 1
-    fit = _Fit(kind, net_p, train_p, device, len(class_names), scale, cancel, stages)
+    taught = (self_train and train_p["teacher"] == "lda"
+              and teacher.can_teach(labels[train_rows]))
+    x_train, y_train = waveforms[train_rows], labels[train_rows]
+    if taught:
+        yield Progress(0, 1, "pseudo-labels from the LDA teacher", "teacher")
+        pool = np.asarray(_as_3d(unlabelled), dtype=np.float32)
+        rows, classes = teacher.lda_pseudo_labels(x_train, y_train, pool,
+                                                  train_p["pseudo_labels"],
+                                                  train_p["pseudo_confidence"])
+        x_train = np.concatenate([x_train, pool[rows]])
+        y_train = np.concatenate([y_train, classes])
+        # One annealed fit on the human labels and the teacher's pseudo-labels: the held-out
+        # labels choose nothing in it (no epoch, no fallback), so they calibrate honestly.
+        plan = [(_stage_epochs(train_p["epochs"], 1), True)]
+    elif self_train:
+        plan = [(train_p["epochs"], False), (_stage_epochs(train_p["epochs"], 1), True)]
+    else:
+        plan = [(train_p["epochs"], False)]
+    fit = _Fit(kind, net_p, train_p, device, len(class_names), scale, cancel, plan)
     x_valid, y_valid = waveforms[valid_rows], labels[valid_rows]
-    model = yield from fit.run(waveforms[train_rows], labels[train_rows], x_valid, y_valid, 0)
+    model = yield from fit.run(x_train, y_train, x_valid, y_valid, 0)
     trained = TrainedClassifier(model=model, kind=kind, class_names=list(class_names),
                                 scale=scale, input_shape=(waveforms.shape[1], waveforms.shape[2]),
                                 network_params=net_p, training_params=train_p,
                                 history=fit.history)
-    if len(valid_rows):
-        trained.temperature = fit_temperature(trained.logits(x_valid), y_valid)
-    if self_train:
+    if taught:
+        trained.pseudo_labelled = int(len(rows))
+    if self_train and not taught:
+        if len(valid_rows):
+            trained.temperature = fit_temperature(trained.logits(x_valid), y_valid)
         extra_x, extra_y = _confident(trained, np.asarray(_as_3d(unlabelled), dtype=np.float32),
                                       train_p["pseudo_labels"], train_p["pseudo_confidence"])
         if len(extra_y):
-            x = np.concatenate([waveforms[train_rows], extra_x])
-            y = np.concatenate([labels[train_rows], extra_y])
+            x = np.concatenate([x_train, extra_x])
+            y = np.concatenate([y_train, extra_y])
             first = trained.model
+            trained.pseudo_labelled = int(len(extra_y))
             trained.model = yield from fit.run(x, y, x_valid, y_valid, 1)
             trained.history = fit.history
             if len(valid_rows) and (_accuracy(trained, x_valid, y_valid)
@@ -236,20 +264,39 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
                 # Wrong pseudo-labels taught it worse than the human labels alone.
                 log.info("self-training lowered validation accuracy; keeping the first fit")
                 trained.model = first
-    if not len(valid_rows):
-        trained.calibration = {"missing": "off (validation fraction 0)" if
-                               train_p["validation_fraction"] <= 0 else
-                               f"needs {LEAST_LABELS_TO_HOLD_OUT} labels per unit"}
-    else:
-        logits = trained.logits(x_valid)
-        trained.temperature = fit_temperature(logits, y_valid)
-        # How well confidence matches accuracy on the held-out labels, before and after.
-        trained.calibration = {
-            "ece_before": expected_calibration_error(logits, y_valid),
-            "ece_after": expected_calibration_error(logits, y_valid, trained.temperature),
-            "reliability": reliability(logits, y_valid, trained.temperature),
-            "held_out": int(len(valid_rows))}
+                trained.pseudo_labelled = 0
+    trained.temperature, trained.calibration = _calibrate(trained, x_valid, y_valid, train_p)
     return trained
+
+
+def _calibrate(trained: TrainedClassifier, x_valid: NDArray, y_valid: NDArray[np.int64],
+               train_p: dict) -> tuple[float, dict[str, Any]]:
+    """The temperature, fitted on the held-out labels, and how well calibrated it leaves the
+    network, cross-fitted: the held-out labels split in two halves, each half's ECE and
+    reliability measured at the temperature fitted on the other, so that no label both fits the
+    temperature and judges it."""
+    if not len(y_valid):
+        return 1.0, {"missing": "off (validation fraction 0)" if
+                     train_p["validation_fraction"] <= 0 else
+                     f"needs {LEAST_LABELS_TO_HOLD_OUT} labels per unit"}
+    logits = trained.logits(x_valid)
+    temperature = fit_temperature(logits, y_valid)
+    rng = np.random.default_rng(train_p["seed"])
+    half = np.zeros(len(y_valid), dtype=bool)
+    for cls in np.unique(y_valid):
+        members = rng.permutation(np.flatnonzero(y_valid == cls))
+        half[members[: len(members) // 2]] = True
+    calibration: dict[str, Any] = {"held_out": int(len(y_valid)),
+                                   "ece_before": expected_calibration_error(logits, y_valid)}
+    if half.all() or not half.any():
+        calibration["missing"] = "too few held-out labels to judge the calibration"
+        return temperature, calibration
+    scaled = np.empty_like(logits)
+    for judged in (half, ~half):
+        scaled[judged] = logits[judged] / fit_temperature(logits[~judged], y_valid[~judged])
+    calibration.update(ece_after=expected_calibration_error(scaled, y_valid),
+                       reliability=reliability(scaled, y_valid), cross_fitted=True)
+    return temperature, calibration
 
 
 def _accuracy(trained: TrainedClassifier, x: NDArray, y: NDArray[np.int64],
@@ -280,9 +327,10 @@ class _Fit:
 
     def __init__(self, kind: str, net_p: dict, train_p: dict, device: torch.device,
                  n_classes: int, scale: NDArray[np.float32], cancel: CancelToken | None,
-                 stages: int) -> None:
+                 plan: list[tuple[int, bool]]) -> None:
         self.kind, self.net_p, self.train_p, self.device = kind, net_p, train_p, device
-        self.n_classes, self.cancel, self.stages = n_classes, cancel, stages
+        self.n_classes, self.cancel = n_classes, cancel
+        self.plan = plan     # per stage: epochs, and whether annealed (no early stopping)
         self.scale = torch.as_tensor(scale)[None, :, None]
         self.history: list[dict[str, float]] = []
 
@@ -310,22 +358,22 @@ class _Fit:
         model = model.to(self.device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=p["learning_rate"],
                                       weight_decay=p["weight_decay"])
-        # The self-training fit learns from hundreds of pseudo-labels per unit; the few human
-        # labels held out are too few to pick its epoch by (one spike flips the best epoch to an
-        # early, unannealed one), so it runs its whole, shorter annealing schedule.
-        early_stopping = stage == 0
-        epochs = _stage_epochs(p["epochs"], stage)
+        # A fit on hundreds of pseudo-labels per unit; the few human labels held out are too
+        # few to pick its epoch by (one spike flips the best epoch to an early, unannealed one),
+        # so it runs its whole, shorter annealing schedule.
+        epochs, annealed = self.plan[stage]
+        early_stopping = not annealed
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
         batch = p["batch_size"]
         steps = max(1, math.ceil(p["samples_per_epoch"] / batch))
         weights = _balanced_weights(y_np)
         best = (math.inf, None, 0)
-        label = " (self-training)" if stage else ""
+        label = " (self-training)" if self.plan[stage][1] else ""
         # The self-training fit returns the average of its weights over the second half of its
         # schedule (stochastic weight averaging): a steadier boundary than any one epoch's,
         # where a spike or two on the edge otherwise flip from one seed to the next.
-        swa = torch.optim.swa_utils.AveragedModel(model, use_buffers=True) if stage else None
+        swa = torch.optim.swa_utils.AveragedModel(model, use_buffers=True) if annealed else None
         for epoch in range(1, epochs + 1):
             model.train()
             picks = torch.multinomial(weights, steps * batch, replacement=True,
@@ -360,8 +408,8 @@ class _Fit:
                     best = (val_loss, copy.deepcopy(model.state_dict()), epoch)
                 stop = early_stopping and epoch - best[2] >= p["patience"]
             self.history.append(record)
-            done = sum(_stage_epochs(p["epochs"], s) for s in range(stage)) + epoch
-            total = sum(_stage_epochs(p["epochs"], s) for s in range(self.stages))
+            done = sum(e for e, _ in self.plan[:stage]) + epoch
+            total = sum(e for e, _ in self.plan)
             message = (f"stopped early at epoch {epoch}{label}" if stop
                        else f"epoch {epoch}{label}: loss {record['loss']:.3f}")
             yield Progress(done, total, message, "epoch", record)

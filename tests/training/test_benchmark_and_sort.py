@@ -76,10 +76,38 @@ def test_sort_reaches_095_on_every_sortable_demo_unit(sorted_demo):
     times = np.array([float(r["time_s"]) for r in rows])
     channels = np.array([int(r["channel"]) for r in rows])
     units = np.array([r["unit"] for r in rows])
+    with open(sorted_demo / "demo.seeds.csv") as handle:
+        seeded = [r["unit"] for r in csv.DictReader(handle)]
     scores = accuracy_against_truth(session, times, channels, units)
     for name, score in scores.items():
         if name != "mua":  # the demo's unit below the detection threshold
-            assert score >= 0.95, (name, score)
+            assert score.accuracy >= 0.95, (name, score)
+            # The seed labels are left out of the score and counted apart.
+            labelled = seeded.count(name)
+            assert labelled > 0 and score.labelled == labelled
+            assert score.tp + score.fn == (units == name).sum() - labelled
+
+
+def test_accuracy_against_truth_leaves_labelled_spikes_out():
+    from spikeapp.session import commands as cmd
+    from spikeapp.session.state import Session
+
+    from tests.session.test_selection_and_commands import small_session
+
+    session: Session = small_session()
+    times = session.detection.times_s
+    history = cmd.History(session)
+    history.do(cmd.label_new_unit(session, np.arange(0, 4), name="a"))
+    # The network put 4..9 in "a"; 8 and 9 are really another unit's.
+    history.do(cmd.apply_predictions(session, 0, np.arange(4, 10),
+                                     np.full(6, session.unit_by_name(0, "a").id),
+                                     np.ones(6, np.float32), b"net"))
+    truth_times = times[np.r_[0:8, 10]]
+    scores = accuracy_against_truth(session, truth_times, np.zeros(9, int), np.full(9, "a"))
+    score = scores["a"]
+    # Labelled 0-3 left out: tp 4-7, fp 8-9, fn the true spike at 10.
+    assert (score.tp, score.fp, score.fn, score.labelled) == (4, 2, 1, 4)
+    assert score.accuracy == pytest.approx(4 / 7)
 
 
 def test_sort_outputs(sorted_demo):

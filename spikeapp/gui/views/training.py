@@ -87,7 +87,7 @@ class TrainingPanel(QWidget):
                               symbolSize=sizes, symbolBrush="g")
         self.reliability.setTitle(
             f"{calibration['held_out']} held-out labels: ECE {calibration['ece_before']:.3f} "
-            f"-> {calibration['ece_after']:.3f}", size="8pt")
+            f"-> {calibration['ece_after']:.3f} (cross-fitted)", size="8pt")
 
     def _plot(self) -> None:
         x = list(range(1, len(self._history) + 1))
