@@ -91,7 +91,6 @@ def test_sort_reaches_095_on_every_sortable_demo_unit(sorted_demo):
 def test_accuracy_against_truth_leaves_labelled_spikes_out():
     from spikeapp.session import commands as cmd
     from spikeapp.session.state import Session
-
     from tests.session.test_selection_and_commands import small_session
 
     session: Session = small_session()
