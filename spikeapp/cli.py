@@ -205,6 +205,8 @@ def cmd_sort(args: argparse.Namespace) -> int:
             output = _answer_queue(session, history, output, truth, args.active, network,
                                    training, args.quiet)
         (out / f"network_channel{group}.pt").write_bytes(output.network)
+    if args.recover:
+        session = _recover(session, args, reader)
     count = write_spiketrains_csv(session, out / "spiketrains.csv")
     save_session(session, out / "session.spikeapp")
     print(f"{count} spikes sorted in {time.perf_counter() - started:.1f} s -> {out}")
@@ -212,6 +214,28 @@ def cmd_sort(args: argparse.Namespace) -> int:
     if args.truth:
         _print_accuracy(session, args.truth)
     return 0
+
+
+def _recover(session, args: argparse.Namespace, reader: dict):
+    """The session with the spikes the sorted units' templates found (spikeapp.recovery)."""
+    import numpy as np
+
+    from spikeapp.recovery import find_missed, with_found_spikes
+    from spikeapp.tasks import run_with_progress_bar
+
+    with _open(args) as recording:
+        found = run_with_progress_bar(find_missed(session, recording, args.recover_score),
+                                      "recover", enabled=not args.quiet)
+    grown, rows = with_found_spikes(session, found)
+    names = {u.id: u.name for u in grown.units.values()}
+    per_unit = {}
+    for unit in grown.assignment[rows]:
+        per_unit[names.get(int(unit), "?")] = per_unit.get(names.get(int(unit), "?"), 0) + 1
+    text = ", ".join(f"{name} {count}" for name, count in sorted(per_unit.items()))
+    print(f"{len(rows)} spike(s) found by template matching"
+          + (f" ({text})" if text else "") + f"; mean confidence "
+          f"{float(np.mean(grown.confidence[rows])) if len(rows) else 0:.2f}")
+    return grown
 
 
 def _answer_queue(session, history, output, truth, answers: int, network, training,
@@ -438,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
     sort.add_argument("--truth", metavar="TRUTH.csv",
                       help="ground truth (time_s,channel,unit) to report accuracy against")
     sort.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sort.add_argument("--recover", action="store_true",
+                      help="after training, the sorted units' templates search the signal for "
+                           "spikes the threshold missed (under it, inside overlaps); they join "
+                           "their unit as predictions, marked as found by template")
+    sort.add_argument("--recover-score", type=float, default=5.0, metavar="Z",
+                      help="least template match, in robust SDs of its scores (default 5)")
     param_table.add_arguments(sort, ["detection", "network", "training"])
     sort.set_defaults(func=cmd_sort)
 

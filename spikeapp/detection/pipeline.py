@@ -54,6 +54,12 @@ class DetectionResult:
     n_samples: int
     params: dict[str, Any] = field(default_factory=dict)
     recording_path: str = ""
+    # Per spike: 0 crossed the threshold, 1 found by a sorted unit's template (spikeapp.recovery).
+    origin: NDArray[np.int8] | None = None
+
+    def __post_init__(self) -> None:
+        if self.origin is None:
+            self.origin = np.zeros(len(self.samples), dtype=np.int8)
 
     @property
     def n_spikes(self) -> int:
@@ -79,7 +85,7 @@ class DetectionResult:
     @classmethod
     def load(cls, path: str | Path) -> DetectionResult:
         with np.load(path, allow_pickle=False) as data:
-            values = {name: data[name] for name in _ARRAY_FIELDS}
+            values = {name: data[name] for name in _ARRAY_FIELDS if name in data.files}
             return cls(**values, waveforms=data["waveforms"],
                        sampling_rate=float(data["sampling_rate"]), t_start=float(data["t_start"]),
                        n_samples=int(data["n_samples"]), params=json.loads(str(data["params"])),
@@ -87,7 +93,7 @@ class DetectionResult:
 
 
 _ARRAY_FIELDS = ("samples", "times_s", "channels", "peak_channels", "amplitudes", "features",
-                 "noise_uv", "channel_ids", "group_ids", "group_channels")
+                 "noise_uv", "channel_ids", "group_ids", "group_channels", "origin")
 
 
 def parse_groups(specs: list[str] | None, channel_ids: NDArray[np.int64]) -> list[list[int]] | None:

@@ -77,9 +77,13 @@ def iso_time(epoch: float) -> str:
 
 
 def labelled_by(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.str_]:
+    """Who put each spike in its unit: human, network, imported, or template (a spike the
+    threshold missed, found by its unit's template and kept as a prediction)."""
     names = np.full(len(spikes), "none", dtype=object)
     for code, name in LABELLED_BY.items():
         names[session.source[spikes] == code] = name
+    names[(session.source[spikes] == NETWORK) & (session.detection.origin[spikes] == 1)] = \
+        "template"
     return names
 
 

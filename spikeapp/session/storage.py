@@ -20,7 +20,8 @@ SCHEMA_VERSION = 1
 SUFFIX = ".spikeapp"
 _DETECTION_ARRAYS = ("samples", "times_s", "channels", "peak_channels", "amplitudes",
                      "waveforms", "features", "noise_uv", "channel_ids", "group_ids",
-                     "group_channels")
+                     "group_channels", "origin")
+_OPTIONAL_DETECTION = {"origin"}  # files written before template matching lack it
 _STATE_ARRAYS = ("assignment", "source", "confidence", "network_version", "assigned_at")
 _OPTIONAL_STATE = {"assigned_at"}  # files written before provenance times lack it
 
@@ -78,8 +79,9 @@ def load_session(path: str | Path) -> Session:
                     f"{path}: written by a newer spikeapp ({meta.get('spikeapp_version', '?')}, "
                     f"session format {version}); this one ({__version__}) reads up to format "
                     f"{SCHEMA_VERSION}")
-            arrays = {n: _read_array(zf, f"detection/{n}.npy") for n in _DETECTION_ARRAYS}
             names = set(zf.namelist())
+            arrays = {n: _read_array(zf, f"detection/{n}.npy") for n in _DETECTION_ARRAYS
+                      if n not in _OPTIONAL_DETECTION or f"detection/{n}.npy" in names}
             state = {n: _read_array(zf, f"state/{n}.npy") for n in _STATE_ARRAYS
                      if n not in _OPTIONAL_STATE or f"state/{n}.npy" in names}
             networks = {int(g): zf.read(f"networks/{g}.pt") for g in meta.get("networks", [])}
@@ -131,8 +133,11 @@ def _build(meta: dict, arrays: dict, state: dict, networks: dict) -> Session:
                        ("network_version", "iu"), ("assigned_at", "f")):
         if name in state and state[name].dtype.kind not in kind:
             raise _Damaged(f"state/{name} has the wrong type ({state[name].dtype})")
+    if "origin" in arrays and arrays["origin"].dtype.kind not in "iu":
+        raise _Damaged(f"detection/origin has the wrong type ({arrays['origin'].dtype})")
     n = len(arrays["samples"])
-    one_d = ("samples", "times_s", "channels", "peak_channels", "amplitudes")
+    one_d = ("samples", "times_s", "channels", "peak_channels", "amplitudes") + (
+        ("origin",) if "origin" in arrays else ())
     if any(arrays[k].ndim != 1 or len(arrays[k]) != n for k in one_d) or \
             arrays["waveforms"].ndim != 3 or len(arrays["waveforms"]) != n or \
             arrays["features"].ndim != 2 or len(arrays["features"]) != n or \
