@@ -22,9 +22,10 @@ def write_spiketrains_csv(session: Session, path: str | Path) -> int:
 
     ``channel`` is the channel the spike is largest on (the channel itself when each channel
     is sorted alone). Human labels have confidence 1; ``labelled_by`` is human, network,
-    imported or template (found by its unit's template under the threshold: ``sort --recover``); ``network_version`` which network (empty for a person's label); ``labelled_at``
-    when (ISO 8601, UTC; empty when unknown). Times have 9 decimals: the sample times of any
-    rate up to 1 MHz read back exactly.
+    imported or template (found by its unit's template under the threshold, ``sort
+    --recover``); ``network_version`` which network (empty for a person's label);
+    ``labelled_at`` when (ISO 8601, UTC; empty when unknown). Times have 9 decimals: the sample
+    times of any rate up to 1 MHz read back exactly.
     """
     d = session.detection
     rows = np.nonzero(session.assignment >= 0)[0]
