@@ -15,12 +15,14 @@ sorts (train per group, predict every spike), and scored:
 - ``ceiling``: shrinkage LDA trained on every detected true spike, 5-fold cross-validated;
 - ``e2e``: SpikeInterface's accuracy tp / (tp + fn + fp) per unit against all its true spikes
   (labelled ones left out on both sides), mean over units, first training seed;
-- with ``--peers``: SpikeInterface's built-in sorters on the same recording (bench extra).
+- with ``--peers``: SpikeInterface's built-in sorters on the same recording (bench extra);
+- with ``--recover Z``: template matching after the sort (``spikeapp sort --recover``): how
+  many spikes it found, the share of them that are true spikes, recall and e2e again.
 
 Seeds: ``gtsim.TUNING_SEEDS`` may choose constants; the table and the summary are computed on
 ``gtsim.REPORTING_SEEDS`` only (``--tuning`` runs the tuning seeds instead, for development).
 
-    python benchmarks/groundtruth.py [--quick] [--cases a,b] [--json out.json]
+    python benchmarks/groundtruth.py [--quick] [--cases a,b] [--recover 5] [--json out.json]
 
 The last line is the summary.
 """
@@ -80,6 +82,10 @@ class CaseResult:
     e2e_units: list[float] = field(default_factory=list)
     peers: dict[str, float] = field(default_factory=dict)
     n_eval: int = 0
+    recovered: int = 0                  # spikes found by template matching (--recover)
+    recovered_true: float = 0.0         # share of them within 0.4 ms of a true spike
+    recall_recovered: list[float] = field(default_factory=list)
+    e2e_recovered: float = float("nan")
 
 
 def match_group(sim: Simulated, session: Session, group: int, members: NDArray[np.int64]
@@ -231,8 +237,37 @@ def end_to_end(sim: Simulated, session: Session, truths: list[GroupTruth],
     return scores
 
 
+def _recover(sim: Simulated, recording: ArrayRecording, session: Session,
+             truths: list[GroupTruth], labelled: list[NDArray], result: CaseResult,
+             min_score: float) -> None:
+    """Template matching after the first training seed's sort: recall and end to end again."""
+    from spikeapp.recovery import find_missed, with_found_spikes
+
+    found = run_job(find_missed(session, recording, min_score))
+    grown, rows = with_found_spikes(session, found)
+    d = grown.detection
+    again = [match_group(sim, grown, int(g), d.group_members(int(g))) for g in d.group_ids]
+    result.recovered = int(len(rows))
+    true_found = sum(int(((t.true_unit >= 0) & np.isin(t.spikes, rows)).sum()) for t in again)
+    result.recovered_true = true_found / max(1, len(rows))
+    result.recall_recovered = _recall(sim, again)
+    result.e2e_recovered = float(np.mean(end_to_end(sim, grown, truths, labelled)))
+
+
+def _recall(sim: Simulated, truths: list[GroupTruth]) -> list[float]:
+    """Per unit: true spikes with a detection in a group where the unit is seen."""
+    recall = []
+    for unit in range(len(sim.case.units)):
+        found = set()
+        for t in truths:
+            if unit in t.units:
+                found |= set(t.true_index[t.true_unit == unit].tolist())
+        recall.append(len(found) / max(1, int((sim.truth_units == unit).sum())))
+    return recall
+
+
 def run_case(sim: Simulated, labels_per_unit: int, train_seeds: int, training: dict,
-             network: dict, peers: list[str]) -> CaseResult:
+             network: dict, peers: list[str], recover: float = 0.0) -> CaseResult:
     case = sim.case
     recording = ArrayRecording(sim.data, case.fs, path=f"<{case.name}>")
     groups = [list(g) for g in case.groups] if case.groups and case.kind == "probe" else (
@@ -243,14 +278,7 @@ def run_case(sim: Simulated, labels_per_unit: int, train_seeds: int, training: d
               for g in detection.group_ids]
     rng = np.random.default_rng([sim.seed, labels_per_unit])
     labelled = [draw_labels(t, labels_per_unit, rng) for t in truths]
-    recall = []
-    for unit in range(len(case.units)):
-        true_rows = np.flatnonzero(sim.truth_units == unit)
-        found = set()
-        for t in truths:
-            if unit in t.units:
-                found |= set(t.true_index[t.true_unit == unit].tolist())
-        recall.append(len(found) / max(1, len(true_rows)))
+    recall = _recall(sim, truths)
     detected = sum(int((t.true_unit >= 0).sum()) for t in truths)
     precision = detected / max(1, sum(len(t.spikes) for t in truths))
     result = CaseResult(case.name, case.kind, sim.seed, len(case.units),
@@ -266,6 +294,8 @@ def run_case(sim: Simulated, labels_per_unit: int, train_seeds: int, training: d
         if train_seed == 0:
             result.e2e_units = end_to_end(sim, session, truths, labelled)
             result.e2e = float(np.mean(result.e2e_units))
+            if recover:
+                _recover(sim, recording, session, truths, labelled, result, recover)
     for sorter in peers:
         result.peers[sorter] = run_peer(sim, sorter)
     return result
@@ -315,6 +345,12 @@ def table(results: list[CaseResult]) -> str:
                 f" {np.mean([r.e2e for r in rows]):>6.3f}"
                 f" {np.mean([np.mean(r.network_train_s) for r in rows]):>7.1f}")
         line += "".join(f" {k} {v:.3f}" for k, v in peers.items())
+        if rows[0].recall_recovered:
+            again = np.array([r.recall_recovered for r in rows])
+            line += (f" | recover: recall {again.min():.2f}/{again.mean():.3f} found "
+                     f"{np.mean([r.recovered for r in rows]):.0f} "
+                     f"({100 * np.mean([r.recovered_true for r in rows]):.0f} % true) e2e "
+                     f"{np.mean([r.e2e_recovered for r in rows]):.3f}")
         lines.append(line)
     return "\n".join(lines)
 
@@ -353,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a training or network parameter, e.g. --set whiten=false")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--recover", type=float, default=0.0, metavar="Z",
+                        help="after the first training seed, template matching at this score "
+                             "(spikeapp sort --recover); recall and e2e again")
     parser.add_argument("--json", help="write every record here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -382,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             started = time.perf_counter()
             result = run_case(simulate(case, seed), args.labels, train_seeds, training, network,
-                              peers)
+                              peers, args.recover)
             results.append(result)
             print(f"{case.name} seed {seed}: network "
                   f"{' '.join(f'{100 * a:.2f}' for a in result.network)} lda {100 * result.lda:.2f}"

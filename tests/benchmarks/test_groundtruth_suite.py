@@ -1,0 +1,58 @@
+"""The ground-truth suite's simulator and scoring: what its figures rest on."""
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+gtsim = pytest.importorskip("gtsim")
+groundtruth = pytest.importorskip("groundtruth")
+
+
+def _case(name: str, seconds: float = 8.0):
+    case = next(c for c in gtsim.suite_cases() if c.name == name)
+    return replace(case, duration_s=seconds)
+
+
+def test_units_have_the_snr_they_were_given_and_truth_marks_their_troughs():
+    sim = gtsim.simulate(_case("single_3u_noisy"), seed=101)
+    assert np.allclose(sim.snr, [u.snr for u in sim.case.units], rtol=1e-6)
+    filtered = gtsim.band_pass(sim.data.astype(np.float64), sim.case.fs)[:, 0]
+    assert gtsim.robust_sd(filtered[:, None])[0] == pytest.approx(1.0, rel=0.05)
+    # The biggest unit's true times sit on troughs about snr deep (5 % amplitude jitter,
+    # noise on top).
+    big = int(np.argmax(sim.snr))
+    samples = np.round(sim.truth_times_s[sim.truth_units == big] * sim.case.fs).astype(int)
+    assert np.median(filtered[samples]) == pytest.approx(-sim.snr[big], rel=0.15)
+
+
+def test_seeds_split_tuning_from_reporting_and_are_reproducible():
+    assert not set(gtsim.TUNING_SEEDS) & set(gtsim.REPORTING_SEEDS)
+    assert len(gtsim.suite_cases()) >= 12 and len(gtsim.REPORTING_SEEDS) >= 3
+    a = gtsim.simulate(_case("tetrode_4u", 2.0), seed=1)
+    b = gtsim.simulate(_case("tetrode_4u", 2.0), seed=1)
+    assert np.array_equal(a.data, b.data) and a.data.shape[1] == 4
+
+
+def test_scoring_matches_detections_one_to_one_and_lda_beats_chance():
+    from spikeapp.detection import detect
+    from spikeapp.io.base import ArrayRecording
+    from spikeapp.session import Session
+    from spikeapp.tasks import run_job
+
+    sim = gtsim.simulate(_case("single_2u_large", 20.0), seed=101)
+    detection = run_job(detect(ArrayRecording(sim.data, sim.case.fs)))
+    session = Session(detection)
+    truth = groundtruth.match_group(sim, session, 0, np.array([0]))
+    matched = truth.true_index[truth.true_index >= 0]
+    assert len(np.unique(matched)) == len(matched)          # one detection per true spike
+    gaps = np.abs(detection.times_s[truth.spikes[truth.true_index >= 0]]
+                  - sim.truth_times_s[matched])
+    assert gaps.max() <= groundtruth.TOLERANCE_S
+    labelled = [groundtruth.draw_labels(truth, 20, np.random.default_rng(0))]
+    lda, ceiling = groundtruth.lda_accuracies(session, [truth], labelled)
+    assert 0.7 < lda <= 1 and 0.7 < ceiling <= 1
