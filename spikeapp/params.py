@@ -143,10 +143,15 @@ PARAMS: tuple[Param, ...] = (
     Param("learning_rate", "training", "float", 3e-3, "AdamW learning rate", low=1e-6, high=1.0),
     Param("weight_decay", "training", "float", 1e-3, "AdamW weight decay", low=0.0, high=1.0),
     Param("validation_fraction", "training", "float", 0.2,
-          "fraction of the labels held back for early stopping and calibration (none while a "
-          "unit has fewer than 10 labels)",
+          "fraction of the labels held back to calibrate the confidence (and, with early "
+          "stopping, half of them to stop on); none while a unit has fewer than 10 labels",
           low=0.0, high=0.5),
-    Param("patience", "training", "int", 20, "epochs without validation improvement before stopping",
+    Param("early_stopping", "training", "bool", False,
+          "stop when half the held-out labels stop improving (the other half calibrates); off: "
+          "the whole annealed schedule, weights averaged over its second half, and every "
+          "held-out label calibrates"),
+    Param("patience", "training", "int", 20,
+          "with early stopping: epochs without validation improvement before stopping",
           low=1, high=1000),
     Param("whiten", "training", "bool", True,
           "whiten the recording's noise before the network (covariance of the labelled spikes "

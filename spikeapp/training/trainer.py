@@ -155,16 +155,19 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
 
     ``labels`` are class indexes into ``class_names``. Class-balanced sampling, augmentation, a
     stratified split of the labels: the held-out ones calibrate the confidence (temperature
-    scaling; ECE and the reliability diagram cross-fitted on two halves of them).
+    scaling; ECE and the reliability diagram cross-fitted on two halves of them). Every fit runs
+    its whole annealed schedule, weights averaged over its second half, so the held-out labels
+    choose nothing; with ``early_stopping``, half of them stop training and the other half
+    calibrates.
 
-    Without ``unlabelled`` waveforms (or with ``pseudo_labels`` 0) one fit on the labels, early
-    stopping on the held-out labels. With them, self-training: ``teacher`` "lda" (the default)
+    Without ``unlabelled`` waveforms (or with ``pseudo_labels`` 0) one fit on the labels. With
+    them, self-training: ``teacher`` "lda" (the default)
     takes pseudo-labels from shrinkage LDA self-trained on the unlabelled spikes
     (:mod:`spikeapp.training.teacher`), and the network trains once on labels and pseudo-labels,
     half the epochs, annealed, its weights averaged over the second half (no early stopping: the
     held-out labels choose nothing). ``teacher`` "network" (also used when LDA cannot fit, with
-    one label per unit) takes them from the network's own first fit, then fits again, keeping
-    the first fit when the second scores lower on the held-out labels. Cancellation is checked
+    one label per unit) takes them from the network's own first fit, then fits again (with early
+    stopping: keeping the first fit when the second scores lower). Cancellation is checked
     between batches.
     """
     net_p = param_table.resolve("network", network)
@@ -223,6 +226,15 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
     taught = (self_train and train_p["teacher"] == "lda"
               and teacher.can_teach(labels[train_rows]))
     x_train, y_train = waveforms[train_rows], labels[train_rows]
+    x_valid, y_valid = waveforms[valid_rows], labels[valid_rows]
+    # Held-out labels that chose something (an epoch, a fallback) cannot also judge the
+    # confidence: with early stopping, half of them stop and the other half calibrate.
+    early = bool(train_p["early_stopping"]) and len(valid_rows) > 0
+    x_stop, y_stop = x_valid, y_valid
+    if early:
+        stop = _stratified_half(y_valid, rng)
+        x_stop, y_stop = x_valid[stop], y_valid[stop]
+        x_valid, y_valid = x_valid[~stop], y_valid[~stop]
     if taught:
         yield Progress(0, 1, "pseudo-labels from the LDA teacher", "teacher")
         pool = np.asarray(_as_3d(unlabelled), dtype=np.float32)
@@ -235,12 +247,11 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
         # labels choose nothing in it (no epoch, no fallback), so they calibrate honestly.
         plan = [(_stage_epochs(train_p["epochs"], 1), True)]
     elif self_train:
-        plan = [(train_p["epochs"], False), (_stage_epochs(train_p["epochs"], 1), True)]
+        plan = [(train_p["epochs"], not early), (_stage_epochs(train_p["epochs"], 1), True)]
     else:
-        plan = [(train_p["epochs"], False)]
+        plan = [(train_p["epochs"], not early)]
     fit = _Fit(kind, net_p, train_p, device, len(class_names), scale, cancel, plan)
-    x_valid, y_valid = waveforms[valid_rows], labels[valid_rows]
-    model = yield from fit.run(x_train, y_train, x_valid, y_valid, 0)
+    model = yield from fit.run(x_train, y_train, x_stop, y_stop, 0)
     trained = TrainedClassifier(model=model, kind=kind, class_names=list(class_names),
                                 scale=scale, input_shape=(waveforms.shape[1], waveforms.shape[2]),
                                 network_params=net_p, training_params=train_p,
@@ -248,8 +259,8 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
     if taught:
         trained.pseudo_labelled = int(len(rows))
     if self_train and not taught:
-        if len(valid_rows):
-            trained.temperature = fit_temperature(trained.logits(x_valid), y_valid)
+        if len(y_stop):
+            trained.temperature = fit_temperature(trained.logits(x_stop), y_stop)
         extra_x, extra_y = _confident(trained, np.asarray(_as_3d(unlabelled), dtype=np.float32),
                                       train_p["pseudo_labels"], train_p["pseudo_confidence"])
         if len(extra_y):
@@ -257,16 +268,25 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
             y = np.concatenate([y_train, extra_y])
             first = trained.model
             trained.pseudo_labelled = int(len(extra_y))
-            trained.model = yield from fit.run(x, y, x_valid, y_valid, 1)
+            trained.model = yield from fit.run(x, y, x_stop, y_stop, 1)
             trained.history = fit.history
-            if len(valid_rows) and (_accuracy(trained, x_valid, y_valid)
-                                    < _accuracy(trained, x_valid, y_valid, first)):
+            if early and (_accuracy(trained, x_stop, y_stop)
+                          < _accuracy(trained, x_stop, y_stop, first)):
                 # Wrong pseudo-labels taught it worse than the human labels alone.
                 log.info("self-training lowered validation accuracy; keeping the first fit")
                 trained.model = first
                 trained.pseudo_labelled = 0
     trained.temperature, trained.calibration = _calibrate(trained, x_valid, y_valid, train_p)
     return trained
+
+
+def _stratified_half(labels: NDArray[np.int64], rng: np.random.Generator) -> NDArray[np.bool_]:
+    """A mask of about half of each class's rows."""
+    half = np.zeros(len(labels), dtype=bool)
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        half[members[: len(members) // 2]] = True
+    return half
 
 
 def _calibrate(trained: TrainedClassifier, x_valid: NDArray, y_valid: NDArray[np.int64],
@@ -281,11 +301,7 @@ def _calibrate(trained: TrainedClassifier, x_valid: NDArray, y_valid: NDArray[np
                      f"needs {LEAST_LABELS_TO_HOLD_OUT} labels per unit"}
     logits = trained.logits(x_valid)
     temperature = fit_temperature(logits, y_valid)
-    rng = np.random.default_rng(train_p["seed"])
-    half = np.zeros(len(y_valid), dtype=bool)
-    for cls in np.unique(y_valid):
-        members = rng.permutation(np.flatnonzero(y_valid == cls))
-        half[members[: len(members) // 2]] = True
+    half = _stratified_half(y_valid, np.random.default_rng(train_p["seed"]))
     calibration: dict[str, Any] = {"held_out": int(len(y_valid)),
                                    "ece_before": expected_calibration_error(logits, y_valid)}
     if half.all() or not half.any():

@@ -44,7 +44,7 @@ def test_scoring_matches_detections_one_to_one_and_lda_beats_chance():
     from spikeapp.session import Session
     from spikeapp.tasks import run_job
 
-    sim = gtsim.simulate(_case("single_2u_large", 20.0), seed=101)
+    sim = gtsim.simulate(_case("single_2u_clean", 20.0), seed=101)
     detection = run_job(detect(ArrayRecording(sim.data, sim.case.fs)))
     session = Session(detection)
     truth = groundtruth.match_group(sim, session, 0, np.array([0]))
