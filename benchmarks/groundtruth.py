@@ -316,6 +316,8 @@ def run_peer(sim: Simulated, sorter: str) -> float:
             [np.round(sim.truth_times_s * sim.case.fs).astype(np.int64)], [sim.truth_units],
             sim.case.fs)
         with tempfile.TemporaryDirectory() as folder:
+            # The sorters run on a saved binary copy (they may start worker processes).
+            recording = recording.save(folder=Path(folder) / "recording", verbose=False)
             sorting = run_sorter(sorter, recording, folder=Path(folder) / "out",
                                  remove_existing_folder=True, verbose=False)
             comparison = sc.compare_sorter_to_ground_truth(truth, sorting,
