@@ -15,7 +15,7 @@ from spikeapp.io.seeds import Seeds
 from spikeapp.session import HUMAN, UNRESOLVED, Session
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import LABELLED
-from spikeapp.tasks import CancelToken, Job
+from spikeapp.tasks import CancelToken, Job, Progress
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,14 @@ def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None
     trained = yield from train_classifier(
         data.labelled, data.classes, [str(u) for u in data.unit_ids], network=network,
         training=training, unlabelled=data.waveforms[~data.human], cancel=cancel)
+    # A cancel that comes after the last epoch still stops before prediction, and before the
+    # candidate search.
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    yield Progress(0, 1, f"predicting {len(data.spikes)} spikes", "predict")
     prediction = trained.predict(data.waveforms, min_confidence)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
     assigned = np.where(prediction.labels >= 0, data.unit_ids[np.maximum(prediction.labels, 0)],
                         UNRESOLVED)
     # The labelled rows in spike order, which is the order of data.classes.
