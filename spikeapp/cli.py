@@ -466,8 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="after training, the sorted units' templates search the signal for "
                            "spikes the threshold missed (under it, inside overlaps); they join "
                            "their unit as predictions, marked as found by template")
-    sort.add_argument("--recover-score", type=float, default=5.0, metavar="Z",
-                      help="least template match, in robust SDs of its scores (default 5)")
+    sort.add_argument("--recover-score", type=float, default=8.0, metavar="Z",
+                      help="least template match, in robust SDs of that template's scores "
+                           "along the signal (default 8; at 5 most spikes found in recordings "
+                           "full of far-away neurons are theirs)")
     param_table.add_arguments(sort, ["detection", "network", "training"])
     sort.set_defaults(func=cmd_sort)
 

@@ -61,7 +61,7 @@ class Found:
 
 def find_missed_spikes(recording: Recording, groups: list[GroupTemplates], band: BandPass,
                        pre: int, post: int, width: int, chunk_s: float = 10.0,
-                       min_score: float = 5.0, passes: int = 3, exclusion: int | None = None,
+                       min_score: float = 8.0, passes: int = 3, exclusion: int | None = None,
                        cancel: CancelToken | None = None) -> Job[Found]:
     """Match, subtract and search again, chunk by chunk; waveforms cut like detection's
     (``pre`` + ``post`` samples, padded to ``width`` channels)."""
