@@ -88,10 +88,11 @@ def with_found_spikes(session: Session, found: Found) -> tuple[Session, NDArray[
     new_index = np.empty(n_old + n_new, dtype=np.int64)
     new_index[order] = np.arange(n_old + n_new)
     pre = int(d.params["pre_samples"])
-    peak_row = found.waveforms[:, :, pre].argmin(axis=1)
-    peak_channels = np.asarray([d.group_members(int(g))[r] if r < len(d.group_members(int(g)))
-                                else d.group_members(int(g))[0]
-                                for g, r in zip(found.groups, peak_row)], dtype=np.int64)
+    by_id = np.argsort(d.group_ids)   # group ids follow the channel selection, not sorted
+    members = d.group_channels[by_id[np.searchsorted(d.group_ids[by_id], found.groups)]]
+    peak_row = np.minimum(found.waveforms[:, :, pre].argmin(axis=1),
+                          (members >= 0).sum(axis=1) - 1)
+    peak_channels = members[np.arange(n_new), peak_row].astype(np.int64)
     amplitudes = found.waveforms[np.arange(n_new), peak_row, pre].astype(np.float32)
     features = _features(d, found)
     origin = np.concatenate([d.origin, np.full(n_new, FROM_TEMPLATE, np.int8)])

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from spikeapp.detection.peeler import gap_to_nearest
 from spikeapp.errors import SpikeappError
 from spikeapp.io.seeds import Seeds
 from spikeapp.session import HUMAN, UNRESOLVED, Session
@@ -224,7 +225,7 @@ def accuracy_against_truth(session: Session, truth_times: NDArray, truth_channel
         true_times = np.sort(truth_times[rows])
         taught = (np.sort(d.times_s[labelled_spike & (d.channels == group)])
                   if group is not None else np.zeros(0))
-        near_label = _near(true_times, taught, tolerance_s)
+        near_label = gap_to_nearest(true_times, taught) <= tolerance_s
         kept_truth = true_times[~near_label]
         sorted_times = (np.sort(d.times_s[(session.assignment == unit.id) & ~labelled_spike])
                         if unit is not None else np.zeros(0))
@@ -234,15 +235,6 @@ def accuracy_against_truth(session: Session, truth_times: NDArray, truth_channel
         scores[str(name)] = TruthScore(tp / max(1, tp + fn + fp), tp, fn, fp,
                                        int(near_label.sum()))
     return scores
-
-
-def _near(times: NDArray, others: NDArray, tolerance: float) -> NDArray[np.bool_]:
-    """For each of the sorted ``times``: is one of the sorted ``others`` within tolerance?"""
-    if len(others) == 0:
-        return np.zeros(len(times), dtype=bool)
-    right = np.clip(np.searchsorted(others, times), 0, len(others) - 1)
-    left = np.clip(right - 1, 0, len(others) - 1)
-    return np.minimum(np.abs(others[right] - times), np.abs(others[left] - times)) <= tolerance
 
 
 def _count_matches(a: NDArray, b: NDArray, tolerance: float) -> int:

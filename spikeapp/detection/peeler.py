@@ -145,13 +145,7 @@ def _peel(x: NDArray[np.float64], g: GroupTemplates, window_start: int, core_beg
         peaks, _ = signal.find_peaks(best_gain, height=1e-12, distance=max(1, length // 2))
         centres = peaks + pre
         keep = (centres >= core_begin) & (centres < core_end)
-        occupied = np.sort(np.concatenate(taken)) if taken else np.zeros(0, np.int64)
-        if len(occupied):
-            nearest = np.searchsorted(occupied, centres)
-            gap = np.minimum(
-                np.abs(centres - occupied[np.clip(nearest, 0, len(occupied) - 1)]),
-                np.abs(centres - occupied[np.clip(nearest - 1, 0, len(occupied) - 1)]))
-            keep &= gap > exclusion
+        keep &= gap_to_nearest(centres, np.sort(np.concatenate(taken))) > exclusion
         peaks = peaks[keep]
         if not len(peaks):
             break
@@ -165,6 +159,15 @@ def _peel(x: NDArray[np.float64], g: GroupTemplates, window_start: int, core_beg
         taken.append(peaks + pre)
     return (np.asarray(found_at, dtype=np.int64), np.asarray(found_row, dtype=np.int64),
             np.asarray(found_scale), np.asarray(found_score))
+
+
+def gap_to_nearest(values: NDArray, sorted_others: NDArray) -> NDArray:
+    """For each value, the distance to the nearest of ``sorted_others`` (inf when empty)."""
+    if len(sorted_others) == 0:
+        return np.full(len(values), np.inf)
+    right = np.clip(np.searchsorted(sorted_others, values), 0, len(sorted_others) - 1)
+    left = np.clip(right - 1, 0, len(sorted_others) - 1)
+    return np.minimum(np.abs(sorted_others[right] - values), np.abs(sorted_others[left] - values))
 
 
 def _correlate(residual: NDArray[np.float64], templates: NDArray[np.float64]

@@ -327,15 +327,10 @@ def _accuracy(trained: TrainedClassifier, x: NDArray, y: NDArray[np.int64],
 def _confident(trained: TrainedClassifier, waveforms: NDArray, per_class: int,
                least: float) -> tuple[NDArray, NDArray[np.int64]]:
     """Up to ``per_class`` unlabelled waveforms per class predicted with confidence >= least,
-    the most confident first."""
-    prediction = trained.predict(waveforms)
-    chosen = []
-    for cls in range(len(trained.class_names)):
-        rows = np.nonzero((prediction.labels == cls) & (prediction.confidence >= least))[0]
-        rows = rows[np.argsort(-prediction.confidence[rows], kind="stable")][:per_class]
-        chosen.append(rows)
-    rows = np.concatenate(chosen)
-    return waveforms[rows], prediction.labels[rows]
+    the most confident first (the teacher's rule, on the network's own predictions)."""
+    rows, classes = teacher.most_confident(trained.predict(waveforms).probabilities, per_class,
+                                           least)
+    return waveforms[rows], classes
 
 
 class _Fit:
