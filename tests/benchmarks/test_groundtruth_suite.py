@@ -56,3 +56,18 @@ def test_scoring_matches_detections_one_to_one_and_lda_beats_chance():
     labelled = [groundtruth.draw_labels(truth, 20, np.random.default_rng(0))]
     lda, ceiling = groundtruth.lda_accuracies(session, [truth], labelled)
     assert 0.7 < lda <= 1 and 0.7 < ceiling <= 1
+
+
+def test_two_detections_near_one_true_spike_claim_it_once():
+    from types import SimpleNamespace
+
+    from tests.session.test_selection_and_commands import small_session
+
+    session = small_session()
+    session.detection.times_s[1] = 0.0003          # 0.3 ms after detection 0, both near truth
+    sim = SimpleNamespace(channel_amplitude=np.array([[10.0, 0.0]]),
+                          truth_units=np.array([0, 0]), truth_times_s=np.array([0.0001, 0.05]))
+    truth = groundtruth.match_group(sim, session, 0, np.array([0]))
+    # The nearer detection (0) takes the true spike; detection 1 is no true spike; 0.05 s is
+    # detection 5.
+    assert truth.true_index[:6].tolist() == [0, -1, -1, -1, -1, 1]
