@@ -86,8 +86,9 @@ class TrainingPanel(QWidget):
         self.reliability.plot(confidence, accuracy, pen=pg.mkPen("g", width=2), symbol="o",
                               symbolSize=sizes, symbolBrush="g")
         self.reliability.setTitle(
-            f"{calibration['held_out']} held-out labels: ECE {calibration['ece_before']:.3f} "
-            f"-> {calibration['ece_after']:.3f} (cross-fitted)", size="8pt")
+            # Short enough for the narrow panel; ECE after scaling is cross-fitted.
+            f"ECE {calibration['ece_before']:.2f}\u2192{calibration['ece_after']:.2f} "
+            f"({calibration['held_out']} held out, cross-fit)", size="8pt")
 
     def _plot(self) -> None:
         x = list(range(1, len(self._history) + 1))
