@@ -143,7 +143,12 @@ def label_session(session: Session, truths: list[GroupTruth], labelled: list[NDA
 def sort_session(session: Session, training: dict, network: dict) -> float:
     """Train and predict every group with labels of two units or more, as ``spikeapp sort``
     does; the seconds spent."""
-    from spikeapp.sorting import output_change, snapshot_training, train_and_predict, trainable_groups
+    from spikeapp.workflow.sorting import (
+        output_change,
+        snapshot_training,
+        train_and_predict,
+        trainable_groups,
+    )
 
     started = time.perf_counter()
     history = History(session)
@@ -211,7 +216,7 @@ def end_to_end(sim: Simulated, session: Session, truths: list[GroupTruth],
                labelled: list[NDArray]) -> list[float]:
     """Per true unit, in the group of its best channel: tp / (tp + fn + fp) within 0.4 ms, the
     labelled spikes left out of both the truth and the sorting."""
-    from spikeapp.sorting import accuracy_against_truth
+    from spikeapp.workflow.sorting import accuracy_against_truth
 
     d = session.detection
     home = {}

@@ -55,7 +55,7 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
     from PyQt6.QtWidgets import QApplication
 
     from spikeapp.gui.main_window import MainWindow
-    from spikeapp.sorting import TrainingOutput
+    from spikeapp.workflow.sorting import TrainingOutput
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow()

@@ -154,14 +154,14 @@ def cmd_sort(args: argparse.Namespace) -> int:
     from spikeapp.session import Session
     from spikeapp.session.commands import History
     from spikeapp.session.storage import save_session
-    from spikeapp.sorting import (
+    from spikeapp.tasks import run_with_progress_bar
+    from spikeapp.workflow.sorting import (
         apply_seeds,
         output_change,
         snapshot_training,
         train_and_predict,
         trainable_groups,
     )
-    from spikeapp.tasks import run_with_progress_bar
 
     if args.active and not args.truth:
         raise SpikeappError("--active answers the label-next queue from a ground truth: give "
@@ -245,15 +245,15 @@ def _answer_queue(session, history, output, truth, answers: int, network, traini
     import numpy as np
 
     from spikeapp.io.seeds import Seeds
-    from spikeapp.review import label_next
-    from spikeapp.sorting import (
+    from spikeapp.tasks import run_with_progress_bar
+    from spikeapp.workflow.review import label_next
+    from spikeapp.workflow.sorting import (
         accuracy_against_truth,
         apply_seeds,
         output_change,
         snapshot_training,
         train_and_predict,
     )
-    from spikeapp.tasks import run_with_progress_bar
 
     d = session.detection
     group = output.group
@@ -292,7 +292,7 @@ def _answer_queue(session, history, output, truth, answers: int, network, traini
 def _print_units(session) -> None:
     import numpy as np
 
-    from spikeapp.sorting import human_label_count
+    from spikeapp.workflow.sorting import human_label_count
 
     print(f"  {'channel':>7}  {'unit':<16} {'spikes':>7} {'labels':>7} {'confidence':>10}")
     for unit in sorted(session.units.values(), key=lambda u: (u.group, u.name)):
@@ -304,7 +304,7 @@ def _print_units(session) -> None:
 
 def _print_accuracy(session, truth_path: str) -> None:
     from spikeapp.io.seeds import read_seeds
-    from spikeapp.sorting import accuracy_against_truth
+    from spikeapp.workflow.sorting import accuracy_against_truth
 
     truth = read_seeds(truth_path)
     scores = accuracy_against_truth(session, truth.times_s, truth.channels, truth.units)
@@ -360,9 +360,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from spikeapp.importing import import_onto, session_from_sorting
     from spikeapp.io.sortings import read_sorting
     from spikeapp.session.storage import save_session
+    from spikeapp.workflow.importing import import_onto, session_from_sorting
 
     out = Path(args.out)
     _check_writable(out)

@@ -73,8 +73,8 @@ def run_self_test() -> int:
         from spikeapp.io.seeds import Seeds
         from spikeapp.session import Session
         from spikeapp.session import commands as cmd
-        from spikeapp.sorting import apply_seeds, match_seeds, snapshot_training, train_and_predict
         from spikeapp.tasks import run_job
+        from spikeapp.workflow.sorting import apply_seeds, match_seeds, snapshot_training, train_and_predict
 
         demo = state["demo"]
         session = Session(state["detection"])

@@ -42,7 +42,7 @@ from spikeapp.io.seeds import Seeds  # noqa: E402
 from spikeapp.session import Session  # noqa: E402
 from spikeapp.session import commands as cmd  # noqa: E402
 from spikeapp.session.state import UNRESOLVED  # noqa: E402
-from spikeapp.sorting import apply_seeds  # noqa: E402
+from spikeapp.workflow.sorting import apply_seeds  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from spikeapp.session import Session
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import UNASSIGNED, UNRESOLVED, distinct_ids
 from spikeapp.session.storage import save_session
-from spikeapp.sorting import TrainingOutput, output_change, snapshot_training, train_and_predict
+from spikeapp.workflow.sorting import TrainingOutput, output_change, snapshot_training, train_and_predict
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ class Controller(QObject):
 
     def import_onto(self, sorting):
         """Lay an imported sorting onto this session's detections: one undoable step."""
-        from spikeapp.importing import import_onto
+        from spikeapp.workflow.importing import import_onto
 
         report = import_onto(self.session, self.history, sorting)
         self._edited(f"imported {report.units} unit(s) from {sorting.source}")

@@ -172,7 +172,7 @@ class PreviewDialog(QDialog):
             QTableWidgetItem,
         )
 
-        from spikeapp.review import unit_label
+        from spikeapp.workflow.review import unit_label
 
         super().__init__(parent)
         self.setWindowTitle("Apply the new predictions?")

@@ -126,7 +126,7 @@ class FileActions:
     def _label_demo_seeds(self) -> None:
         """Label 20 true spikes per unit of the demo, as a person would (for --screenshot)."""
         from spikeapp.io.seeds import Seeds
-        from spikeapp.sorting import apply_seeds
+        from spikeapp.workflow.sorting import apply_seeds
 
         demo = self.demo
         rng = np.random.default_rng(0)
@@ -229,8 +229,8 @@ class FileActions:
     def import_sorting(self, path: str, unsorted_as_unit: bool = False) -> None:
         """Onto the open recording's detections (one undo step) when one is open; otherwise a new
         session made of the sorting's own spikes and waveforms."""
-        from spikeapp.importing import session_from_sorting
         from spikeapp.io.sortings import read_sorting
+        from spikeapp.workflow.importing import session_from_sorting
 
         sorting = read_sorting(path, unsorted_as_unit=unsorted_as_unit)
         session = self.controller.session

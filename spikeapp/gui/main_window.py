@@ -251,7 +251,7 @@ class MainWindow(FileActions, QMainWindow):
         self._train_next()
 
     def train_all(self) -> None:
-        from spikeapp.sorting import trainable_groups
+        from spikeapp.workflow.sorting import trainable_groups
 
         self._train_queue = trainable_groups(self.controller.session)
         if not self._train_queue:
@@ -298,8 +298,8 @@ class MainWindow(FileActions, QMainWindow):
     def review_output(self, output) -> bool:
         """Apply a training output; when it would move spikes the network had already
         assigned (a retrain), show what would change first. Returns whether it was applied."""
-        from spikeapp.review import preview
         from spikeapp.session.state import NETWORK
+        from spikeapp.workflow.review import preview
 
         session = self.controller.session
         spikes = session.spikes_of_group(output.group)
@@ -322,8 +322,8 @@ class MainWindow(FileActions, QMainWindow):
 
     def assess_labels(self) -> None:
         """Cross-validate the current channel's hand labels in the background."""
-        from spikeapp.sorting import snapshot_training
         from spikeapp.training.assess import assess_labels
+        from spikeapp.workflow.sorting import snapshot_training
 
         if self.controller.session is None:
             raise SpikeappError("open a recording first")

@@ -281,6 +281,15 @@ class History:
         return change
 
     @property
+    def next_undo(self) -> Change | None:
+        """The change undo would revert (None when there is none)."""
+        return self._undo[-1] if self._undo else None
+
+    @property
+    def next_redo(self) -> Change | None:
+        return self._redo[-1] if self._redo else None
+
+    @property
     def can_undo(self) -> bool:
         return bool(self._undo)
 

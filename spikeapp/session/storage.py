@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -26,8 +27,27 @@ _STATE_ARRAYS = ("assignment", "source", "confidence", "network_version", "assig
 _OPTIONAL_STATE = {"assigned_at"}  # files written before provenance times lack it
 
 
-def session_bytes(session: Session) -> bytes:
-    """The session file's content."""
+def detection_fingerprint(detection: DetectionResult) -> str:
+    """A content fingerprint of a detection (its spike times, groups, shapes and a sample of its
+    waveforms): a state file that references a detection names it by this. Cheap even at
+    millions of spikes: the waveforms are sampled, everything else is hashed whole."""
+    digest = hashlib.blake2b(digest_size=16)
+    d = detection
+    step = max(1, d.n_spikes // 4096)
+    for array in (d.samples, d.channels, d.group_ids, d.group_channels, d.channel_ids,
+                  d.waveforms[::step], d.features[::step]):
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    digest.update(repr((float(d.sampling_rate), float(d.t_start), int(d.n_samples),
+                        tuple(np.shape(d.waveforms)))).encode())
+    return digest.hexdigest()
+
+
+def session_bytes(session: Session, detection_ref: str | None = None) -> bytes:
+    """The session file's content. With ``detection_ref`` (the detection's fingerprint) the
+    detection's arrays are left out and the file names the detection instead: the journal's
+    checkpoints are written so, and cost no more than the sorting state itself."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         d = session.detection
@@ -41,8 +61,10 @@ def session_bytes(session: Session) -> bytes:
             "units": [asdict(u) for u in session.units.values()],
             "networks": sorted(str(g) for g in session.networks),
         }
+        if detection_ref is not None:
+            meta["detection_ref"] = detection_ref
         zf.writestr("meta.json", json.dumps(meta, indent=1))
-        for name in _DETECTION_ARRAYS:
+        for name in _DETECTION_ARRAYS if detection_ref is None else ():
             _write_array(zf, f"detection/{name}.npy", np.asarray(getattr(d, name)))
         for name in _STATE_ARRAYS:
             _write_array(zf, f"state/{name}.npy", getattr(session, name))
@@ -61,11 +83,12 @@ def save_session(session: Session, path: str | Path) -> None:
     atomic_write(path, session_bytes(session))
 
 
-def load_session(path: str | Path) -> Session:
+def load_session(path: str | Path, detection: DetectionResult | None = None) -> Session:
     """Open a session file; a corrupt or newer file gives a clear message and is left as is.
 
     Everything read is checked (types, shapes, lengths, unit references) before a Session is
-    built, so a damaged file never opens half-working.
+    built, so a damaged file never opens half-working. A file that references its detection by
+    fingerprint (a journal checkpoint) needs that ``detection``.
     """
     path = Path(path)
     try:
@@ -80,8 +103,15 @@ def load_session(path: str | Path) -> Session:
                     f"session format {version}); this one ({__version__}) reads up to format "
                     f"{SCHEMA_VERSION}")
             names = set(zf.namelist())
-            arrays = {n: _read_array(zf, f"detection/{n}.npy") for n in _DETECTION_ARRAYS
-                      if n not in _OPTIONAL_DETECTION or f"detection/{n}.npy" in names}
+            reference = meta.get("detection_ref")
+            if reference is not None:
+                if detection is None or detection_fingerprint(detection) != reference:
+                    raise SpikeappError(f"{path}: holds the sorting of a detection ({reference}) "
+                                        "that is not the one given")
+                arrays = {n: getattr(detection, n) for n in _DETECTION_ARRAYS}
+            else:
+                arrays = {n: _read_array(zf, f"detection/{n}.npy") for n in _DETECTION_ARRAYS
+                          if n not in _OPTIONAL_DETECTION or f"detection/{n}.npy" in names}
             state = {n: _read_array(zf, f"state/{n}.npy") for n in _STATE_ARRAYS
                      if n not in _OPTIONAL_STATE or f"state/{n}.npy" in names}
             networks = {int(g): zf.read(f"networks/{g}.pt") for g in meta.get("networks", [])}

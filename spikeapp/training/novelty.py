@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from spikeapp.tasks import CancelToken
 from spikeapp.training.augment import fractional_shift
 from spikeapp.training.mixture import bic_mixture, mahalanobis
 from spikeapp.training.trainer import TrainedClassifier, _as_3d, _residuals
@@ -67,10 +68,13 @@ def novelty_scores(embedded: NDArray, labelled: NDArray[np.int64], classes: NDAr
 
 
 def candidate_units(trained: TrainedClassifier, waveforms: NDArray, labelled: NDArray[np.int64],
-                    classes: NDArray[np.int64], factor: float = 1.5, seed: int = 0
-                    ) -> list[Candidate]:
-    """Clusters of spikes more than ``factor`` times the ordinary limit from every unit."""
+                    classes: NDArray[np.int64], factor: float = 1.5, seed: int = 0,
+                    cancel: CancelToken | None = None) -> list[Candidate]:
+    """Clusters of spikes more than ``factor`` times the ordinary limit from every unit (a
+    cancel stops the search after the embedding)."""
     embedded = embed(trained, waveforms)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
     scores, limit = novelty_scores(embedded, labelled, classes)
     far = np.setdiff1d(np.flatnonzero(scores > factor * limit), labelled)
     if len(far) < MIN_SPIKES:

@@ -79,7 +79,7 @@ def test_queue_first_asks_for_a_unit_nobody_labelled(window, qtbot, tmp_path):
     """Label two of channel 0's three units: the queue's first spike is a typical spike of the
     third, and the panel says why."""
     from spikeapp.io.seeds import Seeds
-    from spikeapp.sorting import apply_seeds
+    from spikeapp.workflow.sorting import apply_seeds
 
     window.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)

@@ -10,11 +10,11 @@ import pytest
 
 from spikeapp.errors import RecordingError, SpikeappError
 from spikeapp.export import export
-from spikeapp.importing import import_onto, session_from_sorting
 from spikeapp.io.sortings import read_sorting
 from spikeapp.session import IMPORTED, Session
 from spikeapp.session import commands as cmd
-from spikeapp.sorting import snapshot_training, trainable_groups
+from spikeapp.workflow.importing import import_onto, session_from_sorting
+from spikeapp.workflow.sorting import snapshot_training, trainable_groups
 
 
 def neo_counts(path, **kwargs):

@@ -41,7 +41,7 @@ def test_a_failing_gpu_falls_back_to_the_cpu_with_a_message(monkeypatch):
 
 @pytest.mark.parametrize("after", [0, 1, 5])
 def test_cancel_at_any_point_of_training_and_prediction(sorted_session, after):
-    from spikeapp.sorting import snapshot_training, train_and_predict
+    from spikeapp.workflow.sorting import snapshot_training, train_and_predict
 
     before = sorted_session.assignment.copy()
     token = CancelToken()

@@ -10,7 +10,7 @@ import pytest
 
 from spikeapp.cli import main
 from spikeapp.session.storage import load_session
-from spikeapp.sorting import accuracy_against_truth
+from spikeapp.workflow.sorting import accuracy_against_truth
 
 
 def test_benchmark_records_and_cnn_at_least_lda(shared_data, tmp_path, capsys):

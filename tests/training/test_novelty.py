@@ -7,8 +7,8 @@ import numpy as np
 from spikeapp.io.seeds import Seeds
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
-from spikeapp.sorting import apply_seeds, snapshot_training, train_and_predict
 from spikeapp.tasks import run_job
+from spikeapp.workflow.sorting import apply_seeds, snapshot_training, train_and_predict
 
 
 def test_an_unlabelled_unit_is_proposed(demo, demo_detection):

@@ -58,7 +58,7 @@ class QueuePanel(QWidget):
     # -- the queue ----------------------------------------------------------------------------
     def start(self, output) -> int:
         """Fill the queue from a training output of the current group; returns its length."""
-        from spikeapp.review import label_next
+        from spikeapp.workflow.review import label_next
 
         self.output = output
         self.labelled_since_training = 0
@@ -100,7 +100,7 @@ class QueuePanel(QWidget):
         if spike is None:
             self.info.setText("The queue is empty: train again (T), then L for a new one.")
             return
-        from spikeapp.review import candidate_units, unit_label
+        from spikeapp.workflow.review import candidate_units, unit_label
 
         session = self.controller.session
         first, second, p1, p2 = candidate_units(self.output, spike)

@@ -12,8 +12,8 @@ from numpy.typing import NDArray
 
 from spikeapp.metrics.units import isi_violations_pct
 from spikeapp.session.state import LABELLED, UNASSIGNED, UNRESOLVED, Session
-from spikeapp.sorting import TrainingOutput
 from spikeapp.training.active import rank_queue
+from spikeapp.workflow.sorting import TrainingOutput
 
 
 def label_next(session: Session, output: TrainingOutput, size: int = 20, explain: bool = False

@@ -14,7 +14,7 @@ from spikeapp.io.sortings import ImportedSorting
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import IMPORTED
-from spikeapp.sorting import apply_seeds
+from spikeapp.workflow.sorting import apply_seeds
 
 N_PCA = 5
 

@@ -70,12 +70,13 @@ def match_seeds(session: Session, seeds: Seeds, tolerance_s: float = SEED_TOLERA
     return found, report
 
 
-def apply_seeds(session: Session, history: cmd.History, seeds: Seeds, source: int = HUMAN,
-                description: str | None = None, qualities: dict[str, str] | None = None
-                ) -> SeedReport:
-    """Label the spikes the seeds point at, creating units by name per group (one undo step).
-    ``source`` IMPORTED marks labels that come from another sorting; ``qualities`` gives new
-    units their quality by name."""
+def seeds_change(session: Session, seeds: Seeds, source: int = HUMAN,
+                 description: str | None = None, qualities: dict[str, str] | None = None
+                 ) -> tuple[cmd.Change | None, SeedReport]:
+    """The one undoable change that labels the spikes the seeds point at, creating units by
+    name per group (None when no seed matched). ``source`` IMPORTED marks labels that come from
+    another sorting; ``qualities`` gives new units their quality by name. The session is left
+    as it was: the caller applies the change (through a history or a Workspace)."""
     spikes, report = match_seeds(session, seeds)
     changes = []
     units = np.asarray(seeds.units)
@@ -97,9 +98,19 @@ def apply_seeds(session: Session, history: cmd.History, seeds: Seeds, source: in
             changes.append(change)
     for change in reversed(changes):
         change.apply(session, forward=False)
-    if changes:
-        history.do(cmd.combine(description or f"{report.matched} seed label(s)", changes))
     report.groups = sorted({int(session.detection.channels[s]) for s in spikes[spikes >= 0]})
+    if not changes:
+        return None, report
+    return cmd.combine(description or f"{report.matched} seed label(s)", changes), report
+
+
+def apply_seeds(session: Session, history: cmd.History, seeds: Seeds, source: int = HUMAN,
+                description: str | None = None, qualities: dict[str, str] | None = None
+                ) -> SeedReport:
+    """:func:`seeds_change` applied through ``history`` (one undo step)."""
+    change, report = seeds_change(session, seeds, source, description, qualities)
+    if change is not None:
+        history.do(change)
     return report
 
 
@@ -161,27 +172,61 @@ def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None
                       cancel: CancelToken | None = None) -> Job[TrainingOutput]:
     """Train on the snapshot's labels (self-training on the rest), then predict every spike."""
     from spikeapp.training.checkpoint import checkpoint_bytes
-    from spikeapp.training.novelty import candidate_units
     from spikeapp.training.trainer import train_classifier
 
     trained = yield from train_classifier(
         data.labelled, data.classes, [str(u) for u in data.unit_ids], network=network,
         training=training, unlabelled=data.waveforms[~data.human], cancel=cancel)
-    # A cancel that comes after the last epoch still stops before prediction, and before the
-    # candidate search.
+    return (yield from predict_output(trained, checkpoint_bytes(trained), data, min_confidence,
+                                      cancel))
+
+
+def predict_with(network: bytes, data: TrainingInput, min_confidence: float = 0.0,
+                 cancel: CancelToken | None = None) -> Job[TrainingOutput]:
+    """The output of a network kept with the session (no training): after reopening a session,
+    the label-next queue, the retrain preview and candidate units need it."""
+    from spikeapp.training.checkpoint import load_checkpoint
+
+    trained = load_checkpoint(network, name=f"channel {data.group}")
+    names = [str(u) for u in data.unit_ids]
+    if list(trained.class_names) != names:
+        raise SpikeappError(f"channel {data.group}: its network was trained on units "
+                            f"{list(trained.class_names)}, the labels now name {names}; train "
+                            "again")
+    return (yield from predict_output(trained, network, data, min_confidence, cancel))
+
+
+PREDICT_CHUNK = 50_000  # spikes predicted between two checks of cancel
+
+
+def predict_output(trained: Any, network: bytes, data: TrainingInput, min_confidence: float,
+                   cancel: CancelToken | None = None) -> Job[TrainingOutput]:
+    """Predict every spike of the snapshot in chunks, then look for candidate new units; a
+    cancel stops it between chunks and before the candidate search."""
+    from spikeapp.training.novelty import candidate_units
+
+    n = len(data.spikes)
+    parts = []
+    for start in range(0, max(n, 1), PREDICT_CHUNK):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        yield Progress(start, max(n, 1), f"predicting {n} spikes", "predict")
+        parts.append(trained.predict(data.waveforms[start:start + PREDICT_CHUNK],
+                                     min_confidence))
+    labels = np.concatenate([p.labels for p in parts])
+    confidence = np.concatenate([p.confidence for p in parts])
+    probabilities = np.concatenate([p.probabilities for p in parts])
     if cancel is not None:
         cancel.raise_if_cancelled()
-    yield Progress(0, 1, f"predicting {len(data.spikes)} spikes", "predict")
-    prediction = trained.predict(data.waveforms, min_confidence)
-    if cancel is not None:
-        cancel.raise_if_cancelled()
-    assigned = np.where(prediction.labels >= 0, data.unit_ids[np.maximum(prediction.labels, 0)],
-                        UNRESOLVED)
+    yield Progress(n, max(n, 1), "looking for candidate new units", "predict")
+    assigned = np.where(labels >= 0, data.unit_ids[np.maximum(labels, 0)], UNRESOLVED)
     # The labelled rows in spike order, which is the order of data.classes.
-    found = candidate_units(trained, data.waveforms, np.flatnonzero(data.human), data.classes)
-    return TrainingOutput(data.group, trained, checkpoint_bytes(trained), data.spikes, assigned,
-                          prediction.confidence, prediction.probabilities, data.unit_ids,
-                          [data.spikes[c.rows] for c in found])
+    found = candidate_units(trained, data.waveforms, np.flatnonzero(data.human), data.classes,
+                            cancel=cancel)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    return TrainingOutput(data.group, trained, network, data.spikes, assigned, confidence,
+                          probabilities, data.unit_ids, [data.spikes[c.rows] for c in found])
 
 
 def output_change(session: Session, output: TrainingOutput, units: set[int] | None = None

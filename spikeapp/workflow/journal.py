@@ -1,0 +1,446 @@
+"""The edit journal: every command appended and synced beside the session as it happens, so a
+crash or a kill loses at most the edit in flight.
+
+A journal is a folder in the data directory (``journals/<id>/``), one per open session:
+
+- ``manifest.json`` names the base: the saved session file that holds the detection and the
+  state the journal starts from, or, for a session never saved, ``detection.spikeapp`` (a copy
+  of the detection written once) and a checkpoint of the state;
+- ``state-<seq>.spikeapp``: a checkpoint of the sorting state after record ``seq``; it names the
+  detection by fingerprint instead of copying its waveforms, so it costs what the state costs;
+- ``journal-<seq>.bin``: the records after that checkpoint. Each record is framed (a magic, the
+  length, a CRC32) around an uncompressed ``npz`` payload: the command's differences as arrays
+  and its metadata as JSON. A torn last record (the write a kill interrupted) is dropped.
+
+Everything is written by one background thread, in order; the caller's thread only queues
+immutable records and snapshots. Opening replays the records after the last checkpoint through
+a fresh undo history, so undo works on the recovered edits too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import queue
+import shutil
+import socket
+import struct
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikeapp.atomic import atomic_write
+from spikeapp.errors import SpikeappError
+from spikeapp.session import commands as cmd
+from spikeapp.session.state import Session, Unit
+from spikeapp.session.storage import (
+    detection_fingerprint,
+    load_session,
+    session_bytes,
+)
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"SPKJ"
+_HEADER = struct.Struct("<4sQI")   # magic, payload length, crc32 of the payload
+MANIFEST = "manifest.json"
+DETECTION_COPY = "detection.spikeapp"
+CHECKPOINT_EVERY = 200             # records between two checkpoints
+CHECKPOINT_BYTES = 256 * 2**20     # or when the journal file grows past this
+_LIVE: set[str] = set()            # journal folders open in this process (not crashed)
+
+
+def default_data_dir() -> Path:
+    """Where journals and the log live: $SPIKEAPP_DATA, else ~/.local/share/spikeapp."""
+    configured = os.environ.get("SPIKEAPP_DATA")
+    return Path(configured) if configured else Path.home() / ".local" / "share" / "spikeapp"
+
+
+# -- records ---------------------------------------------------------------------------------------
+def _encode_change(change: cmd.Change, prefix: str, arrays: dict[str, np.ndarray]) -> dict:
+    if isinstance(change, cmd._Compound):
+        return {"description": change.description,
+                "parts": [_encode_change(part, f"{prefix}{k}.", arrays)
+                          for k, part in enumerate(change.changes)]}
+    arrays[f"{prefix}spikes"] = np.asarray(change.spikes, np.int64)
+    for side, values in (("before", change.before), ("after", change.after)):
+        for name, value in values.items():
+            arrays[f"{prefix}{side}.{name}"] = np.asarray(value)
+    networks = {}
+    for side, blobs in (("before", change.networks_before), ("after", change.networks_after)):
+        networks[side] = {}
+        for group, blob in blobs.items():
+            networks[side][str(group)] = blob is not None
+            if blob is not None:
+                arrays[f"{prefix}net.{side}.{group}"] = np.frombuffer(blob, np.uint8)
+
+    def units(side: dict[int, Unit | None]) -> dict:
+        return {str(k): (asdict(u) if u is not None else None) for k, u in side.items()}
+
+    return {"description": change.description, "fields": {
+        "before": sorted(change.before), "after": sorted(change.after)},
+        "units_before": units(change.units_before), "units_after": units(change.units_after),
+        "counters_before": list(change.counters_before),
+        "counters_after": list(change.counters_after), "networks": networks}
+
+
+def _decode_change(meta: dict, prefix: str, arrays: dict[str, np.ndarray]) -> cmd.Change:
+    if "parts" in meta:
+        return cmd.combine(meta["description"], [
+            _decode_change(part, f"{prefix}{k}.", arrays) for k, part in enumerate(meta["parts"])])
+
+    def units(side: dict) -> dict[int, Unit | None]:
+        return {int(k): (Unit(**u) if u is not None else None) for k, u in side.items()}
+
+    networks: dict[str, dict[int, bytes | None]] = {"before": {}, "after": {}}
+    for side in networks:
+        for group, present in meta["networks"][side].items():
+            networks[side][int(group)] = (arrays[f"{prefix}net.{side}.{group}"].tobytes()
+                                          if present else None)
+    return cmd.Change(
+        meta["description"], arrays[f"{prefix}spikes"],
+        {n: arrays[f"{prefix}before.{n}"] for n in meta["fields"]["before"]},
+        {n: arrays[f"{prefix}after.{n}"] for n in meta["fields"]["after"]},
+        units(meta["units_before"]), units(meta["units_after"]),
+        tuple(meta["counters_before"]), tuple(meta["counters_after"]),
+        networks["before"], networks["after"])
+
+
+def encode_record(seq: int, op: str, change: cmd.Change | None = None,
+                  data: dict[str, Any] | None = None) -> bytes:
+    """One framed record: ``op`` is do, undo, redo (with the change) or meta (with ``data``)."""
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {"seq": seq, "op": op, "time": time.time(), "data": data or {}}
+    if change is not None:
+        meta["change"] = _encode_change(change, "c.", arrays)
+        meta["target"] = getattr(change, "journal_seq", seq)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    payload = buffer.getvalue()
+    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def read_records(path: Path) -> tuple[list[tuple[dict, dict[str, np.ndarray]]], bool]:
+    """The whole records of a journal file, in order, and whether a torn or damaged tail was
+    dropped (the record a kill interrupted)."""
+    records: list[tuple[dict, dict[str, np.ndarray]]] = []
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        return records, False
+    offset = 0
+    while offset < len(blob):
+        if len(blob) - offset < _HEADER.size:
+            return records, True
+        magic, length, crc = _HEADER.unpack_from(blob, offset)
+        payload = blob[offset + _HEADER.size: offset + _HEADER.size + length]
+        if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+            return records, True
+        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        records.append((json.loads(arrays.pop("meta").tobytes()), arrays))
+        offset += _HEADER.size + length
+    return records, False
+
+
+def decode_change(meta: dict, arrays: dict[str, np.ndarray]) -> cmd.Change:
+    change = _decode_change(meta["change"], "c.", arrays)
+    change.journal_seq = meta.get("target", meta["seq"])
+    return change
+
+
+# -- the journal -----------------------------------------------------------------------------------
+def snapshot_state(session: Session) -> Session:
+    """A copy of the sorting state sharing the (immutable) detection: what a checkpoint or a
+    background save writes while the user goes on editing. Copies ~25 bytes per spike."""
+    return Session(session.detection, recording=json.loads(json.dumps(session.recording)),
+                   assignment=session.assignment.copy(), source=session.source.copy(),
+                   confidence=session.confidence.copy(),
+                   network_version=session.network_version.copy(),
+                   assigned_at=session.assigned_at.copy(), units=dict(session.units),
+                   next_unit_id=session.next_unit_id, networks=dict(session.networks),
+                   network_versions=session.network_versions,
+                   training_params=json.loads(json.dumps(session.training_params)))
+
+
+@dataclass
+class _Item:
+    kind: str                       # record, checkpoint, detection, stop
+    payload: Any = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Journal:
+    """An open journal: :meth:`append` queues a record, a background thread writes and syncs it.
+
+    Errors of the writer (a full disk, a folder removed) are kept in :attr:`error`; the
+    Workspace reports them and goes on (the user can still save).
+    """
+
+    def __init__(self, folder: Path, manifest: dict[str, Any], seq: int = 0) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.seq = seq
+        self.error: str | None = None
+        self._since_checkpoint = 0
+        self._bytes = 0
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._stream = None
+        self._thread = threading.Thread(target=self._run, name="spikeapp-journal", daemon=True)
+        _LIVE.add(str(folder))
+        self._thread.start()
+
+    # -- creating and opening ------------------------------------------------------------------
+    @classmethod
+    def start(cls, data_dir: Path, session: Session, session_path: Path | None,
+              name: str) -> Journal:
+        """A new journal for ``session`` as it is now: based on its saved file when it has one
+        (nothing is copied), else on a copy of its detection and a checkpoint of its state,
+        both written in the background."""
+        key = (uuid.uuid5(uuid.NAMESPACE_URL, str(Path(session_path).resolve())).hex
+               if session_path is not None else uuid.uuid4().hex)
+        folder = Path(data_dir) / "journals" / key
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)   # a finished journal of the same file
+        folder.mkdir(parents=True, exist_ok=True)
+        fingerprint = detection_fingerprint(session.detection)
+        manifest = {"version": 1, "pid": os.getpid(), "host": socket.gethostname(),
+                    "session_path": str(Path(session_path).resolve()) if session_path else None,
+                    "name": name, "recording": session.recording, "created": time.time(),
+                    "detection": {"fingerprint": fingerprint,
+                                  "file": str(Path(session_path).resolve())
+                                  if session_path else None},
+                    "checkpoint": None, "journal": "journal-00000000.bin"}
+        journal = cls(folder, manifest)
+        if session_path is None:
+            journal._queue.put(_Item("detection", session))
+            journal._queue.put(_Item("checkpoint", (0, snapshot_state(session))))
+        else:
+            journal._queue.put(_Item("manifest"))
+        return journal
+
+    def append(self, op: str, change: cmd.Change | None = None,
+               data: dict[str, Any] | None = None) -> int:
+        """Queue one record (the change is not copied: changes are never modified)."""
+        self.seq += 1
+        self._since_checkpoint += 1
+        if change is not None and op == "do":
+            change.journal_seq = self.seq
+        self._queue.put(_Item("record", (self.seq, op, change, data)))
+        return self.seq
+
+    def checkpoint(self, session: Session) -> None:
+        """Queue a checkpoint of the state as it is after the last queued record."""
+        self._since_checkpoint = 0
+        self._queue.put(_Item("checkpoint", (self.seq, snapshot_state(session))))
+
+    def wants_checkpoint(self) -> bool:
+        return self._since_checkpoint >= CHECKPOINT_EVERY or self._bytes >= CHECKPOINT_BYTES
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until everything queued is on disk."""
+        item = _Item("flush")
+        self._queue.put(item)
+        return item.done.wait(timeout)
+
+    def close(self, remove: bool) -> None:
+        """Write what is queued and stop; ``remove`` deletes the journal (the session was saved
+        or its edits discarded on purpose)."""
+        item = _Item("stop")
+        self._queue.put(item)
+        self._thread.join(120)
+        _LIVE.discard(str(self.folder))
+        if remove:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- the writer thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item.kind == "stop":
+                    self._close_stream()
+                    return
+                if item.kind != "flush" and self.error is None:
+                    self._write(item)
+            except (OSError, SpikeappError) as error:
+                self.error = f"the edit journal in {self.folder} cannot be written: {error}"
+                log.error(self.error)
+            finally:
+                item.done.set()
+
+    def _write(self, item: _Item) -> None:
+        if item.kind == "record":
+            seq, op, change, data = item.payload
+            record = encode_record(seq, op, change, data)
+            if self._stream is None:
+                self._write_manifest()
+                self._stream = open(self.folder / self.manifest["journal"], "ab")  # noqa: SIM115
+            self._stream.write(record)
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._bytes += len(record)
+        elif item.kind == "detection":
+            atomic_write(self.folder / DETECTION_COPY, session_bytes(Session(
+                item.payload.detection, recording=item.payload.recording)))
+        elif item.kind == "checkpoint":
+            seq, state = item.payload
+            name = f"state-{seq:08d}.spikeapp"
+            atomic_write(self.folder / name, session_bytes(
+                state, detection_ref=self.manifest["detection"]["fingerprint"]))
+            self._close_stream()
+            self.manifest.update(checkpoint=name, checkpoint_seq=seq,
+                                 journal=f"journal-{seq:08d}.bin")
+            self._write_manifest()
+            self._bytes = 0
+            keep = {name, self.manifest["journal"], MANIFEST, DETECTION_COPY}
+            for old in self.folder.iterdir():
+                if old.name not in keep and not old.name.startswith("."):
+                    old.unlink(missing_ok=True)
+        elif item.kind == "manifest":
+            self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        self.manifest["updated"] = time.time()
+        atomic_write(self.folder / MANIFEST, json.dumps(self.manifest, indent=1).encode())
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
+# -- finding and replaying crashed journals ----------------------------------------------------------
+@dataclass
+class Crashed:
+    """A journal left by a session that did not close: what recovery would bring back."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    edits: int
+    modified: float
+
+    @property
+    def session_path(self) -> Path | None:
+        path = self.manifest.get("session_path")
+        return Path(path) if path else None
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name") or self.folder.name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def crashed_journals(data_dir: Path) -> list[Crashed]:
+    """Journals with edits whose process is gone (a crash, a kill, a power cut), newest first.
+    A journal of a spikeapp still running (here or in another process) is not one."""
+    found = []
+    for manifest_path in sorted((Path(data_dir) / "journals").glob(f"*/{MANIFEST}")):
+        folder = manifest_path.parent
+        if str(folder) in _LIVE:
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            continue
+        pid, host = manifest.get("pid"), manifest.get("host")
+        if isinstance(pid, int) and host == socket.gethostname() and pid != os.getpid() \
+                and _alive(pid):
+            continue
+        records, _torn = read_records(folder / str(manifest.get("journal", "")))
+        if not records and not manifest.get("checkpoint_seq"):
+            continue   # nothing was edited after the last save: nothing to recover
+        found.append(Crashed(folder, manifest, len(records) + int(
+            manifest.get("checkpoint_seq") or 0), manifest_path.stat().st_mtime))
+    return sorted(found, key=lambda c: -c.modified)
+
+
+def crashed_journal_of(data_dir: Path, session_path: Path) -> Crashed | None:
+    target = str(Path(session_path).resolve())
+    for crashed in crashed_journals(data_dir):
+        if crashed.manifest.get("session_path") == target:
+            return crashed
+    return None
+
+
+def replay(crashed: Crashed) -> tuple[Session, cmd.History, int, bool]:
+    """The session a crashed journal holds: its base, then every whole record, through a new
+    history. Returns the session, the history, the last record's seq and whether a torn record
+    was dropped. A base that is gone or changed gives a clear error."""
+    manifest = crashed.manifest
+    reference = manifest["detection"]
+    base_file = Path(reference["file"]) if reference.get("file") else None
+    copy = crashed.folder / DETECTION_COPY
+    holder = copy if copy.exists() else base_file
+    if holder is None or not holder.exists():
+        raise SpikeappError(f"cannot recover {crashed.name}: its session file {base_file} is "
+                            "gone")
+    base = load_session(holder)
+    if detection_fingerprint(base.detection) != reference["fingerprint"]:
+        raise SpikeappError(f"cannot recover {crashed.name}: {holder} was replaced by another "
+                            "session since the edits were made")
+    if manifest.get("checkpoint"):
+        session = load_session(crashed.folder / manifest["checkpoint"], base.detection)
+    else:
+        session = base
+    history = cmd.History(session)
+    seq = int(manifest.get("checkpoint_seq") or 0)
+    records, torn = read_records(crashed.folder / manifest["journal"])
+    for meta, arrays in records:
+        if meta["seq"] <= seq:
+            continue
+        seq = meta["seq"]
+        apply_record(session, history, meta, arrays)
+    return session, history, seq, torn
+
+
+def apply_record(session: Session, history: cmd.History, meta: dict,
+                 arrays: dict[str, np.ndarray]) -> None:
+    """Replay one record; an undo or redo whose change is no longer on the stacks (it was made
+    before the last checkpoint) is applied from the record itself."""
+    op = meta["op"]
+    if op == "meta":
+        data = meta["data"]
+        if "recording" in data:
+            session.recording = data["recording"]
+        if "training_params" in data:
+            session.training_params = data["training_params"]
+        return
+    change = decode_change(meta, arrays)
+    if op == "do":
+        history.do(change)
+    elif op == "undo":
+        top = history.next_undo
+        if top is not None and getattr(top, "journal_seq", None) == change.journal_seq:
+            history.undo()
+        else:
+            change.apply(session, forward=False)
+    elif op == "redo":
+        top = history.next_redo
+        if top is not None and getattr(top, "journal_seq", None) == change.journal_seq:
+            history.redo()
+        else:
+            change.apply(session)
+
+
+def discard(crashed: Crashed) -> None:
+    """The user chose not to recover: the journal goes."""
+    shutil.rmtree(crashed.folder, ignore_errors=True)

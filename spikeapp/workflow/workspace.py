@@ -1,0 +1,521 @@
+"""The application core, Qt-free: one Workspace owns the open session, its undo history, its
+parameters, each group's last training (networks included), saving and the edit journal. The
+window's controller and the command line both drive it; a method reads like a user action.
+
+Observers subscribe with :meth:`Workspace.subscribe` and are told ``("session", text)`` when a
+session is opened or replaced, ``("edit", text)`` after every edit, undo and redo, ``("saved",
+path)`` and ``("problem", text)`` (a journal that cannot be written, say).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp import params as param_table
+from spikeapp.errors import SpikeappError
+from spikeapp.session import Session
+from spikeapp.session import commands as cmd
+from spikeapp.session.state import HUMAN, NETWORK, UNASSIGNED, UNRESOLVED, distinct_ids
+from spikeapp.session.storage import save_session, session_bytes
+from spikeapp.tasks import CancelToken, Job, Progress
+from spikeapp.workflow import journal as journal_
+from spikeapp.workflow.journal import Crashed, Journal, default_data_dir, snapshot_state
+from spikeapp.workflow.sorting import (
+    SeedReport,
+    TrainingInput,
+    TrainingOutput,
+    output_change,
+    predict_with,
+    seeds_change,
+    snapshot_training,
+    train_and_predict,
+)
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """A training of one group from a snapshot taken at ``revision`` of that group's labels."""
+
+    group: int
+    revision: int
+    data: TrainingInput
+    network: dict[str, Any]
+    training: dict[str, Any]
+
+    def run(self, cancel: CancelToken | None = None) -> Job[TrainingOutput]:
+        return train_and_predict(self.data, self.network, self.training,
+                                 self.training["min_confidence"], cancel)
+
+
+@dataclass
+class Offer:
+    """A finished training, offered before it changes anything.
+
+    ``stale``: the group's labels changed while it trained (it learnt from an older state);
+    ``moves``: spikes the network had already assigned that it would move (a retrain);
+    ``invalid``: why it cannot be applied at all (its units were deleted meanwhile).
+    """
+
+    output: TrainingOutput
+    stale: bool
+    preview: Any = None          # review.Preview of a retrain, None for a first training
+    invalid: str = ""
+
+    @property
+    def needs_review(self) -> bool:
+        return self.stale or (self.preview is not None and self.preview.moved > 0)
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    path: Path
+    revision: int
+    seconds: float
+
+
+class Workspace:
+    """The open session and everything that acts on it."""
+
+    def __init__(self, data_dir: Path | None = None, journal: bool = True) -> None:
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.journal_enabled = journal
+        self.session: Session | None = None
+        self.history: cmd.History | None = None
+        self.path: Path | None = None            # the session file it belongs to
+        self.name = ""
+        self.revision = 0                         # grows with every edit
+        self.saved_revision = 0
+        self.network: dict[str, Any] = param_table.defaults("network")
+        self.training: dict[str, Any] = param_table.defaults("training")
+        self.outputs: dict[int, TrainingOutput] = {}     # group -> last training
+        self._group_revision: dict[int, int] = {}        # group -> revision of its last edit
+        self._journal: Journal | None = None
+        self._listeners: list[Listener] = []
+        self._pending_save: list[tuple[str, cmd.Change | None, dict | None]] | None = None
+
+    # -- observers -------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _tell(self, event: str, text: str = "") -> None:
+        for listener in list(self._listeners):
+            listener(event, text)
+
+    @property
+    def modified(self) -> bool:
+        return self.session is not None and self.revision != self.saved_revision
+
+    # -- opening and closing ----------------------------------------------------------------------
+    def set_session(self, session: Session, path: Path | None = None, name: str = "",
+                    history: cmd.History | None = None, modified: bool = False) -> None:
+        """Make ``session`` the open one (the caller asked before discarding edits)."""
+        self.close(discard=True)
+        self.session = session
+        self.history = history or cmd.History(session)
+        self.path = Path(path) if path is not None else None
+        self.name = name or (str(path) if path else str(session.recording.get("path", "")))
+        self.revision += 1
+        self.saved_revision = self.revision - (1 if modified else 0)
+        self.outputs = {}
+        self._group_revision = {}
+        stored = session.training_params
+        for kind in ("network", "training"):
+            values = stored.get(kind) if isinstance(stored.get(kind), dict) else {}
+            try:
+                setattr(self, kind, param_table.resolve(kind, values))
+            except SpikeappError as problem:
+                log.warning("%s: stored %s parameters ignored: %s", self.name, kind, problem)
+                setattr(self, kind, param_table.defaults(kind))
+        self._tell("session", self.name)
+
+    def open(self, path: str | Path) -> None:
+        """Open a session file (a crashed journal of it is :meth:`recover`'s business)."""
+        from spikeapp.session.storage import load_session
+
+        session = load_session(path)
+        self.set_session(session, Path(path))
+
+    def crashed(self, path: str | Path | None = None) -> list[Crashed]:
+        """Edits left by a spikeapp that did not close: of the session file ``path``, or all."""
+        if not self.journal_enabled:
+            return []
+        if path is not None:
+            found = journal_.crashed_journal_of(self.data_dir, Path(path))
+            return [found] if found is not None else []
+        return journal_.crashed_journals(self.data_dir)
+
+    def recover(self, crashed: Crashed) -> int:
+        """Open what a crashed journal holds: marked modified, under its real name, with its
+        edits on the undo stack; the journal goes on from there. Returns the edits replayed."""
+        session, history, seq, torn = journal_.replay(crashed)
+        self.set_session(session, crashed.session_path, crashed.name, history, modified=True)
+        manifest = dict(crashed.manifest, pid=__import__("os").getpid())
+        self._journal = Journal(crashed.folder, manifest, seq)
+        self._journal.checkpoint(session)   # a new journal file: a torn tail stays behind
+        if torn:
+            log.warning("%s: the last edit was cut short by the crash and is lost", self.name)
+        return seq
+
+    def discard_crashed(self, crashed: Crashed) -> None:
+        journal_.discard(crashed)
+
+    def close(self, discard: bool = True) -> None:
+        """Close the session. ``discard`` False keeps the journal (the edits stay recoverable);
+        the window passes True once the user saved or chose to discard."""
+        if self._journal is not None:
+            self._journal.close(remove=discard)
+            self._journal = None
+        self.session = None
+        self.history = None
+        self.outputs = {}
+
+    def recording_missing(self) -> str | None:
+        """The recording's path when the session names one that is not there."""
+        if self.session is None:
+            return None
+        source = str(self.session.recording.get("path", ""))
+        if not source or source.startswith("<") or self.session.recording.get("imported"):
+            return None
+        return None if Path(source).exists() else source
+
+    def locate_recording(self, path: str | Path) -> None:
+        """Point the session at its recording's new place (checked: it must open, with the
+        sampling rate and channels the spikes were detected in)."""
+        from spikeapp.io import open_recording
+
+        session = self._open_session()
+        options = {k: v for k, v in session.recording.items() if k not in ("path", "groups")}
+        recording = open_recording(str(path), **options)
+        try:
+            d = session.detection
+            if abs(recording.sampling_rate - d.sampling_rate) > 1e-6 * d.sampling_rate:
+                raise SpikeappError(f"{path}: sampled at {recording.sampling_rate:g} Hz, the "
+                                    f"session's spikes at {d.sampling_rate:g} Hz")
+            missing = sorted(set(d.channel_ids.tolist()) - set(
+                np.asarray(recording.channel_ids).tolist()))
+            if missing:
+                raise SpikeappError(f"{path}: lacks the session's channels {missing[:8]}")
+        finally:
+            close = getattr(recording, "close", None)
+            if close is not None:
+                close()
+        self._ensure_journal()
+        session.recording = dict(session.recording, path=str(Path(path).resolve()))
+        self._record("meta", data={"recording": session.recording})
+        self._edited(f"recording located at {path}", set())
+
+    # -- parameters ---------------------------------------------------------------------------------
+    def set_params(self, kind: str, **values: Any) -> None:
+        """Change network or training parameters (checked against the parameter table); they
+        are kept in the session."""
+        resolved = param_table.resolve(kind, dict(getattr(self, kind), **values))
+        setattr(self, kind, resolved)
+        if self.session is not None:
+            self._ensure_journal()
+            self.session.training_params = {"network": dict(self.network),
+                                            "training": dict(self.training)}
+            self._record("meta", data={"training_params": self.session.training_params})
+
+    # -- edits ------------------------------------------------------------------------------------
+    def _open_session(self) -> Session:
+        if self.session is None:
+            raise SpikeappError("open a recording first")
+        return self.session
+
+    def edit(self, make_change: Callable[[Session], cmd.Change]) -> cmd.Change:
+        """Build a command on the session and apply it as one undo step (a SpikeappError from
+        the command leaves everything as it was)."""
+        return self.commit(make_change(self._open_session()))
+
+    def commit(self, change: cmd.Change) -> cmd.Change:
+        """Apply a change made elsewhere (seed labels, an import) as one undo step."""
+        self._open_session()
+        self._ensure_journal()
+        self.history.do(change)
+        self._record("do", change)
+        self._edited(change.description, _groups_of(self.session, change))
+        return change
+
+    def undo(self) -> cmd.Change | None:
+        self._ensure_journal()
+        if self.history is None or not self.history.can_undo:
+            return None
+        self._ensure_journal()
+        change = self.history.undo()
+        if change is not None:
+            self._record("undo", change)
+            self._edited(f"undone: {change.description}", _groups_of(self.session, change))
+        return change
+
+    def redo(self) -> cmd.Change | None:
+        self._ensure_journal()
+        if self.history is None or not self.history.can_redo:
+            return None
+        self._ensure_journal()
+        change = self.history.redo()
+        if change is not None:
+            self._record("redo", change)
+            self._edited(f"redone: {change.description}", _groups_of(self.session, change))
+        return change
+
+    def _edited(self, description: str, groups: Iterable[int]) -> None:
+        self.revision += 1
+        for group in groups:
+            self._group_revision[int(group)] = self.revision
+        self._tell("edit", description)
+
+    # The user's actions, each one undo step.
+    def label(self, spikes: NDArray, unit_id: int) -> cmd.Change:
+        return self.edit(lambda s: cmd.label(s, spikes, unit_id))
+
+    def label_new_unit(self, spikes: NDArray, name: str | None = None) -> cmd.Change:
+        return self.edit(lambda s: cmd.label_new_unit(s, spikes, name=name))
+
+    def label_noise(self, spikes: NDArray, group: int) -> cmd.Change:
+        session = self._open_session()
+        noise = session.unit_by_name(group, "noise")
+        if noise is None:
+            return self.edit(lambda s: cmd.label_new_unit(s, spikes, name="noise",
+                                                          quality="noise"))
+        return self.label(spikes, noise.id)
+
+    def unlabel(self, spikes: NDArray) -> cmd.Change:
+        return self.edit(lambda s: cmd.unlabel(s, spikes))
+
+    def split(self, spikes: NDArray) -> cmd.Change:
+        return self.edit(lambda s: cmd.split(s, spikes))
+
+    def merge(self, unit_ids: list[int]) -> cmd.Change:
+        return self.edit(lambda s: cmd.merge(s, unit_ids))
+
+    def delete_units(self, unit_ids: list[int]) -> cmd.Change:
+        session = self._open_session()
+        if not unit_ids:
+            raise SpikeappError("no unit selected")
+        changes = []
+        try:
+            for unit_id in unit_ids:
+                change = cmd.delete_unit(session, unit_id)
+                change.apply(session)
+                changes.append(change)
+        finally:
+            for change in reversed(changes):
+                change.apply(session, forward=False)
+        names = ", ".join(c.description.removeprefix("delete ") for c in changes)
+        return self.commit(changes[0] if len(changes) == 1 else
+                           cmd.combine(f"delete {names}", changes))
+
+    def edit_unit(self, unit_id: int, **changes: str) -> cmd.Change:
+        return self.edit(lambda s: cmd.edit_unit(s, unit_id, **changes))
+
+    def apply_seeds(self, seeds, source: int = HUMAN, description: str | None = None,
+                    qualities: dict[str, str] | None = None) -> SeedReport:
+        """Label the spikes a seed list points at (one undo step)."""
+        change, report = seeds_change(self._open_session(), seeds, source, description,
+                                      qualities)
+        if change is not None:
+            self.commit(change)
+        return report
+
+    def import_onto(self, sorting):
+        """Lay an imported sorting onto this session's detections: one undo step."""
+        from spikeapp.workflow.importing import import_onto
+
+        return import_onto(self._open_session(), SimpleNamespace(do=self.commit), sorting)
+
+    # -- training ------------------------------------------------------------------------------------
+    def training_job(self, group: int) -> TrainingJob:
+        """Snapshot one group's labels and waveforms now; the job may run on any thread."""
+        data = snapshot_training(self._open_session(), group)
+        return TrainingJob(group, self._group_revision.get(group, 0), data, dict(self.network),
+                           dict(self.training))
+
+    def offer(self, output: TrainingOutput, job: TrainingJob) -> Offer:
+        """A finished training, kept as the group's last one (the queue, candidates and the
+        preview use it) and offered: nothing changes until :meth:`apply`."""
+        from spikeapp.workflow.review import preview
+
+        session = self._open_session()
+        missing = set(distinct_ids(output.assigned).tolist()) - set(session.units) - {
+            UNASSIGNED, UNRESOLVED}
+        if missing:
+            return Offer(output, True, invalid="units were deleted while the network trained: "
+                         "its predictions were discarded; train again")
+        self.outputs[output.group] = output
+        stale = self._group_revision.get(output.group, 0) != job.revision
+        spikes = session.spikes_of_group(output.group)
+        retrain = bool((session.source[spikes] == NETWORK).any())
+        return Offer(output, stale, preview(session, output) if retrain or stale else None)
+
+    def apply(self, output: TrainingOutput, units: set[int] | None = None) -> cmd.Change:
+        """Recolour the trained group's spikes (or only those predicted into ``units``) and keep
+        its network with the session: one undo step. Labels are never overwritten."""
+        session = self._open_session()
+        missing = set(distinct_ids(output.assigned).tolist()) - set(session.units) - {
+            UNASSIGNED, UNRESOLVED}
+        if missing:
+            raise SpikeappError("units were deleted while the network trained: its predictions "
+                                "were discarded; train again")
+        change = self.edit(lambda s: output_change(s, output, units))
+        self.outputs[output.group] = output
+        return change
+
+    def restore_job(self) -> Callable[[CancelToken | None], Job[list[TrainingOutput]]]:
+        """The networks kept with the session, run again on its spikes (no training), so that
+        after reopening the queue, the preview and candidate units work at once."""
+        session = self._open_session()
+        inputs = []
+        for group, blob in sorted(session.networks.items()):
+            try:
+                inputs.append((blob, snapshot_training(session, group)))
+            except SpikeappError:
+                continue   # its labels were removed since: the network no longer applies
+        min_confidence = self.training["min_confidence"]
+
+        def job(cancel: CancelToken | None = None) -> Job[list[TrainingOutput]]:
+            outputs = []
+            for k, (blob, data) in enumerate(inputs):
+                yield Progress(k, len(inputs), f"channel {data.group}: its kept network",
+                               "restore")
+                try:
+                    outputs.append((yield from predict_with(blob, data, min_confidence,
+                                                            cancel)))
+                except SpikeappError as problem:
+                    log.warning("%s", problem)
+            return outputs
+
+        return job
+
+    def restored(self, outputs: list[TrainingOutput], revision: int) -> int:
+        """Keep restored outputs of groups not trained or edited since ``revision``."""
+        kept = 0
+        for output in outputs:
+            if output.group not in self.outputs and \
+                    self._group_revision.get(output.group, 0) <= revision:
+                self.outputs[output.group] = output
+                kept += 1
+        return kept
+
+    # -- saving ----------------------------------------------------------------------------------------
+    def _stamp(self, session: Session) -> None:
+        session.training_params = {"network": dict(self.network), "training": dict(self.training)}
+
+    def save(self, path: str | Path | None = None) -> SaveResult:
+        """Save now, on this thread (the command line's way)."""
+        job = self.save_job(path)
+        result = None
+        try:
+            while True:
+                next(job)
+        except StopIteration as stop:
+            result = stop.value
+        self.saved(result)
+        return result
+
+    def save_job(self, path: str | Path | None = None) -> Job[SaveResult]:
+        """A save as a job: the state is copied now (a few ms per 100,000 spikes), the file is
+        written wherever the job runs; call :meth:`saved` with its result."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise SpikeappError("choose where to save the session first")
+        snapshot = snapshot_state(self._open_session())
+        self._stamp(snapshot)
+        revision = self.revision
+        self._pending_save = []
+
+        def job() -> Job[SaveResult]:
+            started = time.perf_counter()
+            yield Progress(0, 1, f"saving {target}", "save")
+            data = session_bytes(snapshot)
+            from spikeapp.atomic import atomic_write
+
+            atomic_write(target, data)
+            return SaveResult(target, revision, time.perf_counter() - started)
+
+        return job()
+
+    def saved(self, result: SaveResult) -> None:
+        """A save finished: the file is the new base of the journal; edits made while it was
+        written go into the new journal."""
+        pending, self._pending_save = self._pending_save or [], None
+        if self.session is None:
+            return
+        self.path = result.path
+        self.name = str(result.path)
+        self.saved_revision = result.revision
+        if self._journal is not None:
+            self._journal.close(remove=True)
+            self._journal = None
+        if pending:
+            self._ensure_journal()
+        for op, change, data in pending:
+            self._record(op, change, data)
+        self._tell("saved", str(result.path))
+
+    def save_failed(self) -> None:
+        """A save job failed or was cancelled: the journal goes on as before."""
+        self._pending_save = None
+
+    def write_session(self, path: str | Path) -> None:
+        """Write the session to ``path`` without making it the session's file (an export)."""
+        snapshot = snapshot_state(self._open_session())
+        self._stamp(snapshot)
+        save_session(snapshot, path)
+
+    # -- the journal ------------------------------------------------------------------------------------
+    def _ensure_journal(self) -> None:
+        """Start the journal at the first edit after opening or saving, before the edit
+        touches the session (its base is the state without it)."""
+        if not self.journal_enabled or self.session is None or self._journal is not None:
+            return
+        try:
+            self._journal = Journal.start(self.data_dir, self.session, self.path, self.name)
+        except (OSError, SpikeappError) as problem:
+            self.journal_enabled = False
+            self._tell("problem", f"edits cannot be journalled ({problem}); save often")
+
+    def _record(self, op: str, change: cmd.Change | None = None, data: dict | None = None
+                ) -> None:
+        if self._pending_save is not None:
+            self._pending_save.append((op, change, data))
+        if self._journal is None:
+            return
+        self._journal.append(op, change, data)
+        if self._journal.wants_checkpoint():
+            self._journal.checkpoint(self.session)
+        if self._journal.error:
+            self._tell("problem", self._journal.error + "; save the session elsewhere")
+            self.journal_enabled = False
+
+    def flush(self) -> None:
+        """Wait until every edit is on disk (tests, and before the window closes)."""
+        if self._journal is not None:
+            self._journal.flush()
+
+    @property
+    def journal_folder(self) -> Path | None:
+        return self._journal.folder if self._journal is not None else None
+
+
+def _groups_of(session: Session, change: cmd.Change) -> set[int]:
+    """The channel groups a change touches (staleness of trainings is tracked per group)."""
+    parts = getattr(change, "changes", None)
+    if parts is not None:
+        return set().union(*(_groups_of(session, part) for part in parts)) if parts else set()
+    groups = set(np.unique(session.detection.channels[change.spikes]).tolist())
+    for side in (change.units_before, change.units_after):
+        groups |= {u.group for u in side.values() if u is not None}
+    return groups | set(change.networks_after)

@@ -1,0 +1,262 @@
+"""The Workspace without Qt: edits, undo, the journal and recovery after a crash, saving while
+editing, staleness of trainings, networks kept with the session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spikeapp.detection import DetectionResult
+from spikeapp.errors import SpikeappError
+from spikeapp.session import Session
+from spikeapp.session.state import HUMAN, NETWORK
+from spikeapp.session.storage import load_session
+from spikeapp.workflow import journal
+from spikeapp.workflow.workspace import Workspace
+
+
+def small_detection(n: int = 600, seed: int = 0) -> DetectionResult:
+    """Two channels; on each, two units of clearly different shapes."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, 32)
+    shapes = [-np.exp(-((t - 0.3) / 0.05) ** 2) * 80, -np.exp(-((t - 0.3) / 0.1) ** 2) * 40
+              + np.exp(-((t - 0.6) / 0.1) ** 2) * 30]
+    truth = rng.integers(0, 2, n)
+    waveforms = np.stack([shapes[u] for u in truth])[:, None, :] + rng.normal(0, 4, (n, 1, 32))
+    channels = np.arange(n) % 2
+    samples = np.arange(n) * 300
+    return DetectionResult(
+        samples=samples, times_s=samples / 30_000.0, channels=channels, peak_channels=channels,
+        amplitudes=waveforms.min(axis=(1, 2)).astype(np.float32),
+        waveforms=waveforms.astype(np.float32),
+        features=waveforms[:, 0, ::6].astype(np.float32), noise_uv=np.ones(2),
+        channel_ids=np.array([0, 1]), group_ids=np.array([0, 1]),
+        group_channels=np.array([[0], [1]]), sampling_rate=30_000.0, t_start=0.0,
+        n_samples=n * 300, params={"pre_samples": 10}), truth
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def detection():
+    return small_detection()
+
+
+def crash(ws: Workspace) -> None:
+    """What a kill leaves: everything queued is written, nothing is closed or removed."""
+    ws.flush()
+    ws._journal.close(remove=False)
+    ws._journal = None
+
+
+def state(session: Session):
+    return (session.assignment.copy(), session.source.copy(),
+            {u.id: (u.name, u.quality) for u in session.units.values()}, session.next_unit_id)
+
+
+def same(a, b) -> bool:
+    return np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
+
+
+def test_an_untitled_session_is_recovered_after_a_crash_with_its_undo_history(data_dir,
+                                                                              detection):
+    d, _truth = detection
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d, recording={"path": "<demo>"}), name="demo")
+    assert ws.crashed() == [] and ws.journal_folder is None   # nothing edited: no journal
+    ws.label_new_unit(np.array([0, 2, 4]))
+    unit = max(ws.session.units)
+    ws.label(np.array([6, 8]), unit)
+    ws.label_new_unit(np.array([1, 3]))
+    ws.undo()
+    ws.edit_unit(unit, quality="good")
+    expected = state(ws.session)
+    crash(ws)
+
+    again = Workspace(data_dir)
+    found = again.crashed()
+    assert len(found) == 1 and found[0].name == "demo" and found[0].edits == 5
+    assert again.recover(found[0]) == 5
+    assert same(state(again.session), expected)
+    assert again.modified and again.path is None
+    assert again.undo().description.startswith("edit")          # the recovered edits undo
+    assert again.session.units[unit].quality == "unsorted"
+    assert again.crashed() == []                                 # it is live again, not crashed
+    again.close(discard=True)
+    assert Workspace(data_dir).crashed() == []
+
+
+def test_a_torn_last_record_is_dropped_and_the_rest_recovered(data_dir, detection):
+    d, _ = detection
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d), name="x")
+    ws.label_new_unit(np.array([0, 2]))
+    expected = state(ws.session)
+    ws.label_new_unit(np.array([4, 6]))
+    crash(ws)
+    folder = journal.crashed_journals(data_dir)[0].folder
+    log = next(folder.glob("journal-*.bin"))
+    blob = log.read_bytes()
+    # Cut the last record in half, as a kill during its write would.
+    records, torn = journal.read_records(log)
+    assert len(records) == 2 and not torn
+    last = blob.rfind(journal.MAGIC)
+    log.write_bytes(blob[: last + (len(blob) - last) // 2])
+    again = Workspace(data_dir)
+    again.recover(again.crashed()[0])
+    assert same(state(again.session), expected)
+
+
+def test_checkpoints_keep_the_journal_short_and_replay_the_same_state(data_dir, detection,
+                                                                    monkeypatch):
+    monkeypatch.setattr(journal, "CHECKPOINT_EVERY", 4)
+    d, _ = detection
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d), name="x")
+    ws.label_new_unit(np.array([0]))
+    unit = max(ws.session.units)
+    for k in range(1, 15):
+        ws.label(np.array([2 * k]), unit)
+        if k % 5 == 0:
+            ws.undo()
+            ws.redo()
+            ws.undo()
+    expected = state(ws.session)
+    crash(ws)
+    folder = journal.crashed_journals(data_dir)[0].folder
+    assert len(list(folder.glob("state-*.spikeapp"))) == 1
+    assert len(journal.read_records(next(folder.glob("journal-*.bin")))[0]) < 5
+    again = Workspace(data_dir)
+    again.recover(again.crashed()[0])
+    assert same(state(again.session), expected)
+
+
+def test_a_saved_session_with_later_edits_is_recovered_under_its_real_name(data_dir, detection,
+                                                                         tmp_path):
+    d, _ = detection
+    path = tmp_path / "work.spikeapp"
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d), name="x")
+    ws.label_new_unit(np.array([0, 2]))
+    ws.save(path)
+    assert not ws.modified and ws.journal_folder is None and ws.crashed() == []
+    ws.label_new_unit(np.array([1, 3]))
+    assert ws.modified
+    expected = state(ws.session)
+    crash(ws)
+
+    again = Workspace(data_dir)
+    assert again.crashed(tmp_path / "elsewhere.spikeapp") == []
+    found = again.crashed(path)
+    assert len(found) == 1
+    again.recover(found[0])
+    assert again.path == path.resolve() and again.modified
+    assert same(state(again.session), expected)
+    again.save()
+    assert same(state(load_session(path)), expected)
+    assert again.crashed() == []
+
+
+def test_edits_made_while_a_save_is_written_are_kept(data_dir, detection, tmp_path):
+    d, _ = detection
+    path = tmp_path / "work.spikeapp"
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d), name="x")
+    ws.label_new_unit(np.array([0, 2]))
+    job = ws.save_job(path)
+    before_save = state(ws.session)
+    ws.label_new_unit(np.array([1, 3]))       # the user goes on while the file is written
+    expected = state(ws.session)
+    result = None
+    try:
+        while True:
+            next(job)
+    except StopIteration as stop:
+        result = stop.value
+    ws.saved(result)
+    assert same(state(load_session(path)), before_save)
+    assert ws.modified                         # the later edit is not in the file
+    crash(ws)
+    again = Workspace(data_dir)
+    again.recover(again.crashed(path)[0])
+    assert same(state(again.session), expected)
+
+
+def test_parameters_are_checked_and_kept_with_the_session(data_dir, detection, tmp_path):
+    d, _ = detection
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d), name="x")
+    ws.set_params("training", epochs=7, min_confidence=0.6)
+    with pytest.raises(SpikeappError):
+        ws.set_params("training", epochs=-1)
+    ws.save(tmp_path / "a.spikeapp")
+    again = Workspace(data_dir)
+    again.open(tmp_path / "a.spikeapp")
+    assert again.training["epochs"] == 7 and again.training["min_confidence"] == 0.6
+
+
+def test_a_moved_recording_is_reported_and_located(data_dir, detection, tmp_path):
+    d, _ = detection
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d, recording={"path": str(tmp_path / "gone.nwb")}), name="x")
+    assert ws.recording_missing() == str(tmp_path / "gone.nwb")
+    with pytest.raises(SpikeappError):
+        ws.locate_recording(tmp_path / "still-gone.nwb")
+    assert ws.recording_missing() is not None
+
+
+def test_delete_units_is_one_step_and_commands_errors_change_nothing(data_dir, detection):
+    d, _ = detection
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d), name="x")
+    ws.label_new_unit(np.array([0, 2]))
+    ws.label_new_unit(np.array([4, 6]))
+    a, b = sorted(ws.session.units)
+    before = state(ws.session)
+    with pytest.raises(SpikeappError):
+        ws.label(np.array([1, 2]), a)          # spikes of two channels
+    assert same(state(ws.session), before)
+    ws.delete_units([a, b])
+    assert not ws.session.units
+    ws.undo()
+    assert same(state(ws.session), before)
+    ws.close(discard=True)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_training_is_offered_stale_and_networks_come_back_without_training(data_dir,
+                                                                          detection, tmp_path):
+    d, truth = detection
+    ws = Workspace(data_dir, journal=False)
+    ws.set_session(Session(d), name="x")
+    ws.set_params("training", epochs=8, threads=1)
+    spikes = ws.session.spikes_of_group(0)
+    for unit in (0, 1):
+        ws.label_new_unit(spikes[truth[spikes] == unit][:10], name=f"u{unit}")
+    job = ws.training_job(0)
+    ws.label(spikes[truth[spikes] == 0][10:12], ws.session.unit_by_name(0, "u0").id)
+    from spikeapp.tasks import run_job
+
+    output = run_job(job.run())
+    offer = ws.offer(output, job)
+    assert offer.stale and offer.needs_review and not offer.invalid
+    ws.apply(offer.output)
+    assert (ws.session.source[spikes] == NETWORK).any()
+    assert (ws.session.source[spikes] == HUMAN).sum() == 22
+    ws.save(tmp_path / "trained.spikeapp")
+
+    again = Workspace(data_dir, journal=False)
+    again.open(tmp_path / "trained.spikeapp")
+    assert again.outputs == {}
+    outputs = run_job(again.restore_job()())
+    assert again.restored(outputs, again.revision) == 1
+    restored = again.outputs[0]
+    np.testing.assert_array_equal(restored.assigned, output.assigned)
+    np.testing.assert_allclose(restored.confidence, output.confidence, atol=1e-5)
+    # A retrain on fresh labels is not stale, and its preview says what would move.
+    job = again.training_job(0)
+    offer = again.offer(run_job(job.run()), job)
+    assert not offer.stale and offer.preview is not None
