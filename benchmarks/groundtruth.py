@@ -246,7 +246,7 @@ def _recover(sim: Simulated, recording: ArrayRecording, session: Session,
              truths: list[GroupTruth], labelled: list[NDArray], result: CaseResult,
              min_score: float) -> None:
     """Template matching after the first training seed's sort: recall and end to end again."""
-    from spikeapp.recovery import find_missed, with_found_spikes
+    from spikeapp.workflow.recovery import find_missed, with_found_spikes
 
     found = run_job(find_missed(session, recording, min_score))
     grown, rows = with_found_spikes(session, found)

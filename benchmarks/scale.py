@@ -57,7 +57,7 @@ def tick():
     now = time.perf_counter(); gaps.append(now - last[0]); last[0] = now
 timer = QTimer(); timer.timeout.connect(tick); timer.start(10)
 start = time.perf_counter()
-window.open_recording_path(path, options)
+window.files.open_recording_path(path, options)
 while window.controller.session is None and time.perf_counter() - start < 3600:
     app.processEvents()
     time.sleep(0.002)

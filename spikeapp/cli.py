@@ -152,16 +152,9 @@ def cmd_sort(args: argparse.Namespace) -> int:
     from spikeapp.export.spiketrains import write_spiketrains_csv
     from spikeapp.io.seeds import read_seeds
     from spikeapp.session import Session
-    from spikeapp.session.commands import History
-    from spikeapp.session.storage import save_session
     from spikeapp.tasks import run_with_progress_bar
-    from spikeapp.workflow.sorting import (
-        apply_seeds,
-        output_change,
-        snapshot_training,
-        train_and_predict,
-        trainable_groups,
-    )
+    from spikeapp.workflow.sorting import trainable_groups
+    from spikeapp.workflow.workspace import Workspace
 
     if args.active and not args.truth:
         raise SpikeappError("--active answers the label-next queue from a ground truth: give "
@@ -183,9 +176,10 @@ def cmd_sort(args: argparse.Namespace) -> int:
             "detect", enabled=not args.quiet)
     session = Session(detection, recording=dict(reader, path=str(Path(args.recording).resolve()),
                                                 groups=args.group or []),
-                      training_params=training)
-    history = History(session)
-    report = apply_seeds(session, history, seeds)
+                      training_params={"network": network, "training": training})
+    workspace = Workspace(journal=False)   # a headless run is run again, not recovered
+    workspace.set_session(session, name=args.recording)
+    report = workspace.apply_seeds(seeds)
     print(f"{report.matched} of {len(seeds.times_s)} seed labels matched a detected spike")
     for time_s, channel, unit in report.unmatched[:20]:
         print(f"  no spike within 1 ms of seed {time_s:.4f} s, channel {channel}, unit {unit}")
@@ -196,19 +190,17 @@ def cmd_sort(args: argparse.Namespace) -> int:
         raise SpikeappError(f"{args.labels}: no channel has matched labels of two units or more")
     truth = read_seeds(args.truth) if args.truth else None
     for group in targets:
-        output = run_with_progress_bar(
-            train_and_predict(snapshot_training(session, group), network, training,
-                              training["min_confidence"]),
-            f"train channel {group}", enabled=not args.quiet)
-        history.do(output_change(session, output))
+        output = run_with_progress_bar(workspace.training_job(group).run(),
+                                       f"train channel {group}", enabled=not args.quiet)
+        workspace.apply(output)
         if args.active:
-            output = _answer_queue(session, history, output, truth, args.active, network,
-                                   training, args.quiet)
+            output = _answer_queue(workspace, output, truth, args.active, args.quiet)
         (out / f"network_channel{group}.pt").write_bytes(output.network)
     if args.recover:
-        session = _recover(session, args, reader)
+        workspace.set_session(_recover(workspace.session, args, reader), name=args.recording)
+    session = workspace.session
     count = write_spiketrains_csv(session, out / "spiketrains.csv")
-    save_session(session, out / "session.spikeapp")
+    workspace.save(out / "session.spikeapp")
     print(f"{count} spikes sorted in {time.perf_counter() - started:.1f} s -> {out}")
     _print_units(session)
     if args.truth:
@@ -217,11 +209,11 @@ def cmd_sort(args: argparse.Namespace) -> int:
 
 
 def _recover(session, args: argparse.Namespace, reader: dict):
-    """The session with the spikes the sorted units' templates found (spikeapp.recovery)."""
+    """The session with the spikes the sorted units' templates found (workflow.recovery)."""
     import numpy as np
 
-    from spikeapp.recovery import find_missed, with_found_spikes
     from spikeapp.tasks import run_with_progress_bar
+    from spikeapp.workflow.recovery import find_missed, with_found_spikes
 
     with _open(args) as recording:
         found = run_with_progress_bar(find_missed(session, recording, args.recover_score),
@@ -238,8 +230,7 @@ def _recover(session, args: argparse.Namespace, reader: dict):
     return grown
 
 
-def _answer_queue(session, history, output, truth, answers: int, network, training,
-                  quiet: bool):
+def _answer_queue(workspace, output, truth, answers: int, quiet: bool):
     """Play a person answering the label-next queue from the ground truth: ten answers, retrain,
     again, until ``answers`` labels are given; prints the accuracy after each round."""
     import numpy as np
@@ -247,14 +238,9 @@ def _answer_queue(session, history, output, truth, answers: int, network, traini
     from spikeapp.io.seeds import Seeds
     from spikeapp.tasks import run_with_progress_bar
     from spikeapp.workflow.review import label_next
-    from spikeapp.workflow.sorting import (
-        accuracy_against_truth,
-        apply_seeds,
-        output_change,
-        snapshot_training,
-        train_and_predict,
-    )
+    from spikeapp.workflow.sorting import accuracy_against_truth
 
+    session = workspace.session
     d = session.detection
     group = output.group
     members = d.group_members(group)
@@ -274,14 +260,11 @@ def _answer_queue(session, history, output, truth, answers: int, network, traini
             times.append(d.times_s[spike])
             channels.append(int(d.peak_channels[spike]))
             units.append(unit)
-        apply_seeds(session, history, Seeds(np.array(times), np.array(channels),
-                                            np.array(units)))
+        workspace.apply_seeds(Seeds(np.array(times), np.array(channels), np.array(units)))
         given += len(queue)
-        output = run_with_progress_bar(
-            train_and_predict(snapshot_training(session, group), network, training,
-                              training["min_confidence"]),
-            f"retrain channel {group}", enabled=not quiet)
-        history.do(output_change(session, output))
+        output = run_with_progress_bar(workspace.training_job(group).run(),
+                                       f"retrain channel {group}", enabled=not quiet)
+        workspace.apply(output)
         scores = accuracy_against_truth(session, truth.times_s[mine], truth.channels[mine],
                                         truth.units[mine])
         text = ", ".join(f"{name} {score.accuracy:.3f}" for name, score in scores.items())
@@ -361,8 +344,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from spikeapp.io.sortings import read_sorting
-    from spikeapp.session.storage import save_session
-    from spikeapp.workflow.importing import import_onto, session_from_sorting
+    from spikeapp.workflow.importing import session_from_sorting
+    from spikeapp.workflow.workspace import Workspace
 
     out = Path(args.out)
     _check_writable(out)
@@ -370,7 +353,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.recording:
         from spikeapp.detection import detect
         from spikeapp.session import Session
-        from spikeapp.session import commands as cmd
         from spikeapp.tasks import run_with_progress_bar
 
         options = _reader_options(args)
@@ -380,10 +362,14 @@ def cmd_import(args: argparse.Namespace) -> int:
                 enabled=not args.quiet)
         session = Session(detection, recording=dict(options,
                                                     path=str(Path(args.recording).resolve())))
-        report = import_onto(session, cmd.History(session), sorting)
+        workspace = Workspace(journal=False)
+        workspace.set_session(session, name=args.recording)
+        report = workspace.import_onto(sorting)
     else:
         session, report = session_from_sorting(sorting)
-    save_session(session, out)
+        workspace = Workspace(journal=False)
+        workspace.set_session(session, name=args.sorting)
+    workspace.save(out)
     print(f"{args.sorting}: {report.summary()}\nsession -> {out}")
     return 0
 

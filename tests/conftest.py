@@ -86,9 +86,12 @@ def window(qtbot, tmp_path, monkeypatch):
     from spikeapp.gui.main_window import MainWindow
 
     main = MainWindow()
+    # A test's unsaved edits go without a question (tests of the question replace this).
+    main.files.confirm_discard = lambda: True
     main.resize(1400, 900)
     qtbot.addWidget(main)
     main.show()
     yield main
+    main.files.confirm_discard = lambda: True
     main.close()
     assert not main.detector.running and not main.trainer.running

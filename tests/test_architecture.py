@@ -38,3 +38,15 @@ def test_importing_the_core_imports_neither_qt_nor_torch():
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_import_contracts_of_pyproject_hold():
+    """The layers, Qt only in the window, torch only in nets and training, session and training
+    independent (import-linter reads them from pyproject.toml, lazy imports included)."""
+    import shutil
+
+    tool = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert tool, "import-linter is in the test extra"
+    done = subprocess.run([tool, "--no-cache"], capture_output=True, text=True,
+                          cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -54,7 +54,7 @@ class DetectionResult:
     n_samples: int
     params: dict[str, Any] = field(default_factory=dict)
     recording_path: str = ""
-    # Per spike: 0 crossed the threshold, 1 found by a sorted unit's template (spikeapp.recovery).
+    # Per spike: 0 crossed the threshold, 1 found by a sorted unit's template (workflow.recovery).
     origin: NDArray[np.int8] | None = None
 
     def __post_init__(self) -> None:

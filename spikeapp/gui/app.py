@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,15 @@ def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | 
     app.setDesktopFileName("spikeapp")
     app.setWindowIcon(app_icon())
     window = MainWindow()
+    install_error_hook(window)
     window.resize(1400, 900)
     window.show()
-    if not screenshot and not recording and window.offer_untitled_recovery():
+    if not screenshot and window.files.offer_recovery():
         pass
     elif demo:
-        window.open_demo(sort=bool(screenshot))
+        window.files.open_demo(sort=bool(screenshot))
     elif recording:
-        window.open_path(recording)  # a recording, or a .spikeapp session
+        window.files.open_path(recording)  # a recording, or a .spikeapp session
     if screenshot:
         def grab_when_idle() -> None:
             if window.busy():
@@ -40,11 +42,47 @@ def run_gui(recording: str | None = None, demo: bool = False, screenshot: str | 
                 return
             app.processEvents()
             window.grab().save(screenshot)
+            window.workspace.close(discard=True)   # a picture of the demo: nothing to keep
             window.close()
             app.quit()
 
         QTimer.singleShot(500, grab_when_idle)
     return app.exec()
+
+
+def log_file() -> Path:
+    from spikeapp.workflow.journal import default_data_dir
+
+    return default_data_dir() / "spikeapp.log"
+
+
+def install_error_hook(window) -> None:
+    """Every exception no slot caught (PyQt6 would abort on some) goes to the window: a
+    one-line message with the details on demand, an entry in the log file, views redrawn."""
+    import traceback
+    from logging.handlers import RotatingFileHandler
+
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                               "%(message)s"))
+        logging.getLogger("spikeapp").addHandler(handler)
+    except OSError as problem:
+        log.warning("no log file at %s: %s", path, problem)
+
+    def hook(kind, value, tb) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)
+            return
+        details = "".join(traceback.format_exception(kind, value, tb))
+        try:
+            window.report_exception(value, details)
+        except Exception:  # noqa: BLE001 - the hook itself must never raise
+            sys.__excepthook__(kind, value, tb)
+
+    sys.excepthook = hook
 
 
 def check_window() -> str:

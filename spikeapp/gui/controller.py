@@ -1,4 +1,6 @@
-"""The GUI's single owner of the session: edits, selection, undo, training, saving."""
+"""The window's adapter over the Workspace: Qt signals out, Workspace calls in. It holds what
+is the window's alone (the channel shown, the selection, the views' caches); the session, its
+history, trainings and saving belong to the Workspace."""
 
 from __future__ import annotations
 
@@ -8,23 +10,19 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal
 
-from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
-from spikeapp.session.state import UNASSIGNED, UNRESOLVED, distinct_ids
-from spikeapp.session.storage import save_session
-from spikeapp.workflow.sorting import TrainingOutput, output_change, snapshot_training, train_and_predict
+from spikeapp.workflow.sorting import TrainingOutput
+from spikeapp.workflow.workspace import TrainingJob, Workspace
 
 log = logging.getLogger(__name__)
 
-AUTOSAVE_MS = 30_000
-
 
 class Controller(QObject):
-    """Holds the session, its history and the selection; every edit goes through here."""
+    """The selection and the channel shown; every edit goes to the Workspace."""
 
     session_changed = pyqtSignal()          # a new session, or an edit
     selection_changed = pyqtSignal()
@@ -32,25 +30,70 @@ class Controller(QObject):
     message = pyqtSignal(str)               # status line
     error = pyqtSignal(str)                 # shown in a message box and the log
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, workspace: Workspace | None = None
+                 ) -> None:
         super().__init__(parent)
-        self.session: Session | None = None
-        self.history: cmd.History | None = None
-        self.path: Path | None = None
+        self.workspace = workspace or Workspace()
+        self.workspace.subscribe(self._workspace_event)
         self.group: int = 0
         self.selection = np.zeros(0, dtype=np.int64)
         self.selected_units: list[int] = []
-        self.network: dict[str, Any] = param_table.defaults("network")
-        self.training: dict[str, Any] = param_table.defaults("training")
-        self.dirty = False
-        self.revision = 0  # grows with every edit: views key their caches on it
         self._samples: dict = {}
-        self.outputs: dict[int, TrainingOutput] = {}  # group -> last training (queue, preview)
         self._members: dict[int, NDArray] = {}
         self._members_key: tuple | None = None
-        self._autosave = QTimer(self)
-        self._autosave.setSingleShot(True)
-        self._autosave.timeout.connect(self.autosave)
+
+    # -- the Workspace's state, read here by the views ------------------------------------------
+    @property
+    def session(self) -> Session | None:
+        return self.workspace.session
+
+    @property
+    def history(self) -> cmd.History | None:
+        return self.workspace.history
+
+    @property
+    def path(self) -> Path | None:
+        return self.workspace.path
+
+    @property
+    def dirty(self) -> bool:
+        return self.workspace.modified
+
+    @property
+    def revision(self) -> int:
+        """Grows with every edit: views key their caches on it."""
+        return self.workspace.revision
+
+    @property
+    def outputs(self) -> dict[int, TrainingOutput]:
+        return self.workspace.outputs
+
+    @property
+    def network(self) -> dict[str, Any]:
+        return self.workspace.network
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return self.workspace.training
+
+    def _workspace_event(self, event: str, text: str) -> None:
+        if event == "session":
+            session = self.workspace.session
+            groups = session.groups if session is not None else []
+            self.group = int(groups[0]) if len(groups) else 0
+            self.selection = np.zeros(0, dtype=np.int64)
+            self.selected_units = []
+            self.session_changed.emit()
+            self.group_changed.emit()
+            self.selection_changed.emit()
+        elif event == "edit":
+            self.session_changed.emit()
+            self.message.emit(text)
+        elif event == "saved":
+            self.session_changed.emit()
+            self.message.emit(f"saved {text}")
+        elif event == "problem":
+            self.error.emit(text)
 
     # -- session ---------------------------------------------------------------------------------
     def members(self) -> dict[int, NDArray]:
@@ -89,19 +132,8 @@ class Controller(QObject):
         return spikes[mask[spikes]]
 
     def set_session(self, session: Session, path: Path | None = None) -> None:
-        self.revision += 1
-        self.session = session
-        self.outputs = {}
-        self.history = cmd.History(session)
-        self.path = path
-        self.dirty = False
-        groups = session.groups
-        self.group = int(groups[0]) if len(groups) else 0
-        self.selection = np.zeros(0, dtype=np.int64)
-        self.selected_units = []
-        self.session_changed.emit()
-        self.group_changed.emit()
-        self.selection_changed.emit()
+        """Open ``session`` (the window asked before discarding unsaved edits)."""
+        self.workspace.set_session(session, path)
 
     def set_group(self, group: int) -> None:
         if self.session is None or group == self.group:
@@ -132,31 +164,23 @@ class Controller(QObject):
         self.selection_changed.emit()
 
     # -- edits -------------------------------------------------------------------------------------
-    def do(self, make_change) -> bool:
-        """Run a command; errors go to the user, the session stays as it was."""
+    def _act(self, action, *args, **kwargs) -> bool:
+        """Run a Workspace action; a refused one goes to the user and changes nothing."""
         if self.session is None:
             return False
+        before = self.selection.copy()
         try:
-            change = make_change(self.session)
+            change = action(*args, **kwargs)
         except SpikeappError as problem:
             self.error.emit(str(problem))
             return False
-        change.selection_before = self.selection.copy()  # restored by undo; not session state
-        self.history.do(change)
-        self._edited(change.description)
+        if change is not None:
+            change.selection_before = before  # restored by undo; not session state
         return True
 
-    def edited_elsewhere(self, description: str) -> None:
-        """The history was changed outside ``do`` (seed labels applied in one step, say):
-        caches are renewed, views redrawn, autosave scheduled, as after any edit."""
-        self._edited(description)
-
-    def _edited(self, description: str) -> None:
-        self.revision += 1
-        self.dirty = True
-        self.session_changed.emit()
-        self.message.emit(description)
-        self._autosave.start(AUTOSAVE_MS)
+    def do(self, make_change) -> bool:
+        """Run a command built on the session (one undo step)."""
+        return self._act(self.workspace.edit, make_change)
 
     def keyed_units(self) -> list:
         """The units keys 1-9 label as, in order (a unit named noise has key 0)."""
@@ -173,8 +197,7 @@ class Controller(QObject):
         """Keys 1-9: label the selection as the group's unit N (N = count + 1 makes a new one)."""
         units = self.keyed_units()
         if number <= len(units):
-            unit_id = units[number - 1].id
-            self.do(lambda s: cmd.label(s, self.selection, unit_id))
+            self._act(self.workspace.label, self.selection, units[number - 1].id)
         elif number == len(units) + 1:
             self.label_new_unit()
         else:
@@ -182,113 +205,63 @@ class Controller(QObject):
                             f"{len(units) + 1} or N for a new unit")
 
     def label_new_unit(self) -> None:
-        self.do(lambda s: cmd.label_new_unit(s, self.selection))
+        self._act(self.workspace.label_new_unit, self.selection)
 
     def label_noise(self) -> None:
-        noise = self.session.unit_by_name(self.group, "noise") if self.session else None
-        if noise is None:
-            self.do(lambda s: cmd.label_new_unit(s, self.selection, name="noise", quality="noise"))
-        else:
-            self.do(lambda s: cmd.label(s, self.selection, noise.id))
+        self._act(self.workspace.label_noise, self.selection, self.group)
 
     def unlabel(self) -> None:
-        self.do(lambda s: cmd.unlabel(s, self.selection))
+        self._act(self.workspace.unlabel, self.selection)
 
     def split(self) -> None:
-        self.do(lambda s: cmd.split(s, self.selection))
+        self._act(self.workspace.split, self.selection)
 
     def merge(self) -> None:
-        self.do(lambda s: cmd.merge(s, self.selected_units))
+        self._act(self.workspace.merge, self.selected_units)
 
     def delete_units(self) -> None:
-        for unit_id in list(self.selected_units):
-            self.do(lambda s, u=unit_id: cmd.delete_unit(s, u))
-        self.selected_units = []
+        if self._act(self.workspace.delete_units, list(self.selected_units)):
+            self.selected_units = []
 
     def edit_unit(self, unit_id: int, **changes: str) -> None:
-        self.do(lambda s: cmd.edit_unit(s, unit_id, **changes))
+        self._act(self.workspace.edit_unit, unit_id, **changes)
 
     def undo(self) -> None:
-        if self.history is None:
-            return
-        change = self.history.undo()
+        change = self.workspace.undo()
         if change is None:
             self.message.emit("nothing to undo")
             return
         self.selection = getattr(change, "selection_before", self.selection)
-        self._edited(f"undone: {change.description}")
         self.selection_changed.emit()
 
     def redo(self) -> None:
-        if self.history is None:
-            return
-        change = self.history.redo()
-        if change is None:
+        if self.workspace.redo() is None:
             self.message.emit("nothing to redo")
-            return
-        self._edited(f"redone: {change.description}")
 
     def import_onto(self, sorting):
         """Lay an imported sorting onto this session's detections: one undoable step."""
-        from spikeapp.workflow.importing import import_onto
-
-        report = import_onto(self.session, self.history, sorting)
-        self._edited(f"imported {report.units} unit(s) from {sorting.source}")
+        report = self.workspace.import_onto(sorting)
+        self.message.emit(f"imported {report.units} unit(s) from {sorting.source}")
         return report
 
     # -- training ----------------------------------------------------------------------------------
-    def training_job(self):
-        """A job factory for the worker: the inputs are copied now, on the GUI thread."""
-        if self.session is None:
-            raise SpikeappError("open a recording first")
-        data = snapshot_training(self.session, self.group)
-        network, training = dict(self.network), dict(self.training)
-        return lambda token: train_and_predict(data, network, training,
-                                               training["min_confidence"], token)
+    def training_job(self, group: int | None = None) -> TrainingJob:
+        """A snapshot of a group's labels (the current channel by default), taken now."""
+        return self.workspace.training_job(self.group if group is None else group)
 
     def apply_training(self, output: TrainingOutput, units: set[int] | None = None) -> None:
         """Recolour every spike of the trained group (or only those predicted into ``units``):
         one undoable step."""
-        if self.session is None:
-            return
-        missing = set(distinct_ids(output.assigned).tolist()) - set(self.session.units) - {
-            UNASSIGNED, UNRESOLVED}
-        if missing:
-            self.error.emit("units were deleted while the network trained: its predictions "
-                            "were discarded; train again")
-            return
-        if self.do(lambda s: output_change(s, output, units)):
+        if self._act(self.workspace.apply, output, units):
             self.message.emit(f"network applied to channel {output.group} "
                               f"({len(output.spikes)} spikes)")
 
     # -- saving ------------------------------------------------------------------------------------
     def save(self, path: Path | None = None) -> bool:
-        target = Path(path) if path is not None else self.path
-        if self.session is None or target is None:
-            return False
+        """Save on this thread (the File menu saves in the background instead)."""
         try:
-            save_session(self.session, target)
+            self.workspace.save(path)
         except SpikeappError as problem:
             self.error.emit(str(problem))
             return False
-        self.path = target
-        self.dirty = False
-        self.autosave_path().unlink(missing_ok=True)
-        self.message.emit(f"saved {target}")
         return True
-
-    def autosave_path(self) -> Path:
-        if self.path is not None:
-            return self.path.with_name(self.path.name + ".autosave")
-        folder = Path.home() / ".local" / "share" / "spikeapp"
-        return folder / "untitled.spikeapp.autosave"
-
-    def autosave(self) -> None:
-        if self.session is None or not self.dirty:
-            return
-        target = self.autosave_path()
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            save_session(self.session, target)
-        except (SpikeappError, OSError) as problem:
-            log.warning("autosave failed: %s", problem)

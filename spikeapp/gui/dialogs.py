@@ -162,7 +162,7 @@ class PreviewDialog(QDialog):
     """What a retrain would change, before it is applied: spikes moving between units and each
     unit's ISI violations now and after. Apply all, apply to the checked units, or discard."""
 
-    def __init__(self, session, preview, parent=None) -> None:
+    def __init__(self, session, preview, parent=None, stale: bool = False) -> None:
         from PyQt6.QtCore import Qt
         from PyQt6.QtWidgets import (
             QListWidget,
@@ -178,6 +178,12 @@ class PreviewDialog(QDialog):
         self.setWindowTitle("Apply the new predictions?")
         self.choice: str | set[int] | None = None
         layout = QVBoxLayout(self)
+        if stale:
+            note = QLabel("The labels of this channel changed while the network trained: it "
+                          "learnt from the earlier labels. Apply anyway, or discard and train "
+                          "again.")
+            note.setWordWrap(True)
+            layout.addWidget(note)
         layout.addWidget(QLabel(f"{preview.moved} spike(s) would change unit:"))
         moves = QTableWidget(len(preview.moves), 3)
         moves.setHorizontalHeaderLabels(["from", "to", "spikes"])

@@ -1,10 +1,12 @@
-"""Opening recordings and sessions, recovery of autosaved work, recent files, saving and
-exporting: the main window's File menu."""
+"""The File menu's work, composed into the main window: opening recordings and sessions,
+recovery after a crash, a moved recording, recent files, saving (in the background) and
+exporting. Every way of replacing the open session asks first when it has unsaved edits."""
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +20,70 @@ from spikeapp.session import Session
 log = logging.getLogger(__name__)
 
 
-def _age(path: Path) -> str:
-    import time
-
-    minutes = (time.time() - path.stat().st_mtime) / 60
+def _age(seconds_since_epoch: float) -> str:
+    minutes = (time.time() - seconds_since_epoch) / 60
     return f"{minutes:.0f} minutes ago" if minutes < 120 else f"{minutes / 60:.0f} hours ago"
 
 
 class FileActions:
-    """The File menu's work, mixed into MainWindow (it uses the window's controller, views,
-    detector and status line)."""
+    """The File menu: the window's views, runners and status line are reached through
+    ``window``; the session itself only through the controller's Workspace."""
 
+    def __init__(self, window) -> None:
+        self.window = window
+        self.controller = window.controller
+        self.workspace = window.controller.workspace
+        self._pending = None
+        self._sort_demo_after_detection = False
+
+    def _status(self, text: str) -> None:
+        self.window.status_text.setText(text)
+
+    def _note(self, text: str) -> None:
+        self._status(text)
+        self.window.log.appendPlainText(text)
+
+    # -- asking ------------------------------------------------------------------------------------
+    def confirm_discard(self) -> bool:
+        """Before anything replaces or closes a session with unsaved edits: Save, Discard or
+        Cancel. True when the window may go on (saved, or discarded on purpose)."""
+        if not self.workspace.modified:
+            return True
+        answer = QMessageBox.question(
+            self.window, "spikeapp", f"{self.workspace.name or 'The session'} has unsaved "
+            "edits. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_now()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def ask_recovery(self, crashed) -> bool:
+        """Whether to recover the edits a crash left (tests replace this)."""
+        answer = QMessageBox.question(
+            self.window, "spikeapp", f"spikeapp did not close cleanly: {crashed.edits} edit(s) "
+            f"of {crashed.name} were kept (last {_age(crashed.modified)}). Recover them?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_locate(self, missing: str) -> str | None:
+        """The recording's new place, or None (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "spikeapp",
+                          f"The session's recording is not at {missing} any more. The sorting "
+                          "opens without its traces.", parent=self.window)
+        locate = box.addButton("Locate recording...", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Go on without it", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is not locate:
+            return None
+        path, _ = QFileDialog.getOpenFileName(self.window, f"Where is {Path(missing).name}?")
+        return path or None
+
+    # -- opening -------------------------------------------------------------------------------------
     def open_dialog(self, folder: bool = False) -> None:
         if folder:
-            path = QFileDialog.getExistingDirectory(self, "Open a recording folder")
+            path = QFileDialog.getExistingDirectory(self.window, "Open a recording folder")
         else:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a recording or a session")
+            path, _ = QFileDialog.getOpenFileName(self.window, "Open a recording or a session")
         if path:
             self.open_path(path, ask_options=True)
 
@@ -41,9 +91,11 @@ class FileActions:
         if path.endswith(".spikeapp"):
             self.open_session(path)
             return
+        if not self.confirm_discard():
+            return
         reader, detection, groups = {}, {}, []
         if ask_options:
-            dialog = OpenOptionsDialog(path, self)
+            dialog = OpenOptionsDialog(path, self.window)
             if not dialog.exec():
                 return
             reader, detection = dialog.reader.values(), dialog.detection.values()
@@ -60,7 +112,7 @@ class FileActions:
             recording = open_recording(path, **(reader or {}))
             channel_groups = parse_groups(groups, recording.channel_ids)
         except SpikeappError as problem:
-            self.show_error(str(problem))
+            self.window.show_error(str(problem))
             return
         self._remember(path)
         self._start_detection(recording, detection or {}, channel_groups,
@@ -70,21 +122,24 @@ class FileActions:
     def open_demo(self, sort: bool = False) -> None:
         from spikeapp.io.demo import make_demo
 
-        self.demo = make_demo()
+        if not self.confirm_discard():
+            return
+        self.window.demo = make_demo()
         self._sort_demo_after_detection = sort
-        self._start_detection(self.demo.recording(), {}, None, {"path": "<demo>"})
+        self._start_detection(self.window.demo.recording(), {}, None, {"path": "<demo>"})
 
     def _start_detection(self, recording, detection: dict, groups, reference: dict) -> None:
         from spikeapp.detection import detect
 
-        if self.detector.running or self.trainer.running:
-            self.show_error("wait for the running job to finish, or cancel it (Esc)")
+        w = self.window
+        if w.detector.running or w.trainer.running:
+            w.show_error("wait for the running job to finish, or cancel it (Esc)")
             return
         self._pending = (recording, reference)
-        self.status_text.setText(f"detecting spikes in {reference['path']}...")
+        self._status(f"detecting spikes in {reference['path']}...")
         journal = self._journal_for(recording, detection, groups)
-        self.detector.start(lambda token: detect(recording, detection, groups, cancel=token,
-                                                 journal_dir=journal))
+        w.detector.start(lambda token: detect(recording, detection, groups, cancel=token,
+                                              journal_dir=journal))
 
     @staticmethod
     def _journal_for(recording, detection: dict, groups) -> Path | None:
@@ -106,123 +161,168 @@ class FileActions:
             shutil.rmtree(old, ignore_errors=True)
         return folder
 
-    def _detect_progress(self, progress) -> None:
-        self.busy_bar.setValue(round(100 * progress.fraction))
-        self.status_text.setText(f"detection: {progress.message}")
+    def detect_progress(self, progress) -> None:
+        self.window.busy_bar.setValue(round(100 * progress.fraction))
+        self._status(f"detection: {progress.message}")
 
-    def _detected(self, result) -> None:
+    def detected(self, result) -> None:
+        w = self.window
         recording, reference = self._pending
-        self.recording = recording
-        self.trace.set_recording(recording)
+        w.recording = recording
+        w.trace.set_recording(recording)
         self.controller.set_session(Session(result, recording=reference))
-        self.setWindowTitle(f"spikeapp - {reference['path']}")
-        self.status_text.setText(f"{result.n_spikes} spikes detected in "
-                                 f"{result.n_samples / result.sampling_rate:.1f} s")
-        if self.demo is not None and getattr(self, "_sort_demo_after_detection", False):
+        w.setWindowTitle(f"spikeapp - {reference['path']}")
+        self._status(f"{result.n_spikes} spikes detected in "
+                     f"{result.n_samples / result.sampling_rate:.1f} s")
+        if w.demo is not None and self._sort_demo_after_detection:
             self._sort_demo_after_detection = False
-            self._label_demo_seeds()
-            self.train_all()
+            self.label_demo_seeds()
+            w.train_all()
 
-    def _label_demo_seeds(self) -> None:
+    def label_demo_seeds(self) -> None:
         """Label 20 true spikes per unit of the demo, as a person would (for --screenshot)."""
         from spikeapp.io.seeds import Seeds
-        from spikeapp.workflow.sorting import apply_seeds
 
-        demo = self.demo
+        demo = self.window.demo
         rng = np.random.default_rng(0)
         rows = np.concatenate([rng.choice(np.nonzero(demo.truth_units == u)[0], 20, replace=False)
                                for u in np.unique(demo.truth_units) if u != "mua"])
         seeds = Seeds(demo.truth_times_s[rows], demo.truth_channels[rows], demo.truth_units[rows])
-        apply_seeds(self.controller.session, self.controller.history, seeds)
-        self.controller.edited_elsewhere("20 seed labels per demo unit")
+        self.workspace.apply_seeds(seeds, description="20 seed labels per demo unit")
 
-    def ask_recovery(self, autosave: Path) -> bool:
-        """Ask whether to recover unsaved work (tests replace this)."""
-        answer = QMessageBox.question(
-            self, "spikeapp", f"Unsaved work was found in {autosave} (autosaved "
-            f"{_age(autosave)}). Recover it?")
-        return answer == QMessageBox.StandardButton.Yes
-
-    def offer_untitled_recovery(self) -> bool:
-        """At start-up: an autosave of an unsaved session means spikeapp did not close cleanly."""
-        autosave = self.controller.autosave_path()
-        if autosave.exists() and self.ask_recovery(autosave):
-            self.open_session(str(autosave), recovered=True)
-            return True
+    def offer_recovery(self) -> bool:
+        """At start-up: edits a crash left (of any session) are offered, newest first."""
+        for crashed in self.workspace.crashed():
+            if self.ask_recovery(crashed):
+                self.recover(crashed)
+                return True
+            self.workspace.discard_crashed(crashed)
         return False
 
-    def open_session(self, path: str, recovered: bool = False) -> None:
-        from spikeapp.io import open_recording
-        from spikeapp.session.storage import load_session
-
-        autosave = Path(path).with_name(Path(path).name + ".autosave")
-        if not recovered and autosave.exists() and \
-                autosave.stat().st_mtime > Path(path).stat().st_mtime and \
-                self.ask_recovery(autosave):
-            self.open_session(str(autosave), recovered=True)
-            self.controller.path = Path(path)
-            self.controller.dirty = True
-            self.status_text.setText(f"recovered unsaved work of {path}; save to keep it")
-            return
+    def recover(self, crashed) -> None:
         try:
-            session = load_session(path)
+            edits = self.workspace.recover(crashed)
         except SpikeappError as problem:
-            self.show_error(str(problem))
+            self.window.show_error(str(problem))
             return
-        self.recording = None
-        reference = dict(session.recording)
+        self._after_open(crashed.name)
+        self._note(f"recovered {edits} edit(s) of {crashed.name}; save to keep them")
+
+    def open_session(self, path: str) -> None:
+        if not self.confirm_discard():
+            return
+        for crashed in self.workspace.crashed(path):
+            if self.ask_recovery(crashed):
+                self.recover(crashed)
+                return
+            self.workspace.discard_crashed(crashed)
+        try:
+            self.workspace.open(path)
+        except SpikeappError as problem:
+            self.window.show_error(str(problem))
+            return
+        self._remember(path)
+        self._after_open(path)
+
+    def _after_open(self, title: str) -> None:
+        """A session was opened: its recording (asked for when it moved), its kept networks."""
+        from spikeapp.io import open_recording
+
+        w = self.window
+        w.setWindowTitle(f"spikeapp - {title}")
+        missing = self.workspace.recording_missing()
+        if missing is not None:
+            located = self.ask_locate(missing)
+            if located:
+                try:
+                    self.workspace.locate_recording(located)
+                except SpikeappError as problem:
+                    w.show_error(str(problem))
+            else:
+                self._note(f"the recording {missing} is not there: the traces are not shown "
+                           "(File > Locate recording... points the session at it)")
+        w.recording = None
+        reference = dict(self.workspace.session.recording)
         source = reference.pop("path", "")
         reference.pop("groups", None)
-        if source and source != "<demo>" and Path(source).exists():
+        if source and not source.startswith("<") and Path(source).exists():
             try:
-                self.recording = open_recording(source, **reference)
+                w.recording = open_recording(source, **reference)
             except SpikeappError as problem:
-                self.log.appendPlainText(f"trace unavailable: {problem}")
-        self.trace.set_recording(self.recording)
-        if not recovered:
-            self._remember(path)
-        self.controller.set_session(session, None if recovered else Path(path))
-        self.setWindowTitle(f"spikeapp - {path}")
+                w.log.appendPlainText(f"trace unavailable: {problem}")
+        w.trace.set_recording(w.recording)
+        w.restore_networks()
+
+    def locate_recording(self) -> None:
+        """File > Locate recording...: point the open session at its moved recording."""
+        if self.workspace.session is None:
+            raise SpikeappError("open a session first")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Where is the session's recording?")
+        if path:
+            self.workspace.locate_recording(path)
+            self._after_open(self.workspace.name)
 
     def _remember(self, path: str) -> None:
         settings = QSettings("spikeapp", "spikeapp")
         recent = [p for p in (settings.value("recent", []) or []) if p != path]
         settings.setValue("recent", [path] + recent[:9])
-        self._refresh_recent()
+        self.refresh_recent()
 
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
+    def refresh_recent(self) -> None:
+        menu = self.window.recent_menu
+        menu.clear()
         for path in QSettings("spikeapp", "spikeapp").value("recent", []) or []:
-            action = self.recent_menu.addAction(path)
+            action = menu.addAction(path)
             action.triggered.connect(lambda _c=False, p=path: self.open_path(p, ask_options=True))
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        urls = event.mimeData().urls()
-        if urls:
-            self.open_path(urls[0].toLocalFile(), ask_options=True)
 
     # -- saving ---------------------------------------------------------------------------------------
     def save(self) -> None:
-        if self.controller.path is None:
+        if self.workspace.path is None:
             self.save_as()
         else:
-            self.controller.save()
+            self.save_in_background()
 
     def save_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the session", "session.spikeapp",
+        if self.workspace.session is None:
+            raise SpikeappError("nothing to save: open a recording first")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the session", "session.spikeapp",
                                               "spikeapp sessions (*.spikeapp)")
         if path:
-            self.controller.save(Path(path if path.endswith(".spikeapp") else path + ".spikeapp"))
+            self.save_in_background(Path(path if path.endswith(".spikeapp")
+                                         else path + ".spikeapp"))
 
+    def save_in_background(self, path: Path | None = None) -> None:
+        """The state is copied now (milliseconds); the file is written on a worker thread."""
+        if self.workspace.session is None:
+            raise SpikeappError("nothing to save: open a recording first")
+        if self.window.saver.running:
+            raise SpikeappError("a save is being written already")
+        job = self.workspace.save_job(path)
+        self._status(f"saving {path or self.workspace.path}...")
+        self.window.saver.start(lambda _token: job)
+
+    def saved(self, result) -> None:
+        self.workspace.saved(result)
+        self._remember(str(result.path))
+        self.window.setWindowTitle(f"spikeapp - {result.path}")
+
+    def save_now(self) -> bool:
+        """Save on this thread (before closing): True when the session is on disk."""
+        if self.workspace.path is None:
+            path, _ = QFileDialog.getSaveFileName(self.window, "Save the session",
+                                                  "session.spikeapp",
+                                                  "spikeapp sessions (*.spikeapp)")
+            if not path:
+                return False
+            self.workspace.path = Path(path if path.endswith(".spikeapp") else path + ".spikeapp")
+        return self.controller.save()
+
+    # -- importing and exporting -----------------------------------------------------------------------
     def import_dialog(self) -> None:
         """File > Import sorting: a file, a phy folder's params.py, or a spikeapp export."""
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import a sorting (a recording file with units, phy params.py, spikeapp CSV or "
-            "NIX)")
+            self.window, "Import a sorting (a recording file with units, phy params.py, spikeapp "
+            "CSV or NIX)")
         if path:
             self.import_sorting(path)
 
@@ -233,49 +333,39 @@ class FileActions:
         from spikeapp.workflow.importing import session_from_sorting
 
         sorting = read_sorting(path, unsorted_as_unit=unsorted_as_unit)
-        session = self.controller.session
+        session = self.workspace.session
         if session is not None and not session.recording.get("imported"):
-            report = self.controller.import_onto(sorting)
+            report = self.workspace.import_onto(sorting)
         else:
             if not self.confirm_discard():
                 return
             session, report = session_from_sorting(sorting)
-            self.recording = None
-            self.trace.set_recording(None)
+            self.window.recording = None
+            self.window.trace.set_recording(None)
             self.controller.set_session(session)
-            self.setWindowTitle(f"spikeapp - {path} (imported)")
-        summary = f"{Path(path).name}: {report.summary()}"
-        self.status_text.setText(summary)
-        self.log.appendPlainText(summary)
-
-    def confirm_discard(self) -> bool:
-        """Before replacing an edited, unsaved session (tests replace this)."""
-        if self.controller.session is None or not self.controller.dirty:
-            return True
-        answer = QMessageBox.question(self, "spikeapp", "The open session has unsaved edits "
-                                      "(they stay in its autosave). Replace it?")
-        return answer == QMessageBox.StandardButton.Yes
+            self.window.setWindowTitle(f"spikeapp - {path} (imported)")
+        self._note(f"{Path(path).name}: {report.summary()}")
 
     def export_as(self, fmt: str) -> None:
         """File > Export: ask where (and, for NWB, who the subject was), then export."""
         from spikeapp.export import SUFFIX
 
-        if self.controller.session is None:
+        if self.workspace.session is None:
             raise SpikeappError("nothing to export: open a recording first")
-        stem = Path(str(self.controller.path or self.controller.session.recording.get(
+        stem = Path(str(self.workspace.path or self.workspace.session.recording.get(
             "path", "") or "sorting")).stem.strip("<>") or "sorting"
         if fmt in ("phy", "mat"):
             path, _ = QFileDialog.getSaveFileName(
-                self, f"Export ({fmt}): name of the folder to create", f"{stem}_{fmt}")
+                self.window, f"Export ({fmt}): name of the folder to create", f"{stem}_{fmt}")
         else:
             path, _ = QFileDialog.getSaveFileName(
-                self, f"Export ({fmt})", stem + SUFFIX.get(fmt, ".html"),
+                self.window, f"Export ({fmt})", stem + SUFFIX.get(fmt, ".html"),
                 f"{fmt.upper()} (*{SUFFIX.get(fmt, '.html')})")
         if not path:
             return
         subject = None
         if fmt == "nwb":
-            dialog = SubjectDialog(self)
+            dialog = SubjectDialog(self.window)
             if not dialog.exec():
                 return
             subject = dialog.values()
@@ -292,10 +382,9 @@ class FileActions:
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             if fmt == "report":
-                summary = f"report of {write_report(self.controller.session, path)} units -> {path}"
+                summary = f"report of {write_report(self.workspace.session, path)} units -> {path}"
             else:
-                summary = export(self.controller.session, fmt, path, subject=subject)
+                summary = export(self.workspace.session, fmt, path, subject=subject)
         finally:
             QApplication.restoreOverrideCursor()
-        self.status_text.setText(summary)
-        self.log.appendPlainText(summary)
+        self._note(summary)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+import traceback
 
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
@@ -39,18 +41,23 @@ from spikeapp.session.state import QUALITIES
 log = logging.getLogger(__name__)
 
 
-class MainWindow(FileActions, QMainWindow):
+class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("spikeapp")
         self.setAcceptDrops(True)
         self.controller = Controller(self)
+        self.workspace = self.controller.workspace
+        self.files = FileActions(self)
         self.detector = JobRunner(self)
         self.trainer = JobRunner(self)
         self.assessor = JobRunner(self)
+        self.saver = JobRunner(self)
+        self.restorer = JobRunner(self)
         self.recording = None
         self.demo = None
         self._train_queue: list[int] = []
+        self._training_job = None
         self._stale: set[str] = set()
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
@@ -127,19 +134,21 @@ class MainWindow(FileActions, QMainWindow):
         bar = self.menuBar()
         file, edit, sort, view = (bar.addMenu(n) for n in ("&File", "&Edit", "&Sort", "&View"))
         a = self._action
-        a("&Open recording or session...", "Ctrl+O", self.open_dialog, file)
-        a("Open recording &folder...", "Ctrl+Shift+O", lambda: self.open_dialog(folder=True), file)
-        a("Open the &demo recording", "Ctrl+D", self.open_demo, file)
+        f = self.files
+        a("&Open recording or session...", "Ctrl+O", f.open_dialog, file)
+        a("Open recording &folder...", "Ctrl+Shift+O", lambda: f.open_dialog(folder=True), file)
+        a("Open the &demo recording", "Ctrl+D", f.open_demo, file)
         self.recent_menu = file.addMenu("Recent files")
-        a("&Save session", "Ctrl+S", self.save, file)
-        a("Save session &as...", "Ctrl+Shift+S", self.save_as, file)
-        a("&Import a sorting...", "Ctrl+I", self.import_dialog, file)
+        a("&Save session", "Ctrl+S", f.save, file)
+        a("Save session &as...", "Ctrl+Shift+S", f.save_as, file)
+        a("&Import a sorting...", "Ctrl+I", f.import_dialog, file)
+        a("&Locate recording...", "", f.locate_recording, file)
         export = file.addMenu("&Export")
         keys = {"csv": "Ctrl+E", "nwb": "Ctrl+Shift+E", "nix": "Ctrl+Alt+E", "phy": "Ctrl+Alt+P",
                 "mat": "Ctrl+Alt+M"}
         for fmt, text in FORMATS.items():
-            a(f"{fmt.upper()}: {text}...", keys[fmt], lambda f=fmt: self.export_as(f), export)
-        a("Unit &report (HTML)...", "Ctrl+R", lambda: self.export_as("report"), export)
+            a(f"{fmt.upper()}: {text}...", keys[fmt], lambda x=fmt: f.export_as(x), export)
+        a("Unit &report (HTML)...", "Ctrl+R", lambda: f.export_as("report"), export)
         a("&Quit", "Ctrl+Q", self.close, file)
         c = self.controller
         a("&Undo", "Ctrl+Z", c.undo, edit)
@@ -177,7 +186,7 @@ class MainWindow(FileActions, QMainWindow):
         tools.addWidget(QLabel("  min confidence "))
         tools.addWidget(self.confidence)
         self.addToolBar(tools)
-        self._refresh_recent()
+        f.refresh_recent()
 
     def _connect(self) -> None:
         c = self.controller
@@ -187,14 +196,20 @@ class MainWindow(FileActions, QMainWindow):
         c.message.connect(self.status_text.setText)
         c.error.connect(self.show_error)
         self.channel.currentIndexChanged.connect(self._channel_chosen)
-        self.confidence.valueChanged.connect(
-            lambda v: c.training.update(min_confidence=float(v)))
+        self.confidence.valueChanged.connect(lambda v: self._guarded(
+            lambda: self.workspace.set_params("training", min_confidence=float(v))))
         self.units.visibility_changed.connect(self._visibility)
-        for runner in (self.detector, self.trainer, self.assessor):
+        for runner in (self.detector, self.trainer, self.assessor, self.restorer):
             runner.failed.connect(self._job_failed)
+        for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer):
             runner.running_changed.connect(lambda _r: self._busy_changed())
-        self.detector.progress.connect(self._detect_progress)
-        self.detector.finished.connect(self._detected)
+        self.detector.progress.connect(self.files.detect_progress)
+        self.detector.finished.connect(self.files.detected)
+        self.saver.finished.connect(self.files.saved)
+        self.saver.failed.connect(self._save_failed)
+        self.restorer.finished.connect(self._restored)
+        self.restorer.cancelled.connect(lambda: self.status_text.setText(
+            "the kept networks were not run again; train (T) to use the queue"))
         self.detector.cancelled.connect(lambda: self.status_text.setText(
             "detection cancelled; open the same recording with the same options to resume it"))
         self.trainer.progress.connect(self.training.update)
@@ -215,17 +230,37 @@ class MainWindow(FileActions, QMainWindow):
         except SpikeappError as problem:
             self.show_error(str(problem))
         except Exception as problem:  # noqa: BLE001 - a bug must not close the window
-            log.exception("action failed")
-            self.show_error(f"{type(problem).__name__}: {problem}")
+            self.report_exception(problem, traceback.format_exc())
+
+    def report_exception(self, problem: BaseException, details: str) -> None:
+        """An unexpected error anywhere in the window (the error hook sends them here): one
+        line for the user with the traceback on demand, an entry in the log file, and every
+        view redrawn from the state so nothing stays stale."""
+        log.error("unexpected error: %s\n%s", problem, details)
+        self.show_error(f"something went wrong ({type(problem).__name__}: {problem}); the "
+                        "session is unchanged", details)
+        self._schedule("data")
 
     def show_error(self, text: str, details: str = "") -> None:
         self.log.appendPlainText(f"error: {text}" + (f"\n{details}" if details else ""))
         self.status_text.setText(f"error: {text}")
+        self.last_error = text
+        now = time.monotonic()
+        if text == self._last_box[0] and now - self._last_box[1] < 2.0:
+            return   # the same error again at once (a redraw failing): once is enough
+        self._last_box = (text, now)
         box = QMessageBox(QMessageBox.Icon.Warning, "spikeapp", text, parent=self)
+        if details:
+            box.setDetailedText(details)
         box.setModal(False)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.show()
-        self.last_error = text
+
+    _last_box: tuple[str, float] = ("", 0.0)
+
+    def _save_failed(self, message: str, details: str) -> None:
+        self.workspace.save_failed()
+        self.show_error(f"the session was not saved: {message}", details)
 
     def _job_failed(self, message: str, details: str) -> None:
         self.training.stopped("failed")
@@ -240,7 +275,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def busy(self) -> bool:
         return (self.detector.running or self.trainer.running or self.assessor.running
-                or bool(self._train_queue))
+                or self.saver.running or self.restorer.running or bool(self._train_queue))
 
     def _busy_changed(self) -> None:
         self.busy_bar.setVisible(self.detector.running or self.trainer.running)
@@ -262,27 +297,24 @@ class MainWindow(FileActions, QMainWindow):
         if not self._train_queue or self.trainer.running:
             return
         group = self._train_queue[0]
-        previous = self.controller.group
-        self.controller.group = group
         try:
-            job = self.controller.training_job()
+            job = self.controller.training_job(group)
         except SpikeappError as problem:
             self._train_queue.clear()
             self.show_error(str(problem))
             return
-        finally:
-            self.controller.group = previous
+        self._training_job = job
         self.training.started()
         self.bottom_tabs.setCurrentWidget(self.training)
-        self.trainer.start(job)
+        self.trainer.start(job.run)
 
     def _trained(self, output) -> None:
         self._train_queue = self._train_queue[1:]
-        self.controller.outputs[output.group] = output
+        offer = self.workspace.offer(output, self._training_job)
         self.training.show_calibration(output.trained.calibration)
         summary = (f"channel {output.group}: trained in {output.trained.train_seconds:.1f} s, "
                    f"{len(output.trained.history)} epochs")
-        applied = self.review_output(output)
+        applied = self.review_output(offer)
         self.training.stopped(summary + ("; predictions applied (Ctrl+Z reverts them)" if applied
                                          else "; predictions discarded"), complete=True)
         if applied and self.queue.output is not None and output.group == self.controller.group:
@@ -295,30 +327,46 @@ class MainWindow(FileActions, QMainWindow):
             self.status_text.setText(note)
         self._train_next()
 
-    def review_output(self, output) -> bool:
-        """Apply a training output; when it would move spikes the network had already
-        assigned (a retrain), show what would change first. Returns whether it was applied."""
-        from spikeapp.session.state import NETWORK
-        from spikeapp.workflow.review import preview
-
-        session = self.controller.session
-        spikes = session.spikes_of_group(output.group)
-        if not (session.source[spikes] == NETWORK).any():
-            self.controller.apply_training(output)
+    def review_output(self, offer) -> bool:
+        """Apply a training offer; when it would move spikes the network had already assigned
+        (a retrain), or when the labels changed while it trained, show what would change first.
+        Returns whether it was applied."""
+        if offer.invalid:
+            self.show_error(offer.invalid)
+            return False
+        if not offer.needs_review:
+            self.controller.apply_training(offer.output)
             return True
-        summary = preview(session, output)
-        choice = self.ask_preview(summary) if summary.moved else "all"
+        choice = self.ask_preview(offer.preview, offer.stale)
         if choice is None:
             self.status_text.setText("the new predictions were discarded")
             return False
-        self.controller.apply_training(output, None if choice == "all" else set(choice))
+        self.controller.apply_training(offer.output, None if choice == "all" else set(choice))
         return True
 
-    def ask_preview(self, summary):
+    def ask_preview(self, summary, stale: bool = False):
         """"all", a set of unit ids, or None (discard); tests replace this."""
-        dialog = PreviewDialog(self.controller.session, summary, self)
+        dialog = PreviewDialog(self.controller.session, summary, self, stale=stale)
         dialog.exec()
         return dialog.choice
+
+    def restore_networks(self) -> None:
+        """Run the networks kept with the session again on its spikes (no training), so that
+        the queue, the preview and candidate units work at once."""
+        if self.workspace.session is None or not self.workspace.session.networks:
+            return
+        if self.restorer.running:
+            return
+        job, revision = self.workspace.restore_job(), self.workspace.revision
+        self._restore_revision = revision
+        self.status_text.setText("running the networks kept with the session...")
+        self.restorer.start(job)
+
+    def _restored(self, outputs) -> None:
+        kept = self.workspace.restored(outputs, self._restore_revision)
+        if kept:
+            self.status_text.setText(f"the kept networks of {kept} channel(s) are ready: the "
+                                     "queue (L) and candidate units (U) work without training")
 
     def assess_labels(self) -> None:
         """Cross-validate the current channel's hand labels in the background."""
@@ -370,9 +418,8 @@ class MainWindow(FileActions, QMainWindow):
 
     def cancel_jobs(self) -> None:
         self._train_queue.clear()
-        self.detector.cancel()
-        self.trainer.cancel()
-        self.assessor.cancel()
+        for runner in (self.detector, self.trainer, self.assessor, self.restorer):
+            runner.cancel()
 
     def rename_unit(self) -> None:
         if self.controller.selected_units:
@@ -459,10 +506,22 @@ class MainWindow(FileActions, QMainWindow):
         self.waveforms.refresh()
         self.features.refresh()
 
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        urls = event.mimeData().urls()
+        if urls:
+            self._guarded(lambda: self.files.open_path(urls[0].toLocalFile(), ask_options=True))
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        if not self.files.confirm_discard():
+            event.ignore()
+            return
         self._train_queue.clear()
-        self.detector.wait()
-        self.trainer.wait()
-        self.assessor.wait()
-        self.controller.autosave()
+        for runner in (self.detector, self.trainer, self.assessor, self.restorer):
+            runner.wait()
+        self.saver.join()   # a save being written finishes (it is not cancelled)
+        self.workspace.close(discard=True)
         super().closeEvent(event)

@@ -42,6 +42,8 @@ class _Worker(QObject):
                 try:
                     self.progress.emit(next(job))
                 except StopIteration as stop:
+                    if self._token.cancelled:
+                        raise Cancelled() from None   # a cancelled job's result is dropped
                     self.finished.emit(stop.value)
                     return
         except Cancelled:
@@ -91,6 +93,14 @@ class JobRunner(QObject):
     def cancel(self) -> None:
         if self._token is not None:
             self._token.cancel()
+
+    def join(self, msecs: int = 120_000) -> None:
+        """Let the job finish (a save being written) and join the thread; its result is not
+        delivered."""
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait(msecs)
+            self._cleanup()
 
     def wait(self, msecs: int = 30_000) -> None:
         """Cancel and join the thread (used when the window closes)."""

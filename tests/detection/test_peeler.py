@@ -7,10 +7,10 @@ from spikeapp.detection import detect
 from spikeapp.detection.filtering import BandPass
 from spikeapp.detection.peeler import GroupTemplates, find_missed_spikes
 from spikeapp.io.base import ArrayRecording
-from spikeapp.recovery import FROM_TEMPLATE, find_missed, with_found_spikes
 from spikeapp.session import NETWORK, Session
 from spikeapp.session import commands as cmd
 from spikeapp.tasks import run_job
+from spikeapp.workflow.recovery import FROM_TEMPLATE, find_missed, with_found_spikes
 
 FS = 24_000.0
 

@@ -15,7 +15,7 @@ def test_export_every_format_and_the_report(window, sorted_session, tmp_path):
     targets = {"csv": "s.csv", "nwb": "s.nwb", "nix": "s.nix", "phy": "phy", "mat": "mat",
                "report": "report.html"}
     for fmt, name in targets.items():
-        window._guarded(lambda f=fmt, n=name: window.export_to(
+        window._guarded(lambda f=fmt, n=name: window.files.export_to(
             f, str(tmp_path / n), {"species": "Mus musculus", "age": "P60D"}))
         assert (tmp_path / name).exists(), fmt
         assert str(tmp_path / name) in window.status_text.text()
@@ -28,7 +28,7 @@ def test_export_every_format_and_the_report(window, sorted_session, tmp_path):
 def test_export_to_a_missing_folder_shows_a_message_and_the_window_lives(window, sorted_session,
                                                                         tmp_path):
     window.controller.set_session(copy.deepcopy(sorted_session))
-    window._guarded(lambda: window.export_to("nwb", str(tmp_path / "no" / "s.nwb")))
+    window._guarded(lambda: window.files.export_to("nwb", str(tmp_path / "no" / "s.nwb")))
     assert "does not exist" in window.last_error
     assert window.isVisible()
 
@@ -40,7 +40,7 @@ def test_import_onto_the_open_recording_is_one_undo_step(window, sorted_session,
 
     export(sorted_session, "phy", tmp_path / "phy")
     window.controller.set_session(Session(copy.deepcopy(demo_detection)))
-    window._guarded(lambda: window.import_sorting(str(tmp_path / "phy" / "params.py")))
+    window._guarded(lambda: window.files.import_sorting(str(tmp_path / "phy" / "params.py")))
     session = window.controller.session
     assert len(session.units) == len(sorted_session.units)
     assert "spike(s) labelled" in window.status_text.text()

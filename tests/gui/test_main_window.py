@@ -56,7 +56,7 @@ def lasso_around(window, spikes: np.ndarray) -> None:
 
 
 def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     c = window.controller
     pixels = grab(window, "1-detected", tmp_path)
@@ -113,18 +113,18 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     np.testing.assert_array_equal(reopened.confidence, c.session.confidence)
     assert reopened.units == c.session.units
     assert set(reopened.networks) == set(c.session.networks)
-    window.open_session(str(path))
+    window.files.open_session(str(path))
     assert len(window.controller.units()) == 3
 
 
 def test_errors_show_a_message_and_the_window_lives(window, qtbot, tmp_path):
     broken = tmp_path / "broken.spikeapp"
     broken.write_bytes(b"not a zip")
-    window.open_path(str(broken))
+    window.files.open_path(str(broken))
     assert "broken.spikeapp" in window.last_error
-    window.open_recording_path(str(tmp_path / "missing.ncs"))
+    window.files.open_recording_path(str(tmp_path / "missing.ncs"))
     assert "no such file" in window.last_error
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     qtbot.keyClick(window, Qt.Key.Key_T)  # nothing labelled yet
     assert "label spikes" in window.last_error
@@ -136,9 +136,9 @@ def test_errors_show_a_message_and_the_window_lives(window, qtbot, tmp_path):
 
 
 def test_cancel_training_leaves_the_session_unchanged(window, qtbot):
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
-    window._label_demo_seeds()
+    window.files.label_demo_seeds()
     c = window.controller
     c.training.update(epochs=500, patience=500)
     before = c.session.assignment.copy()
@@ -151,7 +151,7 @@ def test_cancel_training_leaves_the_session_unchanged(window, qtbot):
 
 
 def test_views_select_on_all_spikes_and_waveform_segment(window, qtbot):
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     c = window.controller
     spikes = c.session.spikes_of_group(0)
@@ -168,37 +168,79 @@ def test_views_select_on_all_spikes_and_waveform_segment(window, qtbot):
     assert c.group == 1
 
 
-def test_autosave_is_offered_for_recovery(window, qtbot, tmp_path):
-    window.open_demo()
+def test_edits_a_crash_left_are_offered_and_recovered_under_the_sessions_name(window, qtbot,
+                                                                          tmp_path):
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     c = window.controller
     path = tmp_path / "work.spikeapp"
     assert c.save(path)
-    window._label_demo_seeds()
-    c.dirty = True
-    c.autosave()  # as the timer does; then the process "dies" before saving
-    autosave = c.autosave_path()
-    assert autosave.exists()
+    window.files.label_demo_seeds()
+    c.select(c.session.spikes_of_group(0)[:3])
+    qtbot.keyClick(window, Qt.Key.Key_N)
     labelled = int((c.session.source == 1).sum())
-    os_times = path.stat().st_mtime - 10
-    __import__("os").utime(path, (os_times, os_times))
+    # The process "dies": the journal is on disk, nothing was closed.
+    c.workspace.flush()
+    crashed = c.workspace._journal
+    crashed.close(remove=False)
+    c.workspace._journal = None
+    c.workspace.saved_revision = c.workspace.revision    # so that opening asks nothing
 
-    window.ask_recovery = lambda _path: True
-    window.open_session(str(path))
-    assert int((window.controller.session.source == 1).sum()) == labelled
-    assert window.controller.path == path and window.controller.dirty
+    asked = []
+    window.files.ask_recovery = lambda found: asked.append(found) or True
+    window.files.open_session(str(path))
+    assert len(asked) == 1 and asked[0].edits == 2
+    assert int((c.session.source == 1).sum()) == labelled
+    assert c.path == path.resolve() and c.dirty
+    assert str(path.resolve()) in window.windowTitle()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)   # undo works
+    assert int((c.session.source == 1).sum()) == labelled - 3
+    window.files.confirm_discard = lambda: True
+    window.files.open_session(str(path))                  # discarded on purpose: not offered
+    assert int((c.session.source == 1).sum()) == 0 and not c.dirty
 
-    window.ask_recovery = lambda _path: False
-    window.open_session(str(path))
-    assert int((window.controller.session.source == 1).sum()) == 0
+
+def test_replacing_or_closing_an_edited_session_asks_first(window, qtbot):
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    window.files.label_demo_seeds()
+    asked = []
+    window.files.confirm_discard = lambda: asked.append("?") and False   # the user cancels
+    qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert asked and c.dirty and c.session is not None and not window.detector.running
+    window.close()
+    assert window.isVisible() and len(asked) == 2       # closing asked too, and was refused
+
+
+def test_a_moved_recording_is_reported_and_can_be_located(window, qtbot, tmp_path, demo):
+    from spikeapp.io.writers import write_recording
+
+    first = tmp_path / "day1" / "rec.nwb"
+    first.parent.mkdir()
+    data = demo.recording().read(0, int(5 * demo.sampling_rate))
+    write_recording(first, data, demo.sampling_rate, ["0", "1"])
+    window.files.open_recording_path(str(first))
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    session_path = tmp_path / "rec.spikeapp"
+    assert window.controller.save(session_path)
+    moved = tmp_path / "archive" / "rec.nwb"
+    moved.parent.mkdir()
+    first.rename(moved)
+    asked = []
+    window.files.ask_locate = lambda missing: asked.append(missing) or str(moved)
+    window.files.open_session(str(session_path))
+    assert asked == [str(first.resolve())]
+    assert window.controller.session.recording["path"] == str(moved.resolve())
+    assert window.recording is not None and window.controller.dirty
 
 
 def test_seed_labels_applied_in_one_step_refresh_the_views(window, qtbot):
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     c = window.controller
     c.members()  # cached before the labels
-    window._label_demo_seeds()
+    window.files.label_demo_seeds()
     qtbot.waitUntil(lambda: window.units.rowCount() == 3, timeout=5_000)
     assert {u.id for u in c.units()} <= set(c.members())  # the cache followed the edit
     assert c.dirty
@@ -208,7 +250,7 @@ def test_few_labels_train_on_all_and_the_plot_says_why_calibration_is_missing(wi
                                                                              tmp_path):
     """Five labels per unit: none is held out, so the calibration plot is empty and says that
     it needs 10 per unit; the units are still sorted."""
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     c = window.controller
     c.training.update(pseudo_labels=0)  # quicker; the hold-out rule is the same

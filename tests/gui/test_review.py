@@ -15,9 +15,9 @@ def train_and_wait(window, qtbot):
 
 
 def test_queue_retrain_preview(window, qtbot):
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
-    window._label_demo_seeds()
+    window.files.label_demo_seeds()
     c = window.controller
     c.training.update(pseudo_labels=0)  # quicker, and leaves more doubt for the queue
     train_and_wait(window, qtbot)
@@ -45,7 +45,7 @@ def test_queue_retrain_preview(window, qtbot):
     # Retrain: the preview is asked; apply the moves into one unit only.
     seen, chosen = [], set()
 
-    def choose(summary):
+    def choose(summary, stale=False):
         seen.append(summary)
         targets = [target for _, target, _ in summary.moves if target in session.units]
         chosen.update(targets[:1])
@@ -63,9 +63,9 @@ def test_queue_retrain_preview(window, qtbot):
 
 
 def test_assess_the_labels_in_the_background(window, qtbot):
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
-    window._label_demo_seeds()
+    window.files.label_demo_seeds()
     window.controller.training.update(epochs=10, samples_per_epoch=256)
     qtbot.keyClick(window, Qt.Key.Key_A)
     assert window.assessor.running
@@ -79,9 +79,7 @@ def test_queue_first_asks_for_a_unit_nobody_labelled(window, qtbot, tmp_path):
     """Label two of channel 0's three units: the queue's first spike is a typical spike of the
     third, and the panel says why."""
     from spikeapp.io.seeds import Seeds
-    from spikeapp.workflow.sorting import apply_seeds
-
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     demo, c = window.demo, window.controller
     on0 = (demo.truth_channels == 0) & (demo.truth_units != "mua")
@@ -90,9 +88,8 @@ def test_queue_first_asks_for_a_unit_nobody_labelled(window, qtbot, tmp_path):
     rng = np.random.default_rng(0)
     rows = np.concatenate([rng.choice(np.flatnonzero(on0 & (demo.truth_units == u)), 20,
                                       replace=False) for u in units if u != left_out])
-    apply_seeds(c.session, c.history, Seeds(demo.truth_times_s[rows], demo.truth_channels[rows],
-                                            demo.truth_units[rows]))
-    c.edited_elsewhere("seed labels for two of three units")
+    c.workspace.apply_seeds(Seeds(demo.truth_times_s[rows], demo.truth_channels[rows],
+                                  demo.truth_units[rows]))
     c.training.update(pseudo_labels=0)
     train_and_wait(window, qtbot)
     qtbot.keyClick(window, Qt.Key.Key_L)

@@ -191,7 +191,7 @@ def test_corrupt_and_future_sessions_on_the_command_line(tmp_path, capsys):
 def test_corrupt_and_future_sessions_in_the_window(window, tmp_path):
     for path, words in session_variants(tmp_path).items():
         window.last_error = ""
-        window.open_session(str(path))
+        window.files.open_session(str(path))
         assert path.name in window.last_error and words in window.last_error
         assert window.controller.session is None
         assert window.isVisible()
@@ -202,7 +202,7 @@ def test_broken_recordings_in_the_window(window, qtbot, corpus):
         if may_read:
             continue
         window.last_error = ""
-        window.open_recording_path(str(path))
+        window.files.open_recording_path(str(path))
         # Refused at once, or when detection fails on the worker thread.
         qtbot.waitUntil(lambda: bool(window.last_error) or not window.detector.running,
                         timeout=30_000)

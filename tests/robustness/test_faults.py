@@ -56,10 +56,10 @@ def test_cancel_at_any_point_of_training_and_prediction(sorted_session, after):
 
 @pytest.mark.parametrize("what", ["training", "detection"])
 def test_closing_the_window_while_work_runs_cancels_it_cleanly(window, qtbot, what):
-    window.open_demo()
+    window.files.open_demo()
     if what == "training":
         qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
-        window._label_demo_seeds()
+        window.files.label_demo_seeds()
         window.controller.training.update(epochs=500, patience=500)
         before = window.controller.session.assignment.copy()
         window.train()
@@ -67,19 +67,20 @@ def test_closing_the_window_while_work_runs_cancels_it_cleanly(window, qtbot, wh
     else:
         qtbot.waitUntil(lambda: window.detector.running, timeout=10_000)
     runner = window.trainer if what == "training" else window.detector
+    session = window.controller.session
     thread = runner._thread
     assert thread is not None and thread.isRunning()
     window.close()
     assert not window.detector.running and not window.trainer.running
     assert thread.isFinished()  # joined, not left dangling
     if what == "training":
-        assert np.array_equal(window.controller.session.assignment, before)
+        assert np.array_equal(session.assignment, before)
 
 
 def test_escape_cancels_training_right_after_it_starts(window, qtbot):
-    window.open_demo()
+    window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
-    window._label_demo_seeds()
+    window.files.label_demo_seeds()
     before = window.controller.session.assignment.copy()
     window.train()
     qtbot.keyClick(window, Qt.Key.Key_Escape)
