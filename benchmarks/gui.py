@@ -4,7 +4,9 @@
 
 Times, each including the redraw of every view: selecting a unit in the table, a lasso in the
 feature view (applied to all spikes), recolouring after training (applying a network's
-predictions to all spikes), undo. Target < 100 ms each. Each figure is the median (and worst)
+predictions to all spikes), undo. Target < 100 ms each. Saving: the GUI thread's share of a save
+(copying the state; target < 200 ms) and the time until the file is written on the worker
+thread. Each figure is the median (and worst)
 of --rounds rounds after one round of warm-up. Baseline for the ratio: the same operation with
 100,000 spikes (a ratio near 1 means the cost does not grow with the count, because views draw a
 bounded sample).
@@ -52,13 +54,19 @@ def synthetic_session(n: int, units: int = 4, seed: int = 0):
 
 
 def measure(n: int, rounds: int) -> dict[str, list[float]]:
+    import tempfile
+    from pathlib import Path
+
     from PyQt6.QtWidgets import QApplication
 
     from spikeapp.gui.main_window import MainWindow
     from spikeapp.workflow.sorting import TrainingOutput
 
+    folder = Path(tempfile.mkdtemp(prefix="spikeapp-gui-bench-"))
+    os.environ["SPIKEAPP_DATA"] = str(folder / "data")   # the journal goes there
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
+    window.files.confirm_discard = lambda: True
     window.resize(1400, 900)
     window.show()
     session, truth = synthetic_session(n)
@@ -86,10 +94,20 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
         timed("lasso (all spikes)", lambda: window.features.select_polygon(polygon))
         selected = float(len(c.selection))
         timed("undo", c.undo)
+        started = time.perf_counter()
+        timed("save: GUI thread", lambda: window.files.save_in_background(folder / "s.spikeapp"))
+        while window.saver.running:
+            app.processEvents()
+            time.sleep(0.005)
+        results.setdefault("save: until written", []).append(
+            1000 * (time.perf_counter() - started))
         if round_ == 0:
             results = {}
     results["lasso selected"] = [selected]
     window.close()
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
     return results
 
 

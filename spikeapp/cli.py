@@ -148,6 +148,7 @@ def _training_options(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_sort(args: argparse.Namespace) -> int:
     import time
 
+    from spikeapp.atomic import atomic_write
     from spikeapp.detection import detect, parse_groups
     from spikeapp.export.spiketrains import write_spiketrains_csv
     from spikeapp.io.seeds import read_seeds
@@ -195,7 +196,7 @@ def cmd_sort(args: argparse.Namespace) -> int:
         workspace.apply(output)
         if args.active:
             output = _answer_queue(workspace, output, truth, args.active, args.quiet)
-        (out / f"network_channel{group}.pt").write_bytes(output.network)
+        atomic_write(out / f"network_channel{group}.pt", output.network)
     if args.recover:
         workspace.set_session(_recover(workspace.session, args, reader), name=args.recording)
     session = workspace.session

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from spikeapp.atomic import atomic_write
 from spikeapp.errors import SpikeappError
 
 FIELDS = {"samples": np.int64, "offsets": np.float64, "groups": np.int64, "peaks": np.int64,
@@ -131,9 +132,7 @@ class Journal:
         state = {"fingerprint": self.print, "count": int(count), "next_start": int(next_start),
                  "last_peak": [int(v) for v in last_peak], "noise": [float(v) for v in noise],
                  "complete": complete}
-        temporary = self.folder / "state.json.tmp"
-        temporary.write_text(json.dumps(state))
-        os.replace(temporary, self.folder / "state.json")
+        atomic_write(self.folder / "state.json", json.dumps(state).encode())
         self.state = state
 
     def close(self) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from spikeapp.atomic import atomic_file
 from spikeapp.errors import SpikeappError
 
 _INT16_UV = 0.195  # microvolts per int16 step (Intan's resolution): keeps files compact
@@ -24,23 +23,11 @@ def write_recording(path: str | Path, data_uv: NDArray[np.float32], sampling_rat
     if suffix not in (".nwb", ".nix"):
         raise SpikeappError(f"{path}: the recording can be written as .nwb or .nix, not "
                             f"'{path.suffix or 'no extension'}'")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise SpikeappError(f"{path}: the folder {directory} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-    os.close(handle)
-    os.unlink(temporary)
-    try:
+    with atomic_file(path) as temporary:
         if suffix == ".nwb":
-            _write_nwb(Path(temporary), data_uv, sampling_rate, channel_names, description)
+            _write_nwb(temporary, data_uv, sampling_rate, channel_names, description)
         else:
-            _write_nix(Path(temporary), data_uv, sampling_rate, channel_names, description)
-        os.replace(temporary, path)
-    except OSError as error:
-        raise SpikeappError(f"{path}: cannot write: {error.strerror or error}") from error
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+            _write_nix(temporary, data_uv, sampling_rate, channel_names, description)
     return path
 
 

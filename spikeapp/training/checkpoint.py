@@ -38,7 +38,9 @@ def checkpoint_bytes(trained: TrainedClassifier) -> bytes:
 
 
 def save_checkpoint(trained: TrainedClassifier, path: str | Path) -> None:
-    Path(path).write_bytes(checkpoint_bytes(trained))
+    from spikeapp.atomic import atomic_write
+
+    atomic_write(path, checkpoint_bytes(trained))
 
 
 def load_checkpoint(source: str | Path | bytes, name: str = "") -> TrainedClassifier:

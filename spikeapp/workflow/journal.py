@@ -132,24 +132,37 @@ def encode_record(seq: int, op: str, change: cmd.Change | None = None,
 def read_records(path: Path) -> tuple[list[tuple[dict, dict[str, np.ndarray]]], bool]:
     """The whole records of a journal file, in order, and whether a torn or damaged tail was
     dropped (the record a kill interrupted)."""
+    records, length = _read_whole(path)
+    return records, path.exists() and length < path.stat().st_size
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cut a journal file back to its whole records, so that records appended after a crash
+    are not hidden behind the torn one."""
+    _records, length = _read_whole(path)
+    if path.exists() and length < path.stat().st_size:
+        with open(path, "r+b") as stream:
+            stream.truncate(length)
+            os.fsync(stream.fileno())
+
+
+def _read_whole(path: Path) -> tuple[list[tuple[dict, dict[str, np.ndarray]]], int]:
     records: list[tuple[dict, dict[str, np.ndarray]]] = []
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
-        return records, False
+        return records, 0
     offset = 0
-    while offset < len(blob):
-        if len(blob) - offset < _HEADER.size:
-            return records, True
+    while len(blob) - offset >= _HEADER.size:
         magic, length, crc = _HEADER.unpack_from(blob, offset)
         payload = blob[offset + _HEADER.size: offset + _HEADER.size + length]
         if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
-            return records, True
+            break
         with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         records.append((json.loads(arrays.pop("meta").tobytes()), arrays))
         offset += _HEADER.size + length
-    return records, False
+    return records, offset
 
 
 def decode_change(meta: dict, arrays: dict[str, np.ndarray]) -> cmd.Change:
@@ -195,6 +208,7 @@ class Journal:
         self._bytes = 0
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._stream = None
+        self._unsynced = False
         self._thread = threading.Thread(target=self._run, name="spikeapp-journal", daemon=True)
         _LIVE.add(str(folder))
         self._thread.start()
@@ -243,6 +257,10 @@ class Journal:
         self._since_checkpoint = 0
         self._queue.put(_Item("checkpoint", (self.seq, snapshot_state(session))))
 
+    def announce(self) -> None:
+        """Queue the manifest (with this process's id): the journal is live again."""
+        self._queue.put(_Item("manifest"))
+
     def wants_checkpoint(self) -> bool:
         return self._since_checkpoint >= CHECKPOINT_EVERY or self._bytes >= CHECKPOINT_BYTES
 
@@ -268,9 +286,12 @@ class Journal:
             item = self._queue.get()
             try:
                 if item.kind == "stop":
+                    self._sync()
                     self._close_stream()
                     return
-                if item.kind != "flush" and self.error is None:
+                if item.kind == "flush":
+                    self._sync()
+                elif self.error is None:
                     self._write(item)
             except (OSError, SpikeappError) as error:
                 self.error = f"the edit journal in {self.folder} cannot be written: {error}"
@@ -287,8 +308,10 @@ class Journal:
                 self._stream = open(self.folder / self.manifest["journal"], "ab")  # noqa: SIM115
             self._stream.write(record)
             self._stream.flush()
-            os.fsync(self._stream.fileno())
             self._bytes += len(record)
+            self._unsynced = True
+            if self._queue.empty():   # group commit: one sync for a burst of edits
+                self._sync()
         elif item.kind == "detection":
             atomic_write(self.folder / DETECTION_COPY, session_bytes(Session(
                 item.payload.detection, recording=item.payload.recording)))
@@ -300,6 +323,9 @@ class Journal:
             self._close_stream()
             self.manifest.update(checkpoint=name, checkpoint_seq=seq,
                                  journal=f"journal-{seq:08d}.bin")
+            # Empty, even when it exists: the checkpoint holds everything up to seq, and a torn
+            # record a crash left there must not sit before the records that follow.
+            self._stream = open(self.folder / self.manifest["journal"], "wb")  # noqa: SIM115
             self._write_manifest()
             self._bytes = 0
             keep = {name, self.manifest["journal"], MANIFEST, DETECTION_COPY}
@@ -312,6 +338,11 @@ class Journal:
     def _write_manifest(self) -> None:
         self.manifest["updated"] = time.time()
         atomic_write(self.folder / MANIFEST, json.dumps(self.manifest, indent=1).encode())
+
+    def _sync(self) -> None:
+        if self._stream is not None and self._unsynced:
+            os.fsync(self._stream.fileno())
+        self._unsynced = False
 
     def _close_stream(self) -> None:
         if self._stream is not None:

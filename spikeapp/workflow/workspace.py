@@ -10,6 +10,7 @@ path)`` and ``("problem", text)`` (a journal that cannot be written, say).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -162,9 +163,10 @@ class Workspace:
         edits on the undo stack; the journal goes on from there. Returns the edits replayed."""
         session, history, seq, torn = journal_.replay(crashed)
         self.set_session(session, crashed.session_path, crashed.name, history, modified=True)
-        manifest = dict(crashed.manifest, pid=__import__("os").getpid())
+        journal_.drop_torn_tail(crashed.folder / crashed.manifest["journal"])
+        manifest = dict(crashed.manifest, pid=os.getpid())
         self._journal = Journal(crashed.folder, manifest, seq)
-        self._journal.checkpoint(session)   # a new journal file: a torn tail stays behind
+        self._journal.announce()
         if torn:
             log.warning("%s: the last edit was cut short by the crash and is lost", self.name)
         return seq

@@ -274,3 +274,28 @@ def test_few_labels_train_on_all_and_the_plot_says_why_calibration_is_missing(wi
         majorities.append(values[counts.argmax()])
         assert counts.max() / len(got) > 0.9, unit      # each unit's spikes sorted together
     assert len(set(majorities)) == 3                    # and apart from the others
+
+
+def test_reused_step_curves_and_missing_components_draw_without_errors(window, qtbot):
+    """Two errors users met: a step curve (ISI) hidden by the next draw raised in pyqtgraph,
+    and PC4 chosen where fewer components were kept raised in the feature view."""
+    import pyqtgraph as pg
+
+    from spikeapp.gui.views.layers import CurvePool
+
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    pool = CurvePool(plot)
+    pool.begin()
+    pool.draw(np.arange(5), np.arange(4), pg.mkPen("r"), stepMode="center", fillLevel=0,
+              brush=(255, 0, 0, 100))
+    pool.end()
+    pool.begin()
+    pool.end()                     # the step curve is hidden with empty data
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    session = window.controller.session
+    session.detection.features = session.detection.features[:, :3]
+    window.features.x_axis.setCurrentText("PC5")
+    window.features.refresh()
+    assert not getattr(window, "last_error", "")

@@ -260,3 +260,28 @@ def test_training_is_offered_stale_and_networks_come_back_without_training(data_
     job = again.training_job(0)
     offer = again.offer(run_job(job.run()), job)
     assert not offer.stale and offer.preview is not None
+
+
+def test_recovered_edits_survive_a_second_crash_even_after_a_torn_record(data_dir, detection,
+                                                                       tmp_path):
+    d, _ = detection
+    path = tmp_path / "work.spikeapp"
+    ws = Workspace(data_dir)
+    ws.set_session(Session(d), name="x")
+    ws.save(path)
+    ws.label_new_unit(np.array([0, 2]))
+    ws.label_new_unit(np.array([4, 6]))
+    crash(ws)
+    log = next(journal.crashed_journals(data_dir)[0].folder.glob("journal-*.bin"))
+    blob = log.read_bytes()
+    log.write_bytes(blob[: blob.rfind(journal.MAGIC) + 20])     # the second edit torn
+    for _life in range(3):
+        again = Workspace(data_dir)
+        again.recover(again.crashed(path)[0])
+        expected_units = len(again.session.units) + 1
+        again.label_new_unit(np.array([8 + 2 * _life]))
+        expected = state(again.session)
+        crash(again)
+    last = Workspace(data_dir)
+    last.recover(last.crashed(path)[0])
+    assert same(state(last.session), expected) and len(last.session.units) == expected_units

@@ -93,7 +93,10 @@ class FeatureView(QWidget):
             return d.amplitudes[spikes]
         if axis == "time":
             return d.times_s[spikes]
-        return d.features[spikes, int(axis[2:]) - 1]
+        component = int(axis[2:]) - 1
+        if component >= d.features.shape[1]:
+            return np.zeros(len(spikes), dtype=np.float32)   # fewer components were kept
+        return d.features[spikes, component]
 
     def _visible(self) -> np.ndarray:
         return self.controller.visible_spikes(self.hidden_units)

@@ -120,5 +120,7 @@ class CurvePool:
     def end(self) -> None:
         for item in self._items[self._used:]:
             if item.isVisible():
-                item.setData([], [])
+                # Empty data with the last curve's step mode would raise (x must be one
+                # longer than y): the options go with it.
+                item.setData([], [], stepMode=None, fillLevel=None, brush=None)
                 item.setVisible(False)
