@@ -56,13 +56,15 @@ def log_file() -> Path:
     return default_data_dir() / "spikeapp.log"
 
 
-def install_error_hook(window) -> None:
+def install_error_hook(window) -> logging.Handler | None:
     """Every exception no slot caught (PyQt6 would abort on some) goes to the window: a
-    one-line message with the details on demand, an entry in the log file, views redrawn."""
+    one-line message with the details on demand, an entry in the log file, views redrawn.
+    Returns the log file's handler."""
     import traceback
     from logging.handlers import RotatingFileHandler
 
     path = log_file()
+    handler = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2)
@@ -83,6 +85,7 @@ def install_error_hook(window) -> None:
             sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = hook
+    return handler
 
 
 def check_window() -> str:

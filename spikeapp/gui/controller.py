@@ -27,6 +27,7 @@ class Controller(QObject):
     session_changed = pyqtSignal()          # a new session, or an edit
     selection_changed = pyqtSignal()
     group_changed = pyqtSignal()
+    opened = pyqtSignal()                   # another session (its parameters with it)
     message = pyqtSignal(str)               # status line
     error = pyqtSignal(str)                 # shown in a message box and the log
 
@@ -83,6 +84,7 @@ class Controller(QObject):
             self.group = int(groups[0]) if len(groups) else 0
             self.selection = np.zeros(0, dtype=np.int64)
             self.selected_units = []
+            self.opened.emit()
             self.session_changed.emit()
             self.group_changed.emit()
             self.selection_changed.emit()
@@ -255,6 +257,21 @@ class Controller(QObject):
         if self._act(self.workspace.apply, output, units):
             self.message.emit(f"network applied to channel {output.group} "
                               f"({len(output.spikes)} spikes)")
+
+    def set_min_confidence(self, value: float) -> None:
+        """Spikes the network is less sure of become unresolved at once (one undo step)."""
+        if self.session is None:
+            return
+        try:
+            moved, unresolved = self.workspace.set_min_confidence(value)
+        except SpikeappError as problem:
+            self.error.emit(str(problem))
+            return
+        if not self.outputs:
+            self.message.emit(f"min confidence {value:.2f}: applies from the next training")
+        else:
+            self.message.emit(f"min confidence {value:.2f}: {unresolved} spike(s) unresolved, "
+                              f"{moved} moved" + (" (Ctrl+Z reverts)" if moved else ""))
 
     # -- saving ------------------------------------------------------------------------------------
     def save(self, path: Path | None = None) -> bool:

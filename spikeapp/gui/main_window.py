@@ -104,7 +104,11 @@ class MainWindow(QMainWindow):
         self.confidence = QDoubleSpinBox()
         self.confidence.setRange(0.0, 1.0)
         self.confidence.setSingleStep(0.05)
-        self.confidence.setToolTip("spikes predicted below this confidence go to 'unresolved'")
+        self.confidence.setToolTip("spikes predicted below this confidence go to 'unresolved' "
+                                   "(at once, one undo step)")
+        self._confidence_timer = QTimer(self)
+        self._confidence_timer.setSingleShot(True)
+        self._confidence_timer.setInterval(300)   # one step for a spin through several values
         self.status_text = QLabel("Open a recording (Ctrl+O), or the demo (Ctrl+D).")
         self.busy_bar = QProgressBar()
         self.busy_bar.setMaximumWidth(200)
@@ -196,8 +200,10 @@ class MainWindow(QMainWindow):
         c.message.connect(self.status_text.setText)
         c.error.connect(self.show_error)
         self.channel.currentIndexChanged.connect(self._channel_chosen)
-        self.confidence.valueChanged.connect(lambda v: self._guarded(
-            lambda: self.workspace.set_params("training", min_confidence=float(v))))
+        self.confidence.valueChanged.connect(lambda _v: self._confidence_timer.start())
+        self._confidence_timer.timeout.connect(lambda: self._guarded(
+            lambda: c.set_min_confidence(float(self.confidence.value()))))
+        c.opened.connect(self._show_parameters)
         self.units.visibility_changed.connect(self._visibility)
         for runner in (self.detector, self.trainer, self.assessor, self.restorer):
             runner.failed.connect(self._job_failed)
@@ -257,6 +263,12 @@ class MainWindow(QMainWindow):
         box.show()
 
     _last_box: tuple[str, float] = ("", 0.0)
+
+    def _show_parameters(self) -> None:
+        """Another session: its stored parameters show (without acting on them)."""
+        self.confidence.blockSignals(True)
+        self.confidence.setValue(float(self.workspace.training["min_confidence"]))
+        self.confidence.blockSignals(False)
 
     def _save_failed(self, message: str, details: str) -> None:
         self.workspace.save_failed()

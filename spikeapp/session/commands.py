@@ -234,6 +234,22 @@ def apply_predictions(session: Session, group: int, spikes: NDArray, unit_ids: N
     return change
 
 
+def reassign_predicted(session: Session, spikes: NDArray, unit_ids: NDArray,
+                       description: str) -> Change:
+    """Move spikes the network assigned to other units (or to UNRESOLVED) without retraining,
+    as a new minimum confidence does: who assigned them and their confidence stay; labels are
+    never touched."""
+    spikes = np.asarray(spikes, dtype=np.int64)
+    unit_ids = np.asarray(unit_ids, dtype=np.int64)
+    keep = (session.source[spikes] == NETWORK) & (session.assignment[spikes] != unit_ids)
+    spikes, unit_ids = spikes[keep], unit_ids[keep]
+    unknown = set(distinct_ids(unit_ids).tolist()) - set(session.units) - {UNRESOLVED}
+    if unknown:
+        raise SpikeappError(f"the prediction names units that no longer exist: {sorted(unknown)}")
+    change = _spike_change(session, description, spikes, assignment=unit_ids)
+    return change
+
+
 def combine(description: str, changes: list[Change]) -> Change:
     """One undo step made of several changes applied in order."""
     return _Compound(description, changes=changes)

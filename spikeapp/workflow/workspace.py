@@ -375,6 +375,35 @@ class Workspace:
         self.outputs[output.group] = output
         return change
 
+    def set_min_confidence(self, value: float) -> tuple[int, int]:
+        """A new minimum confidence, acting at once on every group whose applied network's
+        probabilities are at hand: spikes below it become unresolved, those above it get back
+        their most probable unit (one undo step). Returns the spikes moved and the spikes
+        unresolved in those groups."""
+        self.set_params("training", min_confidence=float(value))
+        session = self._open_session()
+        changes, unresolved = [], 0
+        for group, output in sorted(self.outputs.items()):
+            if output.probabilities is None or session.networks.get(group) != output.network:
+                continue
+            best = output.unit_ids[output.probabilities.argmax(axis=1)]
+            sure = output.probabilities.max(axis=1) >= value
+            target = np.where(sure, best, UNRESOLVED)
+            change = cmd.reassign_predicted(session, output.spikes, target,
+                                            f"min confidence {value:.2f} on channel {group}")
+            predicted = session.source[output.spikes] == NETWORK
+            unresolved += int((predicted & ~sure).sum())
+            if len(change.spikes):
+                change.apply(session)
+                changes.append(change)
+        for change in reversed(changes):
+            change.apply(session, forward=False)
+        moved = sum(len(c.spikes) for c in changes)
+        if changes:
+            self.commit(changes[0] if len(changes) == 1 else cmd.combine(
+                f"min confidence {value:.2f}: {moved} spikes moved", changes))
+        return moved, unresolved
+
     def restore_job(self) -> Callable[[CancelToken | None], Job[list[TrainingOutput]]]:
         """The networks kept with the session, run again on its spikes (no training), so that
         after reopening the queue, the preview and candidate units work at once."""

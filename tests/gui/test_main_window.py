@@ -116,6 +116,19 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     window.files.open_session(str(path))
     assert len(window.controller.units()) == 3
 
+    # The kept network runs again on opening (no training): the queue works at once.
+    qtbot.waitUntil(lambda: 0 in c.outputs and not window.busy(), timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert window.queue.current is not None
+    # Min confidence acts at once on the stored probabilities, as one undo step.
+    spikes = c.session.spikes_of_group(0)
+    assert not (c.session.assignment[spikes] == -2).any()
+    window.confidence.setValue(0.95)
+    qtbot.waitUntil(lambda: (c.session.assignment[spikes] == -2).any(), timeout=5_000)
+    assert "unresolved" in window.status_text.text()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not (c.session.assignment[spikes] == -2).any()
+
 
 def test_errors_show_a_message_and_the_window_lives(window, qtbot, tmp_path):
     broken = tmp_path / "broken.spikeapp"
@@ -299,3 +312,44 @@ def test_reused_step_curves_and_missing_components_draw_without_errors(window, q
     window.features.x_axis.setCurrentText("PC5")
     window.features.refresh()
     assert not getattr(window, "last_error", "")
+
+
+def test_a_job_cancelled_after_its_last_step_delivers_nothing(qtbot):
+    import time as time_
+
+    from spikeapp.gui.workers import JobRunner
+    from spikeapp.tasks import Progress
+
+    def job(_token):
+        yield Progress(0, 1, "almost done")
+        time_.sleep(0.3)        # cancel arrives here, after the last check a job could make
+        return "result"
+
+    runner = JobRunner()
+    delivered, cancelled = [], []
+    runner.finished.connect(delivered.append)
+    runner.cancelled.connect(lambda: cancelled.append(True))
+    runner.progress.connect(lambda _p: runner.cancel())
+    runner.start(job)
+    qtbot.waitUntil(lambda: not runner.running, timeout=5_000)
+    assert delivered == [] and cancelled == [True]
+
+
+def test_the_error_hook_reports_logs_and_keeps_the_window(window, qtbot, tmp_path, monkeypatch):
+    import sys
+
+    from spikeapp.gui.app import install_error_hook, log_file
+
+    monkeypatch.setenv("SPIKEAPP_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)   # restored after the test
+    handler = install_error_hook(window)
+    try:
+        raise IndexError("index 4 is out of bounds for axis 1 with size 3")
+    except IndexError:
+        sys.excepthook(*sys.exc_info())
+    assert "IndexError" in window.last_error and "session is unchanged" in window.last_error
+    handler.flush()
+    __import__("logging").getLogger("spikeapp").removeHandler(handler)
+    handler.close()
+    assert "index 4 is out of bounds" in log_file().read_text()
+    assert window.isVisible()

@@ -246,6 +246,19 @@ def test_training_is_offered_stale_and_networks_come_back_without_training(data_
     ws.apply(offer.output)
     assert (ws.session.source[spikes] == NETWORK).any()
     assert (ws.session.source[spikes] == HUMAN).sum() == 22
+    # A new minimum confidence acts at once, on the stored probabilities, as one undo step.
+    applied = ws.session.assignment.copy()
+    sure = output.probabilities.max(axis=1)
+    threshold = float(np.quantile(sure, 0.3))
+    moved, unresolved = ws.set_min_confidence(threshold)
+    predicted = ws.session.source[output.spikes] == NETWORK
+    assert unresolved == int((predicted & (sure < threshold)).sum()) > 0
+    assert moved == unresolved
+    assert (ws.session.assignment[output.spikes[predicted & (sure < threshold)]] == -2).all()
+    assert ws.training["min_confidence"] == threshold
+    ws.undo()
+    np.testing.assert_array_equal(ws.session.assignment, applied)
+    ws.set_params("training", min_confidence=0.0)
     ws.save(tmp_path / "trained.spikeapp")
 
     again = Workspace(data_dir, journal=False)
