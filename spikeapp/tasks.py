@@ -81,11 +81,17 @@ def run_job(job: Job[T]) -> T:
 
 
 def run_with_progress_bar(job: Job[T], description: str = "", enabled: bool = True) -> T:
-    """Drive a job to completion with a tqdm bar on stderr; return its result."""
+    """Drive a job to completion with a tqdm bar on stderr; return its result. Where stderr is
+    not a terminal (a log file, a cluster's output), one line per tenth of the way instead of
+    a bar redrawn thousands of times."""
+    import sys
+
     from tqdm import tqdm
 
-    bar = tqdm(total=100, desc=description, disable=not enabled, unit="%", leave=True,
+    terminal = enabled and sys.stderr.isatty()
+    bar = tqdm(total=100, desc=description, disable=not terminal, unit="%", leave=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+    reported = -1
     try:
         while True:
             try:
@@ -93,9 +99,16 @@ def run_with_progress_bar(job: Job[T], description: str = "", enabled: bool = Tr
             except StopIteration as stop:
                 bar.n = 100
                 bar.refresh()
+                if enabled and not terminal:
+                    print(f"{description}: done", file=sys.stderr, flush=True)
                 return stop.value
             bar.n = round(100 * progress.fraction)
             bar.set_postfix_str(progress.message, refresh=False)
             bar.refresh()
+            tenth = int(10 * progress.fraction)
+            if enabled and not terminal and tenth > reported:
+                reported = tenth
+                print(f"{description}: {10 * tenth}% {progress.message}", file=sys.stderr,
+                      flush=True)
     finally:
         bar.close()

@@ -176,3 +176,17 @@ def test_import_a_sorting_as_a_session(shared_data, tmp_path, capsys):
     code, _, err = run(capsys, "import", shared_data / "plexon_sigtool_samples/explore1.plx",
                        "--out", tmp_path / "x.spikeapp")
     assert code == 2 and "no waveforms" in err and not (tmp_path / "x.spikeapp").exists()
+
+
+def test_progress_in_a_log_file_is_a_few_lines_not_a_redrawn_bar(capsys):
+    from spikeapp.tasks import Progress, run_with_progress_bar
+
+    def job():
+        for k in range(5000):
+            yield Progress(k, 5000, "chunk")
+        return "done"
+
+    assert run_with_progress_bar(job(), "detect") == "done"
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert 2 <= len(lines) <= 12, lines[:20]
+    assert lines[-1] == "detect: done"

@@ -12,7 +12,7 @@ FORMATS = {
     "nwb": "NWB file (pynwb; DANDI): units table with spike times, electrodes, mean waveforms",
     "phy": "phy template-gui folder (review the sorting in phy)",
     "mat": "Wave_clus times_*.mat files in a folder (MATLAB)",
-    "csv": "CSV: unit, channel, time_s, confidence, labelled_by",
+    "csv": "spike table: unit, channel, time_s, confidence, labelled_by",
 }
 SUFFIX = {"nix": ".nix", "nwb": ".nwb", "csv": ".csv", "phy": "", "mat": ""}
 
@@ -22,6 +22,9 @@ def export(session: Session, fmt: str, out: str | Path, waveforms: bool = False,
     """Write ``session``'s units to ``out`` in format ``fmt``; returns a one-line summary.
     ``waveforms``: every spike's waveform in the NIX file; ``subject``: NWB subject fields."""
     out = Path(out)
+    if fmt in FORMATS and not session.units:
+        raise SpikeappError(f"{out}: nothing to export yet: the session has no units (label "
+                            "spikes or train first)")
     if fmt == "nix":
         from spikeapp.export.neo_nix import write_nix
 

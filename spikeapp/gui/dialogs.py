@@ -66,6 +66,21 @@ class ParamForm(QGroupBox):
         line.setPlaceholderText("(automatic)")
         return line
 
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Show ``values`` (those of a session) in the editors."""
+        for name, value in values.items():
+            editor = self.editors.get(name)
+            if editor is None:
+                continue
+            if isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, QComboBox):
+                editor.setCurrentText("" if value is None else str(value))
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                editor.setValue(value)
+            else:
+                editor.setText("" if value is None else str(value))
+
     def values(self) -> dict[str, Any]:
         """The edited values, validated; blank optional fields are left out."""
         values: dict[str, Any] = {}
@@ -81,6 +96,41 @@ class ParamForm(QGroupBox):
             if value is not None:
                 values[name] = value
         return param_table.resolve(self.group, values)
+
+
+class SettingsDialog(QDialog):
+    """The network and training parameters of the session, and where training runs."""
+
+    def __init__(self, network: dict[str, Any], training: dict[str, Any],
+                 parent: QWidget | None = None) -> None:
+        from spikeapp.training.device import choose_device
+
+        super().__init__(parent)
+        self.setWindowTitle("Network and training settings")
+        self.network = ParamForm("network", "Network")
+        self.training = ParamForm("training", "Training")
+        self.network.set_values(network)
+        self.training.set_values(training)
+        device = choose_device(str(training.get("device", "auto")))
+        self.device = QLabel(f"training runs on: {device.type.upper()}"
+                             + ("" if device.type != "cpu" else
+                                f" ({training.get('threads') or 'all cores but one'} threads)"))
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        layout.addWidget(self.device)
+        layout.addWidget(self.network)
+        layout.addWidget(self.training)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        outer = QVBoxLayout(self)
+        outer.addWidget(scroll)
+        outer.addWidget(buttons)
+        self.resize(560, 720)
 
 
 class OpenOptionsDialog(QDialog):

@@ -101,6 +101,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([units, plots], [430, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([bottom], [200], Qt.Orientation.Vertical)
         self.channel = QComboBox()
+        self.channel.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.channel.setToolTip("channel or channel group shown (its spike count)")
         self.confidence = QDoubleSpinBox()
         self.confidence.setRange(0.0, 1.0)
         self.confidence.setSingleStep(0.05)
@@ -177,6 +179,7 @@ class MainWindow(QMainWindow):
           self.assess_labels, sort)
         a("Train every channel with labels", "Shift+T", self.train_all, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
+        a("Network and training &settings...", "Ctrl+,", self.edit_settings, sort)
         a("Next channel", "PgDown", lambda: self.step_channel(1), view)
         a("Previous channel", "PgUp", lambda: self.step_channel(-1), view)
         a("Waveform &density", "D", lambda: self.waveforms.set_density(
@@ -275,7 +278,7 @@ class MainWindow(QMainWindow):
         self.show_error(f"the session was not saved: {message}", details)
 
     def _job_failed(self, message: str, details: str) -> None:
-        self.training.stopped("failed")
+        self.training.stopped(f"stopped: {message}")
         self._train_queue.clear()
         self.show_error(message, details)
 
@@ -361,6 +364,23 @@ class MainWindow(QMainWindow):
         dialog = PreviewDialog(self.controller.session, summary, self, stale=stale)
         dialog.exec()
         return dialog.choice
+
+    def edit_settings(self) -> None:
+        """The network and training parameters as a form (the table the CLI flags come from),
+        kept with the session; the device training runs on is shown."""
+        from spikeapp.gui.dialogs import SettingsDialog
+
+        dialog = SettingsDialog(self.workspace.network, self.workspace.training, self)
+        if self.ask_settings(dialog):
+            self.workspace.set_params("network", **dialog.network.values())
+            self.workspace.set_params("training", **dialog.training.values())
+            self._show_parameters()
+            self.status_text.setText("settings kept with the session; they apply from the next "
+                                     "training")
+
+    def ask_settings(self, dialog) -> bool:
+        """Show the settings; True when accepted (tests replace this)."""
+        return bool(dialog.exec())
 
     def restore_networks(self) -> None:
         """Run the networks kept with the session again on its spikes (no training), so that
@@ -494,7 +514,7 @@ class MainWindow(QMainWindow):
         self.channel.clear()
         for group in session.groups:
             count = len(session.spikes_of_group(int(group)))
-            self.channel.addItem(f"{int(group)} ({count} spikes)", int(group))
+            self.channel.addItem(f"{int(group)}  ({count} spikes)", int(group))
         self.channel.setCurrentIndex(self.channel.findData(self.controller.group))
         self._filling_channels = False
         self.units.refresh()

@@ -97,10 +97,19 @@ class Session:
         """Create a unit with a fresh id (ids are never reused)."""
         unit_id = self.next_unit_id
         self.next_unit_id += 1
-        unit = Unit(unit_id, name or f"unit {unit_id}", int(group),
+        unit = Unit(unit_id, name or self._free_name(group), int(group),
                     PALETTE[unit_id % len(PALETTE)], quality)
         self.units[unit_id] = unit
         return unit
+
+    def _free_name(self, group: int) -> str:
+        """"unit N" for the group's Nth unit (noise aside), as key N labels it; the next free
+        number when a unit of that name exists."""
+        taken = {u.name for u in self.units_of_group(group)}
+        number = sum(1 for u in self.units_of_group(group) if u.name != "noise") + 1
+        while f"unit {number}" in taken:
+            number += 1
+        return f"unit {number}"
 
     def human_labels(self, group: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Spike indexes of a group labelled by a person (or imported from another sorting), and

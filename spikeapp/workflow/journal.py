@@ -19,7 +19,6 @@ a fresh undo history, so undo works on the recovered edits too.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -115,18 +114,39 @@ def _decode_change(meta: dict, prefix: str, arrays: dict[str, np.ndarray]) -> cm
 
 
 def encode_record(seq: int, op: str, change: cmd.Change | None = None,
-                  data: dict[str, Any] | None = None) -> bytes:
-    """One framed record: ``op`` is do, undo, redo (with the change) or meta (with ``data``)."""
+                  data: dict[str, Any] | None = None) -> list[bytes | memoryview]:
+    """One framed record, as the pieces to write in order: ``op`` is do, undo, redo (with the
+    change) or meta (with ``data``). The payload is a JSON header (the record's metadata and
+    its arrays' dtypes and shapes) followed by the arrays' raw bytes, which are never copied:
+    the CRC and the file write read them in place, without holding the interpreter (the window
+    keeps drawing while a million-spike change is journalled)."""
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"seq": seq, "op": op, "time": time.time(), "data": data or {}}
     if change is not None:
         meta["change"] = _encode_change(change, "c.", arrays)
         meta["target"] = getattr(change, "journal_seq", seq)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    payload = buffer.getvalue()
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    contiguous = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+    meta["arrays"] = [[name, a.dtype.str, list(a.shape)] for name, a in contiguous.items()]
+    head = json.dumps(meta).encode()
+    pieces: list[bytes | memoryview] = [struct.pack("<I", len(head)), head]
+    pieces += [memoryview(a).cast("B") for a in contiguous.values() if a.size]
+    crc, length = 0, 0
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
+        length += len(piece)
+    return [_HEADER.pack(MAGIC, length, crc), *pieces]
+
+
+def _decode_payload(payload: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    (size,) = struct.unpack_from("<I", payload, 0)
+    meta = json.loads(payload[4:4 + size])
+    arrays, offset = {}, 4 + size
+    for name, dtype, shape in meta.pop("arrays"):
+        kind = np.dtype(dtype)
+        count = int(np.prod(shape)) if shape else 1
+        arrays[name] = np.frombuffer(payload, kind, count, offset).reshape(shape)
+        offset += count * kind.itemsize
+    return meta, arrays
 
 
 def read_records(path: Path) -> tuple[list[tuple[dict, dict[str, np.ndarray]]], bool]:
@@ -158,9 +178,7 @@ def _read_whole(path: Path) -> tuple[list[tuple[dict, dict[str, np.ndarray]]], i
         payload = blob[offset + _HEADER.size: offset + _HEADER.size + length]
         if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
             break
-        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        records.append((json.loads(arrays.pop("meta").tobytes()), arrays))
+        records.append(_decode_payload(payload))
         offset += _HEADER.size + length
     return records, offset
 
@@ -302,13 +320,16 @@ class Journal:
     def _write(self, item: _Item) -> None:
         if item.kind == "record":
             seq, op, change, data = item.payload
-            record = encode_record(seq, op, change, data)
+            pieces = encode_record(seq, op, change, data)
             if self._stream is None:
                 self._write_manifest()
-                self._stream = open(self.folder / self.manifest["journal"], "ab")  # noqa: SIM115
-            self._stream.write(record)
-            self._stream.flush()
-            self._bytes += len(record)
+                self._stream = open(self.folder / self.manifest["journal"], "ab",  # noqa: SIM115
+                                    buffering=0)
+            for piece in pieces:
+                view = memoryview(piece)
+                while len(view):   # a raw write may take part of it
+                    view = view[self._stream.write(view):]
+            self._bytes += sum(len(piece) for piece in pieces)
             self._unsynced = True
             if self._queue.empty():   # group commit: one sync for a burst of edits
                 self._sync()
@@ -325,7 +346,8 @@ class Journal:
                                  journal=f"journal-{seq:08d}.bin")
             # Empty, even when it exists: the checkpoint holds everything up to seq, and a torn
             # record a crash left there must not sit before the records that follow.
-            self._stream = open(self.folder / self.manifest["journal"], "wb")  # noqa: SIM115
+            self._stream = open(self.folder / self.manifest["journal"], "wb",  # noqa: SIM115
+                                buffering=0)
             self._write_manifest()
             self._bytes = 0
             keep = {name, self.manifest["journal"], MANIFEST, DETECTION_COPY}

@@ -546,7 +546,7 @@ def _groups_of(session: Session, change: cmd.Change) -> set[int]:
     parts = getattr(change, "changes", None)
     if parts is not None:
         return set().union(*(_groups_of(session, part) for part in parts)) if parts else set()
-    groups = set(np.unique(session.detection.channels[change.spikes]).tolist())
+    groups = set(distinct_ids(session.detection.channels[change.spikes]).tolist())
     for side in (change.units_before, change.units_after):
         groups |= {u.group for u in side.values() if u is not None}
     return groups | set(change.networks_after)

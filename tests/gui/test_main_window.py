@@ -353,3 +353,49 @@ def test_the_error_hook_reports_logs_and_keeps_the_window(window, qtbot, tmp_pat
     handler.close()
     assert "index 4 is out of bounds" in log_file().read_text()
     assert window.isVisible()
+
+
+def test_small_things_users_met(window, qtbot, tmp_path):
+    """Each of these cost a user a minute (issue 17's list)."""
+    # Ctrl+S with nothing open: a message, not a save dialog.
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert "nothing to save" in window.last_error
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    # An export with no units says so (no raw Python error).
+    window._guarded(lambda: window.files.export_to("nwb", str(tmp_path / "x.nwb")))
+    assert "no units" in window.last_error
+    # Key N labels as unit N, and the unit is named so.
+    spikes = c.session.spikes_of_group(0)
+    c.select(spikes[:2])
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    c.select(spikes[2:4])
+    qtbot.keyClick(window, Qt.Key.Key_2)
+    assert [u.name for u in c.units()] == ["unit 1", "unit 2"]
+    # F1 says each export format once.
+    window.show_help()
+    text = window._help.findChildren(__import__("PyQt6.QtWidgets").QtWidgets.QLabel)[0].text()
+    assert "CSV: CSV" not in text and "CSV:" in text
+    window._help.close()
+    # The channel box shows its whole text.
+    box = window.channel
+    needed = box.fontMetrics().horizontalAdvance(box.currentText())
+    assert box.width() > needed, (box.width(), needed, box.currentText())
+    # The unit plots name the unit they show.
+    c.select_units([c.units()[1].id])
+    qtbot.waitUntil(lambda: "unit 2" in window.unit_plots.isi.titleLabel.text, timeout=2_000)
+    # A failed job says why in the training panel.
+    window._job_failed("the network ran out of memory", "")
+    assert "ran out of memory" in window.training.status.text()
+    # Settings: the parameters table as a form, kept with the session.
+    def edit(dialog):
+        dialog.training.editors["epochs"].setValue(33)
+        assert "training runs on: CPU" in dialog.device.text()
+        return True
+
+    window.ask_settings = edit
+    window.edit_settings()
+    assert c.training["epochs"] == 33
+    assert c.save(tmp_path / "s.spikeapp")
+    assert load_session(tmp_path / "s.spikeapp").training_params["training"]["epochs"] == 33

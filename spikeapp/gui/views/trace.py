@@ -33,6 +33,7 @@ class TraceView(pg.PlotWidget):
         self.window_s = 0.2
         self.centre_s = 0.0
         self.setLabel("bottom", "time (s)")
+        self.getAxis("bottom").enableAutoSIPrefix(False)
         self.setLabel("left", "µV")
         self.markers = pg.ScatterPlotItem(size=8, pen=None)
         self.markers.sigClicked.connect(self._clicked)

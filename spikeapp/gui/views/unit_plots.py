@@ -26,6 +26,9 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         self.nextRow()
         self.rate = self.addPlot(title="firing rate (Hz) over time (s)")
         self._pools = {plot: CurvePool(plot) for plot in (self.isi, self.ccg, self.rate)}
+        for plot in (self.isi, self.ccg, self.amplitude, self.rate):
+            for side in ("bottom", "left"):
+                plot.getAxis(side).enableAutoSIPrefix(False)   # no "(x0.001)" on seconds
         self._amplitudes = [PointsItem(size=3) for _ in range(MAX_UNITS)]
         for item in self._amplitudes:
             self.amplitude.addItem(item)
@@ -72,11 +75,15 @@ class UnitPlots(pg.GraphicsLayoutWidget):
                                                            (*colour, 200))
             rate, edges = firing_rate(times[unit_id], start, stop)
             self._pools[self.rate].draw(edges, rate, pg.mkPen(colour, width=2), stepMode="center")
+        names = ", ".join(session.units[u].name for u in units)
+        self.isi.setTitle(f"ISI of {names} (ms)")
+        self.amplitude.setTitle(f"amplitude (µV) of {names} over time (s)")
+        self.rate.setTitle(f"firing rate (Hz) of {names} over time (s)")
         a = units[0]
         b = units[1] if len(units) > 1 else units[0]
         counts, edges = correlogram(times[a], times[a] if a == b else times[b])
         colour = hex_to_rgb(session.units[b].colour)
         self._pools[self.ccg].draw(edges, counts, pg.mkPen(colour), stepMode="center",
                                    fillLevel=0, brush=(*colour, 120))
-        self.ccg.setTitle("autocorrelogram (ms)" if a == b else
+        self.ccg.setTitle(f"autocorrelogram of {session.units[a].name} (ms)" if a == b else
                           f"{session.units[a].name} x {session.units[b].name} (ms)")
