@@ -1,5 +1,6 @@
-# The two commands of the README. Both set up .venv on their own (CPU torch first: it installs
-# from the local cache; a plain `pip install torch` would pull several GB of CUDA libraries).
+# The two commands of the README. Both set up .venv on their own, torch first
+# (packaging/install_torch.sh: kept when installed, the CUDA build with an NVIDIA GPU, else the
+# CPU build; a plain `pip install torch` on Linux pulls several GB of CUDA libraries).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 $(BIN)/spikeapp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet torch==2.13.0
+	sh packaging/install_torch.sh $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(BIN)/spikeapp
 

@@ -67,6 +67,8 @@ class TrainedClassifier:
             try:
                 return self._logits_on(waveforms, batch, device)
             except ACCELERATOR_ERRORS as error:
+                if not is_accelerator_error(error):
+                    raise
                 log.warning("%s failed during prediction (%s); predicting on the CPU",
                             device.type.upper(), _first_line(error))
                 _release(device)
@@ -183,7 +185,7 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
         trained = yield from _train_on(device, waveforms, labels, class_names, kind, net_p,
                                        train_p, unlabelled, cancel)
     except ACCELERATOR_ERRORS as error:
-        if device.type == "cpu":
+        if device.type == "cpu" or not is_accelerator_error(error):
             raise
         # Out of GPU memory, or a broken driver: the CPU is slower but always there.
         message = (f"{device.type.upper()} failed ({_first_line(error)}); training again on "
@@ -197,9 +199,24 @@ def train_classifier(waveforms: NDArray, labels: NDArray, class_names: list[str]
     return trained
 
 
-# Errors of an accelerator (CUDA out of memory is a RuntimeError; a torch built without CUDA
-# asserts) after which training starts again on the CPU.
+# The exception types an accelerator's failure comes as (CUDA out of memory is a RuntimeError;
+# a torch built without CUDA asserts); is_accelerator_error tells them from bugs.
 ACCELERATOR_ERRORS = (RuntimeError, AssertionError)
+_ACCELERATOR_WORDS = ("cuda", "cudnn", "cublas", "cufft", "cusparse", "nccl", "mps", "metal",
+                      "hip", "rocm", "device-side", "out of memory", "not compiled with",
+                      "accelerator", "driver", "gpu")
+
+
+def is_accelerator_error(error: BaseException) -> bool:
+    """Whether ``error`` is the GPU's (out of memory, a driver, a build without CUDA), after
+    which training or prediction starts again on the CPU. Any other error (a shape mismatch,
+    a bug) is raised: retraining on the CPU would only hide it."""
+    kinds = tuple(k for k in (getattr(torch.cuda, "OutOfMemoryError", None),
+                              getattr(torch, "AcceleratorError", None)) if k is not None)
+    if kinds and isinstance(error, kinds):
+        return True
+    text = str(error).lower()
+    return any(word in text for word in _ACCELERATOR_WORDS)
 
 
 def _first_line(error: BaseException) -> str:

@@ -163,3 +163,42 @@ def test_one_unit_is_not_enough():
     x, y = toy_waveforms()
     with pytest.raises(SpikeappError, match="two units"):
         run_job(train_classifier(x[y == 0], y[y == 0], ["a"], training=FAST))
+
+
+def test_only_an_accelerators_failure_retrains_on_the_cpu(monkeypatch):
+    """CUDA running out of memory retrains on the CPU; a bug on the GPU is raised, not hidden
+    by a silent retrain (there is no GPU here: the device is pretended)."""
+    import numpy as np
+    import pytest
+    import torch
+
+    from spikeapp.tasks import run_job
+    from spikeapp.training import trainer
+
+    assert trainer.is_accelerator_error(RuntimeError("CUDA out of memory. Tried to allocate"))
+    assert trainer.is_accelerator_error(AssertionError("Torch not compiled with CUDA enabled"))
+    assert not trainer.is_accelerator_error(RuntimeError("mat1 and mat2 shapes cannot be "
+                                                         "multiplied (8x3 and 4x2)"))
+    real = trainer._train_on
+    seen = []
+
+    def pretend(device, *args):
+        seen.append(device.type)
+        if device.type == "cuda":
+            raise failure
+        return (yield from real(device, *args))
+
+    monkeypatch.setattr(trainer, "choose_device", lambda _requested: torch.device("cuda"))
+    monkeypatch.setattr(trainer, "_train_on", pretend)
+    rng = np.random.default_rng(0)
+    waveforms = np.concatenate([rng.normal(-3, 1, (20, 1, 16)), rng.normal(3, 1, (20, 1, 16))])
+    labels = np.repeat([0, 1], 20)
+    options = {"epochs": 2, "threads": 1}
+    failure = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    trained = run_job(trainer.train_classifier(waveforms, labels, ["a", "b"], training=options))
+    assert seen == ["cuda", "cpu"] and trained.predict(waveforms).labels.shape == (40,)
+    seen.clear()
+    failure = RuntimeError("mat1 and mat2 shapes cannot be multiplied (8x3 and 4x2)")
+    with pytest.raises(RuntimeError, match="shapes"):
+        run_job(trainer.train_classifier(waveforms, labels, ["a", "b"], training=options))
+    assert seen == ["cuda"]
