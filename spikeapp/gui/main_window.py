@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.assessor = JobRunner(self)
         self.saver = JobRunner(self)
         self.restorer = JobRunner(self)
+        self.queuer = JobRunner(self)
         self.recording = None
         self.demo = None
         self._train_queue: list[int] = []
@@ -210,7 +211,10 @@ class MainWindow(QMainWindow):
         self.units.visibility_changed.connect(self._visibility)
         for runner in (self.detector, self.trainer, self.assessor, self.restorer):
             runner.failed.connect(self._job_failed)
-        for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer):
+        self.queuer.failed.connect(self.show_error)
+        self.queuer.finished.connect(self._queue_ready)
+        for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer,
+                       self.queuer):
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self.files.detect_progress)
         self.detector.finished.connect(self.files.detected)
@@ -290,7 +294,8 @@ class MainWindow(QMainWindow):
 
     def busy(self) -> bool:
         return (self.detector.running or self.trainer.running or self.assessor.running
-                or self.saver.running or self.restorer.running or bool(self._train_queue))
+                or self.saver.running or self.restorer.running or self.queuer.running
+                or bool(self._train_queue))
 
     def _busy_changed(self) -> None:
         self.busy_bar.setVisible(self.detector.running or self.trainer.running)
@@ -333,7 +338,7 @@ class MainWindow(QMainWindow):
         self.training.stopped(summary + ("; predictions applied (Ctrl+Z reverts them)" if applied
                                          else "; predictions discarded"), complete=True)
         if applied and self.queue.output is not None and output.group == self.controller.group:
-            self.queue.start(output)  # a new queue from the new network
+            self._fill_queue(output)  # a new queue from the new network
         if output.candidates:
             sizes = ", ".join(str(len(c)) for c in output.candidates)
             note = (f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
@@ -441,7 +446,24 @@ class MainWindow(QMainWindow):
             raise SpikeappError("train this channel first (T): the queue comes from the network's "
                                 "predictions")
         self.bottom_tabs.setCurrentWidget(self.queue)
-        if not self.queue.start(output):
+        self._fill_queue(output)
+
+    def _fill_queue(self, output) -> None:
+        """The clustering behind the queue runs on a worker; the window stays responsive."""
+        if self.queuer.running:
+            return
+        self._queue_output = output
+        self.status_text.setText("choosing the spikes to ask about...")
+        self.queuer.start(self.queue.job(output))
+
+    def _queue_ready(self, ranked) -> None:
+        spikes, uncovered = ranked
+        output = self._queue_output
+        if self.controller.outputs.get(output.group) is not output:
+            return   # another training or session since: its queue is no longer wanted
+        if self.queue.fill(output, spikes, uncovered):
+            self.status_text.setText("label next: press the unit's key, S skips")
+        else:
             self.status_text.setText("no unlabelled spikes left to ask about")
 
     def _training_cancelled(self) -> None:
@@ -450,7 +472,7 @@ class MainWindow(QMainWindow):
 
     def cancel_jobs(self) -> None:
         self._train_queue.clear()
-        for runner in (self.detector, self.trainer, self.assessor, self.restorer):
+        for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer):
             runner.cancel()
 
     def rename_unit(self) -> None:
@@ -552,7 +574,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._train_queue.clear()
-        for runner in (self.detector, self.trainer, self.assessor, self.restorer):
+        for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer):
             runner.wait()
         self.saver.join()   # a save being written finishes (it is not cancelled)
         self.workspace.close(discard=True)

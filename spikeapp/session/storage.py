@@ -44,12 +44,16 @@ def detection_fingerprint(detection: DetectionResult) -> str:
     return digest.hexdigest()
 
 
-def session_bytes(session: Session, detection_ref: str | None = None) -> bytes:
+def session_bytes(session: Session, detection_ref: str | None = None,
+                  compress: bool = True) -> bytes:
     """The session file's content. With ``detection_ref`` (the detection's fingerprint) the
     detection's arrays are left out and the file names the detection instead: the journal's
-    checkpoints are written so, and cost no more than the sorting state itself."""
+    checkpoints are written so, and cost no more than the sorting state itself. ``compress``
+    False stores the arrays as they are (the journal's copy of a detection: written at the
+    first edit, it must not keep the edits waiting)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", compression=method, compresslevel=1) as zf:
         d = session.detection
         meta = {
             "schema_version": SCHEMA_VERSION, "spikeapp_version": __version__,

@@ -335,7 +335,7 @@ class Journal:
                 self._sync()
         elif item.kind == "detection":
             atomic_write(self.folder / DETECTION_COPY, session_bytes(Session(
-                item.payload.detection, recording=item.payload.recording)))
+                item.payload.detection, recording=item.payload.recording), compress=False))
         elif item.kind == "checkpoint":
             seq, state = item.payload
             name = f"state-{seq:08d}.spikeapp"

@@ -5,6 +5,7 @@ to each unit's refractory-period violations)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ from numpy.typing import NDArray
 
 from spikeapp.metrics.units import isi_violations_pct
 from spikeapp.session.state import LABELLED, UNASSIGNED, UNRESOLVED, Session
+from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.active import rank_queue
 from spikeapp.workflow.sorting import TrainingOutput
 
@@ -22,16 +24,39 @@ def label_next(session: Session, output: TrainingOutput, size: int = 20, explain
     each cluster no label covers, then where the network was least sure between two units,
     spread over the feature space and the recording's time. With ``explain``, also how many of
     them (the first ones) typify clusters no label covers."""
-    if output.probabilities is None:
-        return (np.zeros(0, dtype=np.int64), 0) if explain else np.zeros(0, dtype=np.int64)
-    d = session.detection
+    spikes, uncovered = _rank(session, output, ~np.isin(session.source[output.spikes], LABELLED),
+                              size)
+    return (spikes, uncovered) if explain else spikes
+
+
+def label_next_job(session: Session, output: TrainingOutput, size: int = 20
+                   ) -> Callable[[CancelToken | None], Job[tuple[NDArray[np.int64], int]]]:
+    """:func:`label_next` as a job for a worker thread: which spikes are labelled is copied
+    now (the detection never changes), the clustering behind the queue runs in the job."""
     open_ = ~np.isin(session.source[output.spikes], LABELLED)
-    candidates = np.flatnonzero(open_)
+
+    def job(cancel: CancelToken | None = None) -> Job[tuple[NDArray[np.int64], int]]:
+        yield Progress(0, 1, "choosing the spikes to ask about", "queue")
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        ranked = _rank(session, output, open_, size)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        return ranked
+
+    return job
+
+
+def _rank(session: Session, output: TrainingOutput, open_: NDArray[np.bool_], size: int
+          ) -> tuple[NDArray[np.int64], int]:
+    if output.probabilities is None:
+        return np.zeros(0, dtype=np.int64), 0
+    d = session.detection
     where = np.column_stack([d.features[output.spikes, :2], d.times_s[output.spikes]])
-    rows, uncovered = rank_queue(output.probabilities, where, candidates, size,
+    rows, uncovered = rank_queue(output.probabilities, where, np.flatnonzero(open_), size,
                                  labelled=np.flatnonzero(~open_),
                                  features=d.features[output.spikes, :5], explain=True)
-    return (output.spikes[rows], uncovered) if explain else output.spikes[rows]
+    return output.spikes[rows], uncovered
 
 
 def candidate_units(output: TrainingOutput, spike: int) -> tuple[int, int, float, float]:

@@ -26,6 +26,8 @@ def test_queue_retrain_preview(window, qtbot):
     assert window.training.reliability.listDataItems()  # the reliability diagram is drawn
 
     qtbot.keyClick(window, Qt.Key.Key_L)
+    qtbot.waitUntil(lambda: not window.queuer.running and window.queue.current is not None,
+                    timeout=30_000)
     queue = window.queue
     assert len(queue.queue) > 5 and window.bottom_tabs.currentWidget() is queue
     first = queue.current
@@ -93,6 +95,8 @@ def test_queue_first_asks_for_a_unit_nobody_labelled(window, qtbot, tmp_path):
     c.training.update(pseudo_labels=0)
     train_and_wait(window, qtbot)
     qtbot.keyClick(window, Qt.Key.Key_L)
+    qtbot.waitUntil(lambda: not window.queuer.running and window.queue.current is not None,
+                    timeout=30_000)
     queue = window.queue
     first = queue.current
     assert first in queue.uncovered

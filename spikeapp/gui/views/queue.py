@@ -56,16 +56,20 @@ class QueuePanel(QWidget):
         layout.addWidget(self.snippet, 1)
 
     # -- the queue ----------------------------------------------------------------------------
-    def start(self, output) -> int:
-        """Fill the queue from a training output of the current group; returns its length."""
-        from spikeapp.workflow.review import label_next
+    def job(self, output):
+        """The job that chooses the queue's spikes (run on a worker: it clusters)."""
+        from spikeapp.workflow.review import label_next_job
 
+        return label_next_job(self.controller.session, output, QUEUE_SIZE)
+
+    def fill(self, output, spikes, uncovered: int) -> int:
+        """Show the queue the job chose for ``output``; returns its length."""
         self.output = output
         self.labelled_since_training = 0
-        spikes, uncovered = label_next(self.controller.session, output, QUEUE_SIZE,
-                                       explain=True)
-        self.queue = [int(s) for s in spikes]
-        self.uncovered = set(self.queue[:uncovered])
+        session = self.controller.session
+        # Spikes labelled while the job ran leave the queue at once.
+        self.queue = [int(s) for s in spikes if session.source[int(s)] not in LABELLED]
+        self.uncovered = {int(s) for s in spikes[:uncovered]} & set(self.queue)
         self.show_current()
         return len(self.queue)
 
