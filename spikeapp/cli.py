@@ -154,7 +154,7 @@ def cmd_sort(args: argparse.Namespace) -> int:
     from spikeapp.io.seeds import read_seeds
     from spikeapp.session import Session
     from spikeapp.tasks import run_with_progress_bar
-    from spikeapp.workflow.sorting import trainable_groups
+    from spikeapp.workflow.sorting import group_of_channel, trainable_groups
     from spikeapp.workflow.workspace import Workspace
 
     if args.active and not args.truth:
@@ -166,7 +166,10 @@ def cmd_sort(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SpikeappError(f"{out}: cannot create the output folder: {error.strerror}") from error
-    seeds = read_seeds(args.labels)
+    if not args.labels and not args.propose:
+        raise SpikeappError("give hand labels (--labels SEEDS.csv), or --propose to sort from "
+                            "the proposed units alone")
+    seeds = read_seeds(args.labels) if args.labels else None
     network = param_table.from_namespace(args, "network")
     training = _training_options(args)
     reader = _reader_options(args)
@@ -180,15 +183,27 @@ def cmd_sort(args: argparse.Namespace) -> int:
                       training_params={"network": network, "training": training})
     workspace = Workspace(journal=False)   # a headless run is run again, not recovered
     workspace.set_session(session, name=args.recording)
-    report = workspace.apply_seeds(seeds)
-    print(f"{report.matched} of {len(seeds.times_s)} seed labels matched a detected spike")
-    for time_s, channel, unit in report.unmatched[:20]:
-        print(f"  no spike within 1 ms of seed {time_s:.4f} s, channel {channel}, unit {unit}")
-    if len(report.unmatched) > 20:
-        print(f"  ... and {len(report.unmatched) - 20} more")
+    if args.propose:
+        found = run_with_progress_bar(workspace.propose_job()(), "propose",
+                                      enabled=not args.quiet)
+        workspace.proposed(found)
+        labelled = set() if seeds is None else {
+            group_of_channel(session, int(c)) for c in set(seeds.channels.tolist())}
+        accepted = workspace.accept_all_proposals(skip=labelled)
+        print(f"{accepted} proposed unit(s) accepted on {len(found) - len(labelled)} "
+              f"channel(s); their core spikes are the labels")
+    if seeds is not None:
+        report = workspace.apply_seeds(seeds)
+        print(f"{report.matched} of {len(seeds.times_s)} seed labels matched a detected spike")
+        for time_s, channel, unit in report.unmatched[:20]:
+            print(f"  no spike within 1 ms of seed {time_s:.4f} s, channel {channel}, "
+                  f"unit {unit}")
+        if len(report.unmatched) > 20:
+            print(f"  ... and {len(report.unmatched) - 20} more")
     targets = trainable_groups(session)
     if not targets:
-        raise SpikeappError(f"{args.labels}: no channel has matched labels of two units or more")
+        raise SpikeappError(f"{args.labels or args.recording}: no channel has labels of two "
+                            "units or more")
     truth = read_seeds(args.truth) if args.truth else None
     for group in targets:
         output = run_with_progress_bar(workspace.training_job(group).run(),
@@ -441,7 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     sort.add_argument("--active", type=int, default=0, metavar="N",
                       help="then answer N label-next questions from --truth, as a person would, "
                       "retraining after every ten (for benchmarking the queue)")
-    sort.add_argument("--labels", required=True, metavar="SEEDS.csv",
+    sort.add_argument("--propose", action="store_true",
+                      help="start from the proposed units of every channel (a Gaussian mixture "
+                           "sized by BIC): their core spikes become labels. With --labels, "
+                           "channels that have hand labels keep only those")
+    sort.add_argument("--labels", metavar="SEEDS.csv",
                       help="hand labels: columns time_s,channel,unit")
     sort.add_argument("--group", action="append", metavar="CHANNELS",
                       help="a channel group sorted together, e.g. 0-3 (repeatable)")

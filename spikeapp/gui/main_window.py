@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self.saver = JobRunner(self)
         self.restorer = JobRunner(self)
         self.queuer = JobRunner(self)
+        self.proposer = JobRunner(self)
         self.recording = None
         self.demo = None
         self._train_queue: list[int] = []
@@ -179,6 +180,8 @@ class MainWindow(QMainWindow):
         a("Assess the labels: cross-validated precision, recall, learning curve", "A",
           self.assess_labels, sort)
         a("Train every channel with labels", "Shift+T", self.train_all, sort)
+        a("Accept the &proposed units of this channel (their core spikes become labels)", "P",
+          self.accept_proposals, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
         a("Network and training &settings...", "Ctrl+,", self.edit_settings, sort)
         a("Next channel", "PgDown", lambda: self.step_channel(1), view)
@@ -212,9 +215,12 @@ class MainWindow(QMainWindow):
         for runner in (self.detector, self.trainer, self.assessor, self.restorer):
             runner.failed.connect(self._job_failed)
         self.queuer.failed.connect(self.show_error)
+        self.proposer.failed.connect(self.show_error)
+        self.proposer.finished.connect(self._proposals_ready)
+        c.opened.connect(self.propose_units)
         self.queuer.finished.connect(self._queue_ready)
         for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer,
-                       self.queuer):
+                       self.queuer, self.proposer):
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self.files.detect_progress)
         self.detector.finished.connect(self.files.detected)
@@ -295,7 +301,7 @@ class MainWindow(QMainWindow):
     def busy(self) -> bool:
         return (self.detector.running or self.trainer.running or self.assessor.running
                 or self.saver.running or self.restorer.running or self.queuer.running
-                or bool(self._train_queue))
+                or self.proposer.running or bool(self._train_queue))
 
     def _busy_changed(self) -> None:
         self.busy_bar.setVisible(self.detector.running or self.trainer.running)
@@ -369,6 +375,36 @@ class MainWindow(QMainWindow):
         dialog = PreviewDialog(self.controller.session, summary, self, stale=stale)
         dialog.exec()
         return dialog.choice
+
+    def propose_units(self) -> None:
+        """Cluster every channel in the background: a starting point before any label."""
+        if self.workspace.session is None:
+            return
+        self.proposer.cancel()
+        self.proposer.wait()
+        self._proposing = self.workspace.session
+        self.proposer.start(self.workspace.propose_job())
+
+    def _proposals_ready(self, found) -> None:
+        if self._proposing is not self.workspace.session:
+            return   # another session was opened meanwhile
+        self.workspace.proposed(found)
+        here = len(found.get(self.controller.group, []))
+        self.status_text.setText(
+            f"{sum(len(v) for v in found.values())} proposed unit(s) on {len(found)} "
+            f"channel(s), {here} on this one: P makes them units (their most typical spikes "
+            "become labels), then T trains")
+
+    def accept_proposals(self) -> None:
+        group = self.controller.group
+        if not self.workspace.proposals.get(group):
+            raise SpikeappError("no proposed units on this channel (they are found after "
+                                "detection; the clustering may still be running)")
+        made = self.workspace.accept_all_proposals(only={group})
+        self.status_text.setText(f"{made} proposed unit(s) accepted on channel {group}; T "
+                                 "trains the network on them, Ctrl+Z takes them back")
+
+    _proposing = None
 
     def edit_settings(self) -> None:
         """The network and training parameters as a form (the table the CLI flags come from),
@@ -472,7 +508,8 @@ class MainWindow(QMainWindow):
 
     def cancel_jobs(self) -> None:
         self._train_queue.clear()
-        for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer):
+        for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
+                       self.proposer):
             runner.cancel()
 
     def rename_unit(self) -> None:
@@ -538,6 +575,9 @@ class MainWindow(QMainWindow):
             count = len(session.spikes_of_group(int(group)))
             self.channel.addItem(f"{int(group)}  ({count} spikes)", int(group))
         self.channel.setCurrentIndex(self.channel.findData(self.controller.group))
+        widest = max((self.channel.fontMetrics().horizontalAdvance(self.channel.itemText(i))
+                      for i in range(self.channel.count())), default=0)
+        self.channel.setMinimumWidth(widest + 40)   # the text and the arrow, never cut
         self._filling_channels = False
         self.units.refresh()
         self.waveforms.refresh()
@@ -574,7 +614,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._train_queue.clear()
-        for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer):
+        for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
+                       self.proposer):
             runner.wait()
         self.saver.join()   # a save being written finishes (it is not cancelled)
         self.workspace.close(discard=True)

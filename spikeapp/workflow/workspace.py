@@ -102,6 +102,7 @@ class Workspace:
         self.network: dict[str, Any] = param_table.defaults("network")
         self.training: dict[str, Any] = param_table.defaults("training")
         self.outputs: dict[int, TrainingOutput] = {}     # group -> last training
+        self.proposals: dict[int, list] = {}             # group -> proposed units
         self._group_revision: dict[int, int] = {}        # group -> revision of its last edit
         self._journal: Journal | None = None
         self._listeners: list[Listener] = []
@@ -131,6 +132,7 @@ class Workspace:
         self.revision += 1
         self.saved_revision = self.revision - (1 if modified else 0)
         self.outputs = {}
+        self.proposals = {}
         self._group_revision = {}
         stored = session.training_params
         for kind in ("network", "training"):
@@ -337,6 +339,46 @@ class Workspace:
         from spikeapp.workflow.importing import import_onto
 
         return import_onto(self._open_session(), SimpleNamespace(do=self.commit), sorting)
+
+    # -- proposed units ------------------------------------------------------------------------
+    def propose_job(self, seed: int = 0):
+        """Proposed units for every group, as a job (see :mod:`spikeapp.workflow.proposals`)."""
+        from spikeapp.workflow.proposals import propose_job
+
+        return propose_job(self._open_session(), seed)
+
+    def proposed(self, found: dict) -> None:
+        """Keep the proposals a job found (derived from the detection: not an edit)."""
+        self.proposals = dict(found)
+        self._tell("proposals", f"{sum(len(v) for v in found.values())} proposed unit(s)")
+
+    def accept_proposal(self, group: int, index: int, name: str | None = None) -> cmd.Change:
+        """Make a proposed unit a unit: its core spikes become its labels (one undo step)."""
+        proposals = self.proposals.get(group, [])
+        if not 0 <= index < len(proposals):
+            raise SpikeappError(f"channel {group} has no proposed unit {index + 1}")
+        return self.label_new_unit(proposals[index].core, name)
+
+    def accept_all_proposals(self, skip: set[int] | None = None,
+                             only: set[int] | None = None) -> int:
+        """Every proposal of every group (but ``skip``; of ``only`` those groups when given)
+        accepted, in one undo step; returns how many units that made."""
+        session = self._open_session()
+        changes = []
+        try:
+            for group, proposals in sorted(self.proposals.items()):
+                if group in (skip or set()) or (only is not None and group not in only):
+                    continue
+                for proposal in proposals:
+                    change = cmd.label_new_unit(session, proposal.core)
+                    change.apply(session)
+                    changes.append(change)
+        finally:
+            for change in reversed(changes):
+                change.apply(session, forward=False)
+        if changes:
+            self.commit(cmd.combine(f"accept {len(changes)} proposed unit(s)", changes))
+        return len(changes)
 
     # -- training ------------------------------------------------------------------------------------
     def training_job(self, group: int) -> TrainingJob:

@@ -383,7 +383,7 @@ def test_small_things_users_met(window, qtbot, tmp_path):
     # The channel box shows its whole text.
     box = window.channel
     needed = box.fontMetrics().horizontalAdvance(box.currentText())
-    assert box.width() > needed, (box.width(), needed, box.currentText())
+    qtbot.waitUntil(lambda: box.width() > needed, timeout=2_000)
     # The unit plots name the unit they show.
     c.select_units([c.units()[1].id])
     qtbot.waitUntil(lambda: "unit 2" in window.unit_plots.isi.titleLabel.text, timeout=2_000)
@@ -401,3 +401,28 @@ def test_small_things_users_met(window, qtbot, tmp_path):
     assert c.training["epochs"] == 33
     assert c.save(tmp_path / "s.spikeapp")
     assert load_session(tmp_path / "s.spikeapp").training_params["training"]["epochs"] == 33
+
+
+def test_proposed_units_are_found_after_detection_and_p_accepts_them(window, qtbot):
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.workspace.proposals), timeout=60_000)
+    c = window.controller
+    proposals = window.workspace.proposals[c.group]
+    assert len(proposals) >= 3 and "proposed unit" in window.status_text.text()
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    units = c.units()
+    assert len(units) == len(proposals)
+    assert [u.name for u in units] == [f"unit {k}" for k in range(1, len(units) + 1)]
+    assert int((c.session.source == 1).sum()) == sum(len(p.core) for p in proposals)
+    # Each proposal's core is one true unit of the demo (its most typical spikes).
+    demo, d = window.demo, c.session.detection
+    on = demo.truth_channels == c.group
+    for proposal in proposals:
+        names = set()
+        for spike in proposal.core:
+            gaps = np.abs(demo.truth_times_s[on] - d.times_s[spike])
+            names.add(demo.truth_units[on][gaps.argmin()] if gaps.min() < 0.0004 else "-")
+        assert len(names) == 1 and names != {"mua"}, names
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert c.units() == []

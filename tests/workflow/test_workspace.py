@@ -298,3 +298,23 @@ def test_recovered_edits_survive_a_second_crash_even_after_a_torn_record(data_di
     last = Workspace(data_dir)
     last.recover(last.crashed(path)[0])
     assert same(state(last.session), expected) and len(last.session.units) == expected_units
+
+
+def test_proposals_of_well_separated_units_are_pure_and_accepted_in_one_step(data_dir,
+                                                                           detection):
+    d, truth = detection
+    ws = Workspace(data_dir, journal=False)
+    ws.set_session(Session(d), name="x")
+    from spikeapp.tasks import run_job
+
+    ws.proposed(run_job(ws.propose_job()()))
+    assert sorted(ws.proposals) == [0, 1]
+    for proposals in ws.proposals.values():
+        assert len(proposals) == 2
+        for proposal in proposals:
+            assert len(set(truth[proposal.core].tolist())) == 1       # pure cores
+            assert len(proposal.core) == 50
+    assert ws.accept_all_proposals(only={1}) == 2
+    assert {u.group for u in ws.session.units.values()} == {1}
+    ws.undo()
+    assert not ws.session.units

@@ -1,0 +1,133 @@
+"""Proposed units: a starting point on every channel or group before anyone labels a spike.
+
+Each group's spikes are clustered in feature space (the detection's principal components,
+standardised) by a full-covariance Gaussian mixture sized by BIC, fitted on a sample and
+applied to every spike. Clusters that hold too few spikes are left out (noise, overlaps).
+Mixture components whose mean waveforms are alike (one unit that drifts or bursts is not one
+Gaussian) are merged. Each proposal has a *core*: its most typical spikes, those the mixture is
+surest of and nearest its centre. Accepting a proposal labels its core as a new unit, so the
+network trains from it and sorts the rest; a person corrects from there, as Wave_clus and
+Offline Sorter users do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spikeapp.session.state import Session
+from spikeapp.tasks import CancelToken, Job, Progress
+from spikeapp.training.mixture import bic_mixture, mahalanobis
+
+MAX_COMPONENTS = 12     # mixture components tried per group
+SAMPLE = 20_000         # spikes the mixture is fitted on
+MIN_SHARE = 0.01        # a proposal holds at least this share of its group's spikes
+MIN_SPIKES = 30         # and at least this many
+CORE = 50               # spikes per proposal that accepting it labels
+SURE = 0.95             # least posterior probability of a core spike
+ALIKE = 0.95            # mean waveforms correlated above this ...
+AMPLITUDE_RATIO = 0.8   # ... with peak amplitudes within this ratio are one unit
+COMPONENTS = 5          # principal components clustered
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One proposed unit of a group: every spike the mixture gives it, and its core."""
+
+    group: int
+    members: NDArray[np.int64]
+    core: NDArray[np.int64]
+
+
+def propose_group(session: Session, group: int, seed: int = 0) -> list[Proposal]:
+    """The proposed units of one group, largest first."""
+    d = session.detection
+    spikes = session.spikes_of_group(group)
+    if len(spikes) < 2 * MIN_SPIKES:
+        return []
+    rng = np.random.default_rng(seed)
+    features = np.asarray(d.features[spikes, :COMPONENTS], dtype=np.float64)
+    centre, spread = features.mean(axis=0), features.std(axis=0)
+    # One scale for every component: the leading ones carry the units, standardising each
+    # would give the noise in the last ones the same weight.
+    points = (features - centre) / max(float(spread[0]), 1e-9)
+    sample = points if len(points) <= SAMPLE else points[rng.choice(len(points), SAMPLE,
+                                                                    replace=False)]
+    mixture = bic_mixture(sample, min(MAX_COMPONENTS, len(sample) // MIN_SPIKES), seed,
+                          reg_covar=1e-3)
+    if mixture is None:
+        return []
+    posterior = mixture.predict_proba(points)
+    owner = posterior.argmax(axis=1)
+    owner, parts = _merge_alike(session, spikes, owner, mixture.n_components)
+    proposals = []
+    for k, components in parts.items():
+        rows = np.flatnonzero(owner == k)
+        if len(rows) < max(MIN_SPIKES, MIN_SHARE * len(spikes)):
+            continue
+        sure = rows[posterior[rows][:, components].sum(axis=1) >= SURE]
+        pool = sure if len(sure) >= min(CORE, len(rows)) // 2 else rows
+        mean = points[pool].mean(axis=0)
+        covariance = np.cov(points[pool].T) + 1e-3 * np.eye(points.shape[1])
+        distance = mahalanobis(points[pool], mean, np.linalg.inv(covariance))
+        core = pool[np.argsort(distance)[:CORE]]
+        proposals.append(Proposal(int(group), spikes[rows], np.sort(spikes[core])))
+    return sorted(proposals, key=lambda p: -len(p.members))
+
+
+def _merge_alike(session: Session, spikes: NDArray[np.int64], owner: NDArray[np.int64],
+                 components: int) -> tuple[NDArray[np.int64], dict[int, list[int]]]:
+    """Components whose mean waveforms are alike become one (the lowest index names it).
+    Returns the merged owner of each spike and the components each label is made of."""
+    waveforms = session.detection.waveforms
+    width = len(session.detection.group_members(int(session.detection.channels[spikes[0]])))
+    means = {}
+    for k in range(components):
+        rows = np.flatnonzero(owner == k)
+        if len(rows):
+            chosen = rows[:: max(1, len(rows) // 500)]
+            means[k] = np.asarray(waveforms[spikes[chosen]][:, :width], np.float64).mean(
+                axis=0).ravel()
+    parent = {k: k for k in means}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    keys = sorted(means)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            ma, mb = means[a], means[b]
+            peak_a, peak_b = np.abs(ma).max(), np.abs(mb).max()
+            if min(peak_a, peak_b) / max(peak_a, peak_b, 1e-9) < AMPLITUDE_RATIO:
+                continue
+            if np.corrcoef(ma, mb)[0, 1] >= ALIKE:
+                parent[root(b)] = root(a)
+    merged = owner.copy()
+    parts: dict[int, list[int]] = {}
+    for k in keys:
+        merged[owner == k] = root(k)
+        parts.setdefault(root(k), []).append(k)
+    return merged, parts
+
+
+def propose_job(session: Session, seed: int = 0
+                ) -> Callable[[CancelToken | None], Job[dict[int, list[Proposal]]]]:
+    """Proposals for every group, as a job (the detection never changes, so the job reads it
+    in place)."""
+    groups = [int(g) for g in session.groups]
+
+    def job(cancel: CancelToken | None = None) -> Job[dict[int, list[Proposal]]]:
+        found = {}
+        for k, group in enumerate(groups):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            yield Progress(k, len(groups), f"proposing units on channel {group}", "propose")
+            found[group] = propose_group(session, group, seed)
+        return found
+
+    return job
