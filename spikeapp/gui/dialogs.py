@@ -241,6 +241,10 @@ class PreviewDialog(QDialog):
             for column, text in enumerate((unit_label(session, source),
                                            unit_label(session, target), str(count))):
                 moves.setItem(row, column, QTableWidgetItem(text))
+        moves.resizeColumnsToContents()
+        # Every row shows (up to a screenful): a cut-off list hid where spikes would go.
+        rows = sum(moves.rowHeight(r) for r in range(moves.rowCount()))
+        moves.setMinimumHeight(min(420, rows + moves.horizontalHeader().height() + 6))
         layout.addWidget(moves)
         layout.addWidget(QLabel("Units (check those to apply; ISI < 1.5 ms, now -> after):"))
         self.units = QListWidget()

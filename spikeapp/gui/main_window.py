@@ -232,6 +232,8 @@ class MainWindow(QMainWindow):
         self.detector.cancelled.connect(lambda: self.status_text.setText(
             "detection cancelled; open the same recording with the same options to resume it"))
         self.trainer.progress.connect(self.training.update)
+        self.trainer.progress.connect(
+            lambda p: self.busy_bar.setValue(round(100 * p.fraction)) if p.total else None)
         self.trainer.finished.connect(self._trained)
         self.assessor.progress.connect(
             lambda p: self.status_text.setText(f"assessing the labels: {p.message}"))
@@ -304,7 +306,10 @@ class MainWindow(QMainWindow):
                 or self.proposer.running or bool(self._train_queue))
 
     def _busy_changed(self) -> None:
-        self.busy_bar.setVisible(self.detector.running or self.trainer.running)
+        shown = self.detector.running or self.trainer.running
+        if shown and not self.busy_bar.isVisible():
+            self.busy_bar.setValue(0)   # never the last job's 100 %
+        self.busy_bar.setVisible(shown)
 
     # -- sorting ----------------------------------------------------------------------------------------
     def train(self) -> None:

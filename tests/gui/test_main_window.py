@@ -159,6 +159,7 @@ def test_cancel_training_leaves_the_session_unchanged(window, qtbot):
     before = c.session.assignment.copy()
     window.train()
     qtbot.waitUntil(lambda: len(window.training._history) >= 2, timeout=60_000)
+    assert window.busy_bar.isVisible() and window.busy_bar.value() < 100   # not detection's
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)
     np.testing.assert_array_equal(c.session.assignment, before)
@@ -426,3 +427,17 @@ def test_proposed_units_are_found_after_detection_and_p_accepts_them(window, qtb
         assert len(names) == 1 and names != {"mua"}, names
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert c.units() == []
+
+
+def test_the_retrain_preview_shows_every_move(window, qtbot, sorted_session):
+    from spikeapp.gui.dialogs import PreviewDialog
+    from spikeapp.workflow.review import Preview
+
+    units = sorted(sorted_session.units)
+    moves = [(units[k % len(units)], units[(k + 1) % len(units)], 10 - k) for k in range(8)]
+    preview = Preview(moves, {u: (0.0, 0.1) for u in units}, {u: (100, 101) for u in units})
+    dialog = PreviewDialog(sorted_session, preview, window, stale=True)
+    qtbot.addWidget(dialog)
+    table = dialog.findChildren(__import__("PyQt6.QtWidgets").QtWidgets.QTableWidget)[0]
+    rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+    assert table.minimumHeight() >= rows
