@@ -54,7 +54,7 @@ def si_accuracy(sim: Simulated, times: list[np.ndarray], names: list[str]) -> fl
     return float(comparison.get_performance()["accuracy"].mean())
 
 
-def run(sim: Simulated, training: dict, peers: list[str]) -> dict:
+def run(sim: Simulated, training: dict, peers: list[str], train: bool = True) -> dict:
     case = sim.case
     recording = ArrayRecording(sim.data, case.fs, path=f"<{case.name}>")
     groups = [list(g) for g in case.groups] if case.groups and case.kind == "probe" else (
@@ -74,7 +74,7 @@ def run(sim: Simulated, training: dict, peers: list[str]) -> dict:
     workspace.accept_all_proposals()
     started = time.perf_counter()
     for group in sorted(found):
-        if len(found[group]) >= 2:
+        if len(found[group]) >= 2 and train:
             workspace.apply(run_job(workspace.training_job(group).run()))
     train_s = time.perf_counter() - started
     session = workspace.session
@@ -96,6 +96,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one seed per case")
     parser.add_argument("--peers", default="", help="e.g. spykingcircus2,tridesclous2")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--no-network", action="store_true",
+                        help="score the proposals alone (quicker: no training)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a constant of spikeapp.workflow.proposals, e.g. CRITERION=aic "
+                             "(for tuning, on --tuning seeds only)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -107,12 +112,18 @@ def main() -> int:
         cases = [c for c in cases if any(w in c.name for w in args.cases.split(","))]
     peers = [p for p in args.peers.split(",") if p]
     training = {"threads": args.threads or len(os.sched_getaffinity(0))}
+    from spikeapp.workflow import proposals as constants
+
+    for item in args.set:
+        name, _, value = item.partition("=")
+        kind = type(getattr(constants, name))
+        setattr(constants, name, kind(value))
     records = []
     print(f"{'case':<30} {'seed':>4} {'units':>9} {'proposals':>9} {'+network':>8} "
           + " ".join(f"{p:>14}" for p in peers) + f" {'propose s':>9} {'train s':>7}")
     for case in cases:
         for seed in seeds:
-            record = run(simulate(case, seed), training, peers)
+            record = run(simulate(case, seed), training, peers, not args.no_network)
             records.append(record)
             print(f"{case.name:<30} {seed:>4} {record['proposed']:>4}/{record['true_units']:<4} "
                   f"{record['proposals']:>9.3f} {record['network']:>8.3f} "

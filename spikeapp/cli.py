@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "retraining after every ten (for benchmarking the queue)")
     sort.add_argument("--propose", action="store_true",
                       help="start from the proposed units of every channel (a Gaussian mixture "
-                           "sized by BIC): their core spikes become labels. With --labels, "
+                           "sized by AIC): their core spikes become labels. With --labels, "
                            "channels that have hand labels keep only those")
     sort.add_argument("--labels", metavar="SEEDS.csv",
                       help="hand labels: columns time_s,channel,unit")

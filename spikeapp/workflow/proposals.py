@@ -1,7 +1,7 @@
 """Proposed units: a starting point on every channel or group before anyone labels a spike.
 
-Each group's spikes are clustered in feature space (the detection's principal components,
-standardised) by a full-covariance Gaussian mixture sized by BIC, fitted on a sample and
+Each group's spikes are clustered in feature space (the detection's principal components, on
+one common scale) by a full-covariance Gaussian mixture sized by AIC, fitted on a sample and
 applied to every spike. Clusters that hold too few spikes are left out (noise, overlaps).
 Mixture components whose mean waveforms are alike (one unit that drifts or bursts is not one
 Gaussian) are merged. Each proposal has a *core*: its most typical spikes, those the mixture is
@@ -28,9 +28,14 @@ MIN_SHARE = 0.01        # a proposal holds at least this share of its group's sp
 MIN_SPIKES = 30         # and at least this many
 CORE = 50               # spikes per proposal that accepting it labels
 SURE = 0.95             # least posterior probability of a core spike
-ALIKE = 0.95            # mean waveforms correlated above this ...
+ALIKE = 0.98            # mean waveforms correlated above this ...
 AMPLITUDE_RATIO = 0.8   # ... with peak amplitudes within this ratio are one unit
 COMPONENTS = 5          # principal components clustered
+# How the mixture's size is chosen, and when components are one unit: chosen on the suite's
+# tuning seeds (benchmarks/proposals.py --tuning --no-network, 26 recordings, mean accuracy of
+# the proposals alone): BIC and ALIKE 0.95 0.202, AIC 0.223, AIC and ALIKE 0.98 0.251 (0.995:
+# 0.217; 3 components: 0.184; 20 mixture components: 0.246).
+CRITERION = "aic"
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def propose_group(session: Session, group: int, seed: int = 0) -> list[Proposal]
     sample = points if len(points) <= SAMPLE else points[rng.choice(len(points), SAMPLE,
                                                                     replace=False)]
     mixture = bic_mixture(sample, min(MAX_COMPONENTS, len(sample) // MIN_SPIKES), seed,
-                          reg_covar=1e-3)
+                          reg_covar=1e-3, criterion=CRITERION)
     if mixture is None:
         return []
     posterior = mixture.predict_proba(points)
