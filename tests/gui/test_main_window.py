@@ -128,6 +128,15 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     window.confidence.setValue(0.95)
     qtbot.waitUntil(lambda: (c.session.assignment[spikes] == -2).any(), timeout=5_000)
     assert "unresolved" in window.status_text.text()
+    # They are a row of the unit table; selecting it selects them, to review and label.
+    unresolved = spikes[c.session.assignment[spikes] == -2]
+    qtbot.waitUntil(lambda: any(window.units.item(r, 1).text() == "(unresolved)"
+                                for r in range(window.units.rowCount())), timeout=5_000)
+    row = next(r for r in range(window.units.rowCount())
+               if window.units.item(r, 1).text() == "(unresolved)")
+    assert window.units.item(row, 2).text() == str(len(unresolved))
+    window.units.selectRow(row)
+    np.testing.assert_array_equal(c.selection, unresolved)
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not (c.session.assignment[spikes] == -2).any()
 

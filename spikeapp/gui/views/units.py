@@ -10,7 +10,8 @@ from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from spikeapp.metrics import unit_metrics
-from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, distinct_ids
+from spikeapp.session.display import UNRESOLVED_COLOUR
+from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, UNRESOLVED, distinct_ids
 
 COLUMNS = ["", "unit", "spikes", "labels", "rate Hz", "SNR", "ISI<1.5ms %", "confidence",
            "quality", "notes", "assigned by"]
@@ -90,16 +91,40 @@ class UnitTable(QTableWidget):
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 item.setData(Qt.ItemDataRole.UserRole, unit.id)
                 self.setItem(row, column, item)
+        self._unresolved_row(session)
         self.setSortingEnabled(True)
         self.resizeColumnsToContents()
         self._filling = False
+
+    def _unresolved_row(self, session) -> None:
+        """The spikes the network was not sure enough of, as a row: selecting it selects them,
+        to review and label with the unit keys."""
+        spikes = self.controller.members().get(UNRESOLVED, np.zeros(0, np.int64))
+        if session is None or not len(spikes):
+            return
+        row = self.rowCount()
+        self.setRowCount(row + 1)
+        marker = QTableWidgetItem()
+        marker.setBackground(QColor(UNRESOLVED_COLOUR))
+        confidence = float(np.mean(session.confidence[spikes]))
+        cells = [marker, QTableWidgetItem("(unresolved)"), _Number(str(len(spikes))),
+                 _Number("0"), _Number(""), _Number(""), _Number(""),
+                 _Number(f"{confidence:.3f}"), QTableWidgetItem(""),
+                 QTableWidgetItem("below min confidence"), QTableWidgetItem("network")]
+        for column, item in enumerate(cells):
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            item.setData(Qt.ItemDataRole.UserRole, UNRESOLVED)
+            self.setItem(row, column, item)
 
     def _selection(self) -> None:
         if self._filling:
             return
         rows = {index.row() for index in self.selectedIndexes()}
         ids = [self.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in sorted(rows)]
-        self.controller.select_units(ids)
+        if UNRESOLVED in ids:
+            self.controller.select(self.controller.members().get(UNRESOLVED,
+                                                                 np.zeros(0, np.int64)))
+        self.controller.select_units([u for u in ids if u != UNRESOLVED])
 
     def _changed(self, item: QTableWidgetItem) -> None:
         if self._filling:
