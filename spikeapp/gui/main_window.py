@@ -104,6 +104,10 @@ class MainWindow(QMainWindow):
         self.resizeDocks([bottom], [200], Qt.Orientation.Vertical)
         self.channel = QComboBox()
         self.channel.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Wide enough for any entry from the start: a box that grows later overlaps the
+        # toolbar's next widget, one that does not cuts its text.
+        self.channel.setMinimumWidth(
+            self.channel.fontMetrics().horizontalAdvance("0000  (00000000 spikes)") + 40)
         self.channel.setToolTip("channel or channel group shown (its spike count)")
         self.confidence = QDoubleSpinBox()
         self.confidence.setRange(0.0, 1.0)
@@ -580,9 +584,6 @@ class MainWindow(QMainWindow):
             count = len(session.spikes_of_group(int(group)))
             self.channel.addItem(f"{int(group)}  ({count} spikes)", int(group))
         self.channel.setCurrentIndex(self.channel.findData(self.controller.group))
-        widest = max((self.channel.fontMetrics().horizontalAdvance(self.channel.itemText(i))
-                      for i in range(self.channel.count())), default=0)
-        self.channel.setMinimumWidth(widest + 40)   # the text and the arrow, never cut
         self._filling_channels = False
         self.units.refresh()
         self.waveforms.refresh()

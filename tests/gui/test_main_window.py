@@ -450,3 +450,24 @@ def test_the_retrain_preview_shows_every_move(window, qtbot, sorted_session):
     table = dialog.findChildren(__import__("PyQt6.QtWidgets").QtWidgets.QTableWidget)[0]
     rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
     assert table.minimumHeight() >= rows
+
+
+def test_a_channel_groups_waveforms_are_named_per_channel(window, qtbot, tmp_path, demo):
+    """A group of channels (a tetrode, here the demo's two channels sorted together): each
+    channel's segment is named, lines part them, and the density shows every channel."""
+    from spikeapp.io.writers import write_recording
+
+    path = tmp_path / "pair.nwb"
+    write_recording(path, demo.recording().read(0, int(10 * demo.sampling_rate)),
+                    demo.sampling_rate, ["0", "1"])
+    window.files.open_recording_path(str(path), groups=["0-1"])
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    view = window.waveforms
+    view.refresh()
+    ticks = view.getAxis("bottom")._tickLevels[0]
+    assert [label for _, label in ticks] == ["ch 0", "ch 1"]
+    assert len(view._separators) == 1
+    view.set_density(True)
+    samples = window.controller.session.detection.waveforms.shape[2]
+    assert view._image.image.shape[0] == 2 * (samples + 4) - 4
+    grab(window, "group-waveforms", tmp_path)

@@ -60,6 +60,34 @@ class WaveformView(pg.PlotWidget):
         self.addItem(self._image)
         self._spikes = CurvePool(self, z=0)
         self._selected = CurvePool(self, z=10)
+        self._separators: list[pg.InfiniteLine] = []
+        self._layout_key = None
+
+    def _show_channels(self, session, samples: int) -> None:
+        """A group's channels side by side: each named under its segment, a line between
+        them (a tetrode's waveforms were drawn end to end against "sample")."""
+        channels = [int(c) for c in session.detection.group_members(self.controller.group)]
+        key = (tuple(channels), samples)
+        if key == self._layout_key:
+            return
+        self._layout_key = key
+        for line in self._separators:
+            self.removeItem(line)
+        self._separators = []
+        axis = self.getAxis("bottom")
+        if len(channels) <= 1:
+            axis.setTicks(None)
+            self.setLabel("bottom", "sample")
+            return
+        width = samples + 4
+        axis.setTicks([[(k * width + samples / 2, f"ch {c}") for k, c in enumerate(channels)]])
+        self.setLabel("bottom", "samples, channel by channel")
+        for k in range(1, len(channels)):
+            line = pg.InfiniteLine(k * width - 2, angle=90,
+                                   pen=pg.mkPen((150, 150, 150), width=1,
+                                                style=Qt.PenStyle.DotLine))
+            self.addItem(line)
+            self._separators.append(line)
 
     def set_density(self, on: bool) -> None:
         self.density = on
@@ -72,6 +100,8 @@ class WaveformView(pg.PlotWidget):
         self._image.setVisible(False)
         visible = (self.controller.visible_spikes(self.hidden_units) if session is not None
                    else np.zeros(0, dtype=np.int64))
+        if session is not None:
+            self._show_channels(session, session.detection.waveforms.shape[2])
         if len(visible):
             waves = session.detection.waveforms
             if self.density:
@@ -139,15 +169,21 @@ class WaveformView(pg.PlotWidget):
                                     pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
 
     def _draw_density(self, waves: np.ndarray) -> None:
-        first = waves[:, 0, :]
-        low, high = np.percentile(first, [0.5, 99.5])
+        """Every channel of the group, side by side as the curves are (not the first only)."""
+        channels = len(self.controller.session.detection.group_members(self.controller.group))
+        waves = waves[:, :max(1, channels)]
+        samples = waves.shape[2]
+        low, high = np.percentile(waves, [0.5, 99.5])
         bins = 120
-        image = np.zeros((first.shape[1], bins))
-        for sample in range(first.shape[1]):
-            image[sample] = np.histogram(first[:, sample], bins, (low, high))[0]
+        width = samples + 4
+        image = np.zeros((waves.shape[1] * width - 4, bins))
+        for channel in range(waves.shape[1]):
+            for sample in range(samples):
+                image[channel * width + sample] = np.histogram(waves[:, channel, sample], bins,
+                                                               (low, high))[0]
         self._image.setImage(np.log1p(image))
         self._image.setColorMap(pg.colormap.get("inferno"))
-        self._image.setRect(0, low, first.shape[1], high - low)
+        self._image.setRect(0, low, image.shape[0], high - low)
         self._image.setVisible(True)
 
     def select_crossing(self, start, end) -> None:
