@@ -470,4 +470,16 @@ def test_a_channel_groups_waveforms_are_named_per_channel(window, qtbot, tmp_pat
     view.set_density(True)
     samples = window.controller.session.detection.waveforms.shape[2]
     assert view._image.image.shape[0] == 2 * (samples + 4) - 4
+    # The trace: a row per channel, named, each spike's marker on its peak channel's row.
+    trace = window.trace
+    trace.show_time(5.0)
+    rows = trace.getAxis("left")._tickLevels[0]
+    assert [label for _, label in rows] == ["ch 0", "ch 1"]
+    d = window.controller.session.detection
+    xs, ys = trace.markers.getData()
+    shown = np.array([int(v) for v in trace.markers.data["data"]], dtype=np.int64)
+    assert len(shown) > 0
+    second = d.peak_channels[shown] == 1
+    np.testing.assert_allclose(ys[second], d.amplitudes[shown][second] + rows[1][0])
+    np.testing.assert_allclose(ys[~second], d.amplitudes[shown][~second])
     grab(window, "group-waveforms", tmp_path)

@@ -88,19 +88,32 @@ class TraceView(pg.PlotWidget):
         read = lambda a, b: self.recording.read(a, b, positions)  # noqa: E731
         filtered, _ = filter_window(read, d.n_samples, band, start, stop)
         t = d.t_start + np.arange(start, stop) / fs
-        spread = 0.0
-        for row, index in enumerate(positions):
+        thresholds = d.params["threshold"] * d.noise_uv[positions]
+        # Rows evenly spaced, each named on the left axis; a spike's marker sits on the row of
+        # its peak channel (a tetrode's markers were all on one shared axis).
+        spacing = 4 * float(thresholds.max()) if len(thresholds) else 0.0
+        offsets = -spacing * np.arange(len(positions))
+        dashed = pg.QtCore.Qt.PenStyle.DashLine
+        for row in range(len(positions)):
             x, y = min_max_decimate(t, filtered[row], MAX_POINTS)
-            offset = -row * spread
-            self.plot(x, y + offset, pen=pg.mkPen((200, 200, 200), width=1))
-            threshold = d.params["threshold"] * d.noise_uv[index]
+            self.plot(x, y + offsets[row], pen=pg.mkPen((200, 200, 200), width=1))
             for sign in (-1, 1):
-                self.addLine(y=sign * threshold + offset, pen=pg.mkPen((255, 80, 80), width=1,
-                                                                         style=pg.QtCore.Qt.PenStyle.DashLine))
-            spread = 4 * threshold
+                self.addLine(y=sign * thresholds[row] + offsets[row],
+                             pen=pg.mkPen((255, 80, 80), width=1, style=dashed))
+        axis = self.getAxis("left")
+        if len(positions) > 1:
+            axis.setTicks([[(float(o), f"ch {int(d.channel_ids[i])}")
+                            for o, i in zip(offsets, positions)]])
+            self.setLabel("left", f"{spacing:.0f} µV/row")
+        else:
+            axis.setTicks(None)
+            self.setLabel("left", "µV")
         spikes = session.spikes_of_group(self.controller.group)
         spikes = spikes[(d.samples[spikes] >= start) & (d.samples[spikes] < stop)]
-        self.markers.setData(d.times_s[spikes], d.amplitudes[spikes],
+        row_of = {int(d.channel_ids[i]): k for k, i in enumerate(positions)}
+        rows = np.array([row_of.get(int(c), 0) for c in d.peak_channels[spikes]], dtype=int)
+        self.markers.setData(d.times_s[spikes],
+                             d.amplitudes[spikes] + (offsets[rows] if len(rows) else 0.0),
                              brush=[pg.mkBrush(*c) for c in spike_colours(session, spikes)],
                              data=spikes)
         self.addItem(self.markers)
