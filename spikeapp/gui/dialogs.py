@@ -98,6 +98,27 @@ class ParamForm(QGroupBox):
         return param_table.resolve(self.group, values)
 
 
+def _scrolled_form(dialog: QDialog, parts: list) -> None:
+    """Lay ``parts`` (widgets or layouts) out in a scroll area above OK and Cancel."""
+    inner = QWidget()
+    layout = QVBoxLayout(inner)
+    for part in parts:
+        if isinstance(part, QWidget):
+            layout.addWidget(part)
+        else:
+            layout.addLayout(part)
+    scroll = QScrollArea()
+    scroll.setWidget(inner)
+    scroll.setWidgetResizable(True)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    outer = QVBoxLayout(dialog)
+    outer.addWidget(scroll)
+    outer.addWidget(buttons)
+
+
 class SettingsDialog(QDialog):
     """The network and training parameters of the session, and where training runs."""
 
@@ -115,21 +136,7 @@ class SettingsDialog(QDialog):
         self.device = QLabel(f"training runs on: {device.type.upper()}"
                              + ("" if device.type != "cpu" else
                                 f" ({training.get('threads') or 'all cores but one'} threads)"))
-        inner = QWidget()
-        layout = QVBoxLayout(inner)
-        layout.addWidget(self.device)
-        layout.addWidget(self.network)
-        layout.addWidget(self.training)
-        scroll = QScrollArea()
-        scroll.setWidget(inner)
-        scroll.setWidgetResizable(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        outer = QVBoxLayout(self)
-        outer.addWidget(scroll)
-        outer.addWidget(buttons)
+        _scrolled_form(self, [self.device, self.network, self.training])
         self.resize(560, 720)
 
 
@@ -143,23 +150,9 @@ class OpenOptionsDialog(QDialog):
         self.detection = ParamForm("detection", "Detection")
         self.groups = QLineEdit()
         self.groups.setPlaceholderText("each channel alone; or tetrodes: 0-3; 4-7")
-        inner = QWidget()
-        layout = QVBoxLayout(inner)
-        layout.addWidget(self.reader)
         grouping = QFormLayout()
         grouping.addRow("channel groups", self.groups)
-        layout.addLayout(grouping)
-        layout.addWidget(self.detection)
-        scroll = QScrollArea()
-        scroll.setWidget(inner)
-        scroll.setWidgetResizable(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        outer = QVBoxLayout(self)
-        outer.addWidget(scroll)
-        outer.addWidget(buttons)
+        _scrolled_form(self, [self.reader, grouping, self.detection])
         self.resize(520, 700)
 
     def group_specs(self) -> list[str]:

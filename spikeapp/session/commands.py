@@ -4,6 +4,7 @@ returns a :class:`Change` that holds only what changed (before and after), for u
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -248,6 +249,23 @@ def reassign_predicted(session: Session, spikes: NDArray, unit_ids: NDArray,
         raise SpikeappError(f"the prediction names units that no longer exist: {sorted(unknown)}")
     change = _spike_change(session, description, spikes, assignment=unit_ids)
     return change
+
+
+def in_sequence(session: Session, makers: Iterable[Callable[[Session], Change]]
+                ) -> list[Change]:
+    """Changes that build on one another (each maker sees the ones before it applied: new unit
+    ids and names), with the session left as it was, whatever a maker raises. ``combine``
+    makes them one undo step."""
+    changes: list[Change] = []
+    try:
+        for make in makers:
+            change = make(session)
+            change.apply(session)
+            changes.append(change)
+    finally:
+        for change in reversed(changes):
+            change.apply(session, forward=False)
+    return changes
 
 
 def combine(description: str, changes: list[Change]) -> Change:

@@ -78,26 +78,26 @@ def seeds_change(session: Session, seeds: Seeds, source: int = HUMAN,
     another sorting; ``qualities`` gives new units their quality by name. The session is left
     as it was: the caller applies the change (through a history or a Workspace)."""
     spikes, report = match_seeds(session, seeds)
-    changes = []
     units = np.asarray(seeds.units)
+
+    def label_as(name: str, members: NDArray[np.int64], group: int):
+        def make(s: Session) -> cmd.Change:
+            unit = s.unit_by_name(group, name)
+            if unit is not None:
+                return cmd.label(s, members, unit.id, source)
+            quality = (qualities or {}).get(name) or ("noise" if name == "noise" else "unsorted")
+            return cmd.label_new_unit(s, members, name=name, quality=quality, source=source)
+        return make
+
+    makers = []
     for name in np.unique(units):
         rows = np.nonzero((units == name) & (spikes >= 0))[0]
         by_group: dict[int, list[int]] = {}
         for row in rows:
             by_group.setdefault(int(session.detection.channels[spikes[row]]), []).append(row)
-        for group, members in by_group.items():
-            unit = session.unit_by_name(group, str(name))
-            if unit is None:
-                quality = (qualities or {}).get(str(name)) or (
-                    "noise" if name == "noise" else "unsorted")
-                change = cmd.label_new_unit(session, spikes[members], name=str(name),
-                                            quality=quality, source=source)
-            else:
-                change = cmd.label(session, spikes[members], unit.id, source)
-            change.apply(session)
-            changes.append(change)
-    for change in reversed(changes):
-        change.apply(session, forward=False)
+        makers += [label_as(str(name), spikes[members], group)
+                   for group, members in by_group.items()]
+    changes = cmd.in_sequence(session, makers)
     report.groups = sorted({int(session.detection.channels[s]) for s in spikes[spikes >= 0]})
     if not changes:
         return None, report

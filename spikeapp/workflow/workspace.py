@@ -27,7 +27,7 @@ from spikeapp.session import Session
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import HUMAN, NETWORK, UNASSIGNED, UNRESOLVED, distinct_ids
 from spikeapp.session.storage import save_session, session_bytes
-from spikeapp.tasks import CancelToken, Job, Progress
+from spikeapp.tasks import CancelToken, Job, Progress, run_job
 from spikeapp.workflow import journal as journal_
 from spikeapp.workflow.journal import Crashed, Journal, default_data_dir, snapshot_state
 from spikeapp.workflow.sorting import (
@@ -254,25 +254,21 @@ class Workspace:
         return change
 
     def undo(self) -> cmd.Change | None:
-        self._ensure_journal()
-        if self.history is None or not self.history.can_undo:
-            return None
-        self._ensure_journal()
-        change = self.history.undo()
-        if change is not None:
-            self._record("undo", change)
-            self._edited(f"undone: {change.description}", _groups_of(self.session, change))
-        return change
+        return self._step(forward=False)
 
     def redo(self) -> cmd.Change | None:
-        self._ensure_journal()
-        if self.history is None or not self.history.can_redo:
+        return self._step(forward=True)
+
+    def _step(self, forward: bool) -> cmd.Change | None:
+        """Undo or redo one step (None when there is none), journalled as such."""
+        if self.history is None or not (self.history.can_redo if forward
+                                        else self.history.can_undo):
             return None
         self._ensure_journal()
-        change = self.history.redo()
-        if change is not None:
-            self._record("redo", change)
-            self._edited(f"redone: {change.description}", _groups_of(self.session, change))
+        change = self.history.redo() if forward else self.history.undo()
+        self._record("redo" if forward else "undo", change)
+        self._edited(f"{'redone' if forward else 'undone'}: {change.description}",
+                     _groups_of(self.session, change))
         return change
 
     def _edited(self, description: str, groups: Iterable[int]) -> None:
@@ -309,15 +305,8 @@ class Workspace:
         session = self._open_session()
         if not unit_ids:
             raise SpikeappError("no unit selected")
-        changes = []
-        try:
-            for unit_id in unit_ids:
-                change = cmd.delete_unit(session, unit_id)
-                change.apply(session)
-                changes.append(change)
-        finally:
-            for change in reversed(changes):
-                change.apply(session, forward=False)
+        changes = cmd.in_sequence(session, [lambda s, u=u: cmd.delete_unit(s, u)
+                                            for u in unit_ids])
         names = ", ".join(c.description.removeprefix("delete ") for c in changes)
         return self.commit(changes[0] if len(changes) == 1 else
                            cmd.combine(f"delete {names}", changes))
@@ -363,19 +352,11 @@ class Workspace:
                              only: set[int] | None = None) -> int:
         """Every proposal of every group (but ``skip``; of ``only`` those groups when given)
         accepted, in one undo step; returns how many units that made."""
-        session = self._open_session()
-        changes = []
-        try:
-            for group, proposals in sorted(self.proposals.items()):
-                if group in (skip or set()) or (only is not None and group not in only):
-                    continue
-                for proposal in proposals:
-                    change = cmd.label_new_unit(session, proposal.core)
-                    change.apply(session)
-                    changes.append(change)
-        finally:
-            for change in reversed(changes):
-                change.apply(session, forward=False)
+        cores = [p.core for group, proposals in sorted(self.proposals.items())
+                 if group not in (skip or set()) and (only is None or group in only)
+                 for p in proposals]
+        changes = cmd.in_sequence(self._open_session(),
+                                  [lambda s, c=c: cmd.label_new_unit(s, c) for c in cores])
         if changes:
             self.commit(cmd.combine(f"accept {len(changes)} proposed unit(s)", changes))
         return len(changes)
@@ -436,10 +417,7 @@ class Workspace:
             predicted = session.source[output.spikes] == NETWORK
             unresolved += int((predicted & ~sure).sum())
             if len(change.spikes):
-                change.apply(session)
-                changes.append(change)
-        for change in reversed(changes):
-            change.apply(session, forward=False)
+                changes.append(change)   # groups apart: the changes do not build on each other
         moved = sum(len(c.spikes) for c in changes)
         if changes:
             self.commit(changes[0] if len(changes) == 1 else cmd.combine(
@@ -488,13 +466,7 @@ class Workspace:
 
     def save(self, path: str | Path | None = None) -> SaveResult:
         """Save now, on this thread (the command line's way)."""
-        job = self.save_job(path)
-        result = None
-        try:
-            while True:
-                next(job)
-        except StopIteration as stop:
-            result = stop.value
+        result = run_job(self.save_job(path))
         self.saved(result)
         return result
 

@@ -170,13 +170,9 @@ def test_edits_made_while_a_save_is_written_are_kept(data_dir, detection, tmp_pa
     before_save = state(ws.session)
     ws.label_new_unit(np.array([1, 3]))       # the user goes on while the file is written
     expected = state(ws.session)
-    result = None
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        result = stop.value
-    ws.saved(result)
+    from spikeapp.tasks import run_job
+
+    ws.saved(run_job(job))
     assert same(state(load_session(path)), before_save)
     assert ws.modified                         # the later edit is not in the file
     crash(ws)
