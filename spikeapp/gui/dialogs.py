@@ -135,7 +135,8 @@ class SettingsDialog(QDialog):
         device = choose_device(str(training.get("device", "auto")))
         self.device = QLabel(f"training runs on: {device.type.upper()}"
                              + ("" if device.type != "cpu" else
-                                f" ({training.get('threads') or 'all cores but one'} threads)"))
+                                (f" ({training['threads']} threads)" if training.get("threads")
+                                 else " (all cores but one)")))
         _scrolled_form(self, [self.device, self.network, self.training])
         self.resize(560, 720)
 

@@ -149,3 +149,26 @@ def test_min_max_decimation_keeps_the_whole_envelope():
     y[-3] = 5.0
     dx, dy = min_max_decimate(x, y, 4000)
     assert len(dy) <= 4000 and dy.max() == 5.0 and dx[-1] >= x[-60]
+
+
+def test_changes_in_sequence_build_on_each_other_and_leave_the_session_as_it_was():
+    import pytest
+
+    from spikeapp.errors import SpikeappError
+
+    session = small_session()
+    before = (session.assignment.copy(), dict(session.units), session.next_unit_id)
+    changes = cmd.in_sequence(session, [lambda s: cmd.label_new_unit(s, [0, 1]),
+                                        lambda s: cmd.label_new_unit(s, [2, 3])])
+    np.testing.assert_array_equal(session.assignment, before[0])   # built, not applied
+    assert dict(session.units) == before[1] and session.next_unit_id == before[2]
+    both = cmd.combine("two units", changes)
+    both.apply(session)                      # the second saw the first: two distinct units
+    assert len(session.units) == len(before[1]) + 2
+    assert session.assignment[0] != session.assignment[2]
+    both.apply(session, forward=False)
+    with pytest.raises(SpikeappError):
+        cmd.in_sequence(session, [lambda s: cmd.label_new_unit(s, [0, 1]),
+                                  lambda s: cmd.label(s, [2], 999)])     # no unit 999
+    np.testing.assert_array_equal(session.assignment, before[0])
+    assert dict(session.units) == before[1] and session.next_unit_id == before[2]
