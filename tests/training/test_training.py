@@ -15,11 +15,16 @@ from spikeapp.training.checkpoint import checkpoint_bytes, load_checkpoint
 from spikeapp.training.classifiers import known_classifiers, make_classifier
 from spikeapp.training.trainer import (
     LEAST_LABELS_TO_HOLD_OUT,
+    running_mean,
     split_validation,
     train_classifier,
 )
 
-FAST = {"epochs": 8, "samples_per_epoch": 256, "patience": 5, "threads": 1, "pseudo_labels": 0}
+# On the CPU: these tests look inside the network (its buffers, bit-identical reruns), which a GPU
+# would hold on its own memory and compute with nondeterministic kernels. The GPU path has its own
+# test below, run where one is present.
+FAST = {"epochs": 8, "samples_per_epoch": 256, "patience": 5, "threads": 1, "pseudo_labels": 0,
+        "device": "cpu"}
 
 
 def toy_waveforms(n_per_class=60, channels=1, seed=0):
@@ -202,3 +207,35 @@ def test_only_an_accelerators_failure_retrains_on_the_cpu(monkeypatch):
     with pytest.raises(RuntimeError, match="shapes"):
         run_job(trainer.train_classifier(waveforms, labels, ["a", "b"], training=options))
     assert seen == ["cuda"]
+
+
+def test_weight_averaging_keeps_integer_buffers_and_averages_the_rest():
+    """SWA over a network with BatchNorm: its batch counter (an integer) takes the latest value,
+    weights their running mean. torch's own averaging divides the counter and fails on CUDA."""
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    averaged = torch.optim.swa_utils.AveragedModel(model, avg_fn=running_mean, use_buffers=True)
+    weights = []
+    for step in range(3):
+        with torch.no_grad():
+            model[0].weight.fill_(float(step))
+        model.train()
+        model(torch.randn(4, 2))
+        weights.append(float(step))
+        averaged.update_parameters(model)
+    assert torch.allclose(averaged.module[0].weight, torch.full((2, 2), np.mean(weights)))
+    counter = averaged.module[1].num_batches_tracked
+    assert counter.dtype == torch.int64 and int(counter) == 3
+    assert int(running_mean(torch.tensor(1), torch.tensor(5), torch.tensor(1))) == 5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_training_on_cuda_predicts_there_and_its_network_loads_on_the_cpu():
+    x, y = toy_waveforms()
+    trained = run_job(train_classifier(x, y, ["a", "b", "c"], unlabelled=x,
+                                       training=dict(FAST, device="cuda", pseudo_labels=200)))
+    assert next(trained.model.parameters()).device.type == "cuda"
+    on_gpu = trained.predict(x)
+    assert (on_gpu.labels == y).mean() > 0.95
+    on_cpu = load_checkpoint(checkpoint_bytes(trained)).predict(x)
+    assert (on_cpu.labels == on_gpu.labels).mean() > 0.99
+    assert np.allclose(on_cpu.probabilities, on_gpu.probabilities, atol=1e-3)
