@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +72,13 @@ def run_device(device: str, x: np.ndarray, y: np.ndarray, many: np.ndarray, repe
         train = np.concatenate([rng.choice(np.nonzero(y == c)[0], LABELS_PER_UNIT, replace=False)
                                 for c in range(len(names))])
         rest = np.setdiff1d(np.arange(len(y)), train)
-        seconds, network = seconds_of(lambda: run_job(train_classifier(
+        seconds, network = seconds_of(partial(run_job, train_classifier(
             x[train], y[train], names, unlabelled=x[rest],
             training={"device": device, "seed": repeat})))
         train_s.append(seconds)
         accuracy.append(100 * float((network.predict(x[rest]).labels == y[rest]).mean()))
         network.predict(many[:50_000])  # warm-up of this network's kernels
-        seconds, _ = seconds_of(lambda: network.predict(many))
+        seconds, _ = seconds_of(partial(network.predict, many))
         predict_s.append(seconds)
         print(f"  {device} seed {repeat}: train {train_s[-1]:.2f} s, accuracy "
               f"{accuracy[-1]:.2f} %, predict {len(many):,} spikes {predict_s[-1]:.2f} s "
