@@ -483,3 +483,38 @@ def test_a_channel_groups_waveforms_are_named_per_channel(window, qtbot, tmp_pat
     np.testing.assert_allclose(ys[second], d.amplitudes[shown][second] + rows[1][0])
     np.testing.assert_allclose(ys[~second], d.amplitudes[shown][~second])
     grab(window, "group-waveforms", tmp_path)
+
+
+def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtbot, tmp_path):
+    from spikeapp.gui.views.units import COLUMNS, MOST_SIMILAR, UnitTable
+
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    window.files.label_demo_seeds()
+    table = window.units
+    qtbot.waitUntil(lambda: table.rowCount() == 3, timeout=5_000)
+    session = window.controller.session
+    for row in range(table.rowCount()):
+        cells = {name: table.item(row, c).text() for c, name in enumerate(COLUMNS)}
+        assert float(cells["isolation"]) > 0 and float(cells["L-ratio"]) >= 0
+        assert 0 < float(cells["presence"]) <= 1
+        # amplitude cutoff needs 100 spikes: empty for 20 labels, not a made-up number
+        assert (cells["amp. cutoff"] == "") == (int(cells["spikes"]) < 100)
+        other = cells["most similar"].rsplit(" (", 1)[0]
+        assert other in {u.name for u in session.units.values()} and other != cells["unit"]
+        assert table.horizontalHeaderItem(COLUMNS.index("isolation")).toolTip()
+    grab(window, "unit_metrics", tmp_path)
+    # double-click on "most similar": the pair is selected, the correlogram compares them
+    first = table.item(0, 0).data(Qt.ItemDataRole.UserRole)
+    table.cellDoubleClicked.emit(0, MOST_SIMILAR)
+    assert window.controller.selected_units == [first, table.most_similar[first]]
+    window.unit_plots.refresh()
+    title = window.unit_plots.ccg.titleLabel.text
+    assert " x " in title and "waveform similarity" in title
+    # a hidden column stays hidden in the next window
+    assert table.isColumnHidden(COLUMNS.index("assigned by"))
+    table.show_column(COLUMNS.index("assigned by"), True)
+    table.show_column(COLUMNS.index("L-ratio"), False)
+    again = UnitTable(window.controller)
+    assert again.isColumnHidden(COLUMNS.index("L-ratio"))
+    assert not again.isColumnHidden(COLUMNS.index("assigned by"))

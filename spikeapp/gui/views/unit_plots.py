@@ -8,6 +8,7 @@ import pyqtgraph as pg
 
 from spikeapp.gui.views.layers import CurvePool, PointsItem
 from spikeapp.metrics import correlogram, firing_rate, isi_histogram
+from spikeapp.metrics.quality import similarity, templates
 from spikeapp.session.display import hex_to_rgb
 
 AMPLITUDE_POINTS = 1500  # per unit
@@ -86,4 +87,15 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         self._pools[self.ccg].draw(edges, counts, pg.mkPen(colour), stepMode="center",
                                    fillLevel=0, brush=(*colour, 120))
         self.ccg.setTitle(f"autocorrelogram of {session.units[a].name} (ms)" if a == b else
-                          f"{session.units[a].name} x {session.units[b].name} (ms)")
+                          f"{session.units[a].name} x {session.units[b].name} (ms)"
+                          + self._similarity(session, members, a, b))
+
+    @staticmethod
+    def _similarity(session, members: dict, a: int, b: int) -> str:
+        """", waveform similarity 0.97" for two units of one group (nothing across groups: their
+        waveforms are on different channels)."""
+        if session.units[a].group != session.units[b].group or not (len(members[a])
+                                                                     and len(members[b])):
+            return ""
+        means = templates(session.detection.waveforms, {a: members[a], b: members[b]})
+        return f", waveform similarity {similarity(means[a], means[b]):.2f}"

@@ -5,17 +5,40 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import numpy as np
-from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QColor
-from PyQt6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QColor
+from PyQt6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidgetItem
 
 from spikeapp.metrics import unit_metrics
+from spikeapp.metrics.quality import unit_quality
 from spikeapp.session.display import UNRESOLVED_COLOUR
 from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, UNRESOLVED, distinct_ids
 
-COLUMNS = ["", "unit", "spikes", "labels", "rate Hz", "SNR", "ISI<1.5ms %", "confidence",
-           "quality", "notes", "assigned by"]
-EDITABLE = {1: "name", 9: "notes"}
+# What a curator sets comes first (quality, notes), then the metrics they sort by; the header's
+# context menu hides and shows columns, remembered between sessions.
+COLUMNS = ["", "unit", "spikes", "labels", "quality", "notes", "confidence", "SNR", "ISI<1.5ms %",
+           "rate Hz", "isolation", "L-ratio", "presence", "amp. cutoff", "most similar",
+           "assigned by"]
+TIPS = {
+    "labels": "spikes labelled by hand or imported",
+    "confidence": "mean confidence of the network's assignments",
+    "SNR": "peak of the mean waveform over the channel's noise",
+    "ISI<1.5ms %": "inter-spike intervals shorter than 1.5 ms (refractory violations)",
+    "isolation": "isolation distance in the group's PCA features (Schmitzer-Torbert 2005): "
+                 "higher is better isolated; empty when the group has fewer other spikes",
+    "L-ratio": "L-ratio in the group's PCA features: contamination by other spikes, lower is "
+               "better",
+    "presence": "share of the recording's time bins (60 s) with spikes: below 0.9, lost to "
+                "drift or silent for a while",
+    "amp. cutoff": "estimated share of the unit's spikes missed under the threshold (at most "
+                   "0.5)",
+    "most similar": "the unit of the same group with the most similar mean waveform (cosine): "
+                    "above about 0.95, look at merging; double-click to show the pair",
+    "assigned by": "who assigned the spikes and when",
+}
+EDITABLE = {1: "name", 5: "notes"}
+MOST_SIMILAR = COLUMNS.index("most similar")
+DEFAULT_HIDDEN = ("assigned by",)
 
 
 def provenance(session, members) -> str:
@@ -49,6 +72,11 @@ class _Number(QTableWidgetItem):
             return super().__lt__(other)
 
 
+def _number(value: float, digits: int) -> _Number:
+    """A numeric cell; NaN (undefined for this unit) is left empty."""
+    return _Number("" if not np.isfinite(value) else f"{value:.{digits}f}")
+
+
 class UnitTable(QTableWidget):
     visibility_changed = pyqtSignal(set)
 
@@ -56,8 +84,20 @@ class UnitTable(QTableWidget):
         super().__init__(0, len(COLUMNS))
         self.controller = controller
         self.hidden: set[int] = set()
+        self.most_similar: dict[int, int] = {}   # unit id -> its most similar unit's
         self._filling = False
         self.setHorizontalHeaderLabels(COLUMNS)
+        for column, name in enumerate(COLUMNS):
+            if name in TIPS:
+                self.horizontalHeaderItem(column).setToolTip(TIPS[name])
+        header = self.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
+        hidden = QSettings("spikeapp", "spikeapp").value("units/hidden_columns", list(DEFAULT_HIDDEN))
+        for name in hidden if isinstance(hidden, list) else [hidden]:
+            if name in COLUMNS:
+                self.setColumnHidden(COLUMNS.index(name), True)
+        self.cellDoubleClicked.connect(self._double_clicked)
         self.setSortingEnabled(True)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)
@@ -71,8 +111,15 @@ class UnitTable(QTableWidget):
         self.setSortingEnabled(False)
         units = self.controller.units()
         self.setRowCount(len(units))
+        members = self.controller.members()
+        self.most_similar: dict[int, int] = {}
+        quality = unit_quality(session, {u.id: members[u.id] for u in units
+                                         if u.id in members}) if session is not None else {}
         for row, unit in enumerate(units):
-            m = unit_metrics(session, unit.id, self.controller.members().get(unit.id))
+            m = unit_metrics(session, unit.id, members.get(unit.id))
+            q = quality.get(unit.id)
+            if q is not None and q.most_similar is not None:
+                self.most_similar[unit.id] = q.most_similar
             visible = QTableWidgetItem()
             visible.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled
                              | Qt.ItemFlag.ItemIsSelectable)
@@ -80,11 +127,19 @@ class UnitTable(QTableWidget):
                                   else Qt.CheckState.Checked)
             visible.setBackground(QColor(unit.colour))
             visible.setData(Qt.ItemDataRole.UserRole, unit.id)
+            similar = (f"{session.units[q.most_similar].name} ({q.similarity:.2f})"
+                       if q is not None and q.most_similar in session.units else "")
             cells = [visible, QTableWidgetItem(unit.name), _Number(str(m.n_spikes)),
-                     _Number(str(m.n_labels)), _Number(f"{m.rate_hz:.2f}"), _Number(f"{m.snr:.1f}"),
-                     _Number(f"{m.isi_violations_pct:.2f}"), _Number(f"{m.mean_confidence:.3f}"),
-                     QTableWidgetItem(unit.quality), QTableWidgetItem(unit.notes),
-                     QTableWidgetItem(provenance(session, self.controller.members().get(
+                     _Number(str(m.n_labels)), QTableWidgetItem(unit.quality),
+                     QTableWidgetItem(unit.notes), _Number(f"{m.mean_confidence:.3f}"),
+                     _Number(f"{m.snr:.1f}"), _Number(f"{m.isi_violations_pct:.2f}"),
+                     _Number(f"{m.rate_hz:.2f}"),
+                     _number(q.isolation_distance if q else np.nan, 1),
+                     _number(q.l_ratio if q else np.nan, 3),
+                     _number(q.presence_ratio if q else np.nan, 2),
+                     _number(q.amplitude_cutoff if q else np.nan, 3),
+                     QTableWidgetItem(similar),
+                     QTableWidgetItem(provenance(session, members.get(
                          unit.id, np.zeros(0, np.int64))))]
             for column, item in enumerate(cells):
                 if column and column not in EDITABLE:
@@ -108,13 +163,41 @@ class UnitTable(QTableWidget):
         marker.setBackground(QColor(UNRESOLVED_COLOUR))
         confidence = float(np.mean(session.confidence[spikes]))
         cells = [marker, QTableWidgetItem("(unresolved)"), _Number(str(len(spikes))),
-                 _Number("0"), _Number(""), _Number(""), _Number(""),
-                 _Number(f"{confidence:.3f}"), QTableWidgetItem(""),
-                 QTableWidgetItem("below min confidence"), QTableWidgetItem("network")]
+                 _Number("0"), QTableWidgetItem(""), QTableWidgetItem("below min confidence"),
+                 _Number(f"{confidence:.3f}")]
+        cells += [_Number("") for _ in range(len(COLUMNS) - len(cells) - 1)]
+        cells.append(QTableWidgetItem("network"))
         for column, item in enumerate(cells):
             item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             item.setData(Qt.ItemDataRole.UserRole, UNRESOLVED)
             self.setItem(row, column, item)
+
+    def _column_menu(self, position) -> None:
+        """Check boxes to hide and show columns (kept for the next session)."""
+        menu = QMenu(self)
+        for column, name in enumerate(COLUMNS):
+            if column < 2:
+                continue   # the colour box and the name stay
+            action = QAction(name, menu, checkable=True)
+            action.setChecked(not self.isColumnHidden(column))
+            action.toggled.connect(lambda shown, c=column: self.show_column(c, shown))
+            menu.addAction(action)
+        menu.popup(self.horizontalHeader().mapToGlobal(position))
+
+    def show_column(self, column: int, shown: bool) -> None:
+        self.setColumnHidden(column, not shown)
+        QSettings("spikeapp", "spikeapp").setValue("units/hidden_columns",
+                             [n for c, n in enumerate(COLUMNS) if self.isColumnHidden(c)])
+
+    def _double_clicked(self, row: int, column: int) -> None:
+        """On 'most similar': select the unit and that one, to compare them (cross-correlogram,
+        similarity) before merging."""
+        if column != MOST_SIMILAR or self.controller.session is None:
+            return
+        unit_id = self.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        other = self.most_similar.get(unit_id)
+        if other in self.controller.session.units:
+            self.controller.select_units([unit_id, other])
 
     def _selection(self) -> None:
         if self._filling:
