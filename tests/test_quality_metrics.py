@@ -55,9 +55,10 @@ def test_sampled_metrics_agree_with_the_whole(monkeypatch):
 
 def test_presence_ratio_counts_the_time_bins_with_spikes():
     rng = np.random.default_rng(0)
-    assert presence_ratio(rng.uniform(0, 600, 5000), 0, 600) == 1.0
-    assert presence_ratio(rng.uniform(0, 300, 5000), 0, 600) == pytest.approx(0.5)
+    assert presence_ratio(np.sort(rng.uniform(0, 600, 5000)), 0, 600) == 1.0
+    assert presence_ratio(np.sort(rng.uniform(0, 300, 5000)), 0, 600) == pytest.approx(0.5)
     assert presence_ratio(np.zeros(0), 0, 60) == 0.0
+    assert presence_ratio(np.array([60.0]), 0, 60) == pytest.approx(0.1)  # the last sample
 
 
 def test_amplitude_cutoff_sees_a_distribution_cut_at_the_threshold():

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
-from scipy.stats import chi2
+from scipy.special import gammaincc
 
 MAX_OWN = 5000
-MAX_OTHERS = 20000
+MAX_OTHERS = 10000
 MAX_MEAN = 2000
+MAX_AMPLITUDES = 50000
 PRESENCE_BIN_S = 60.0       # as SpikeInterface; shorter recordings get 10 bins
 LEAST_FOR_AMPLITUDES = 100  # fewer spikes: no amplitude cutoff
 
@@ -51,35 +52,40 @@ def _spread(indexes: NDArray[np.int64], at_most: int) -> NDArray[np.int64]:
     return indexes[np.linspace(0, len(indexes) - 1, at_most).astype(np.int64)]
 
 
-def isolation(features: NDArray, own: NDArray[np.int64], others: NDArray[np.int64]
-              ) -> tuple[float, float]:
+def isolation(features: NDArray, own: NDArray[np.int64], others: NDArray[np.int64],
+              n_others: int | None = None) -> tuple[float, float]:
     """Isolation distance and L-ratio of the spikes ``own`` against ``others`` (row indexes into
-    ``features``)."""
+    ``features``). ``others`` may be a sample of ``n_others`` other spikes; counts are scaled
+    back to all of them."""
     dims = features.shape[1]
+    n_others = len(others) if n_others is None else n_others
     if len(own) < dims + 2:
         return math.nan, math.nan
     sample = np.asarray(features[_spread(own, MAX_OWN)], dtype=np.float64)
     centre = sample.mean(axis=0)
     inverse = np.linalg.pinv(np.cov(sample, rowvar=False).reshape(dims, dims))
-    if len(others) == 0:
-        return math.nan, 0.0
     picked = _spread(others, MAX_OTHERS)
-    share = len(picked) / len(others)                  # each picked spike stands for 1/share
+    if len(picked) == 0 or n_others == 0:
+        return math.nan, 0.0
+    share = len(picked) / n_others                  # each picked spike stands for 1/share
     offset = np.asarray(features[picked], dtype=np.float64) - centre
-    d2 = np.einsum("ij,jk,ik->i", offset, inverse, offset)
-    l_ratio = float(chi2.sf(d2, dims).sum() / share / len(own))
-    if len(others) < len(own):
+    d2 = ((offset @ inverse) * offset).sum(axis=1)
+    l_ratio = float(gammaincc(dims / 2, d2 / 2).sum() / share / len(own))  # chi-square tail
+    if n_others < len(own):
         return math.nan, l_ratio
     nth = min(len(d2), max(1, math.ceil(len(own) * share)))
     return float(np.partition(d2, nth - 1)[nth - 1]), l_ratio
 
 
 def presence_ratio(times_s: NDArray, start_s: float, stop_s: float) -> float:
-    """Share of time bins (60 s, or a tenth of a shorter recording) holding at least one spike."""
+    """Share of time bins (60 s, or a tenth of a shorter recording) holding at least one spike;
+    ``times_s`` in time order, as a unit's spikes are."""
     duration = max(stop_s - start_s, 1e-9)
     bin_s = min(PRESENCE_BIN_S, duration / 10)
     bins = max(1, int(round(duration / bin_s)))
-    counts = np.histogram(times_s, bins, (start_s, stop_s))[0]
+    edges = np.linspace(start_s, stop_s, bins + 1)
+    edges[-1] = np.inf  # a spike on the last sample belongs to the last bin
+    counts = np.diff(np.searchsorted(times_s, edges))   # spikes per bin
     return float((counts > 0).mean())
 
 
@@ -87,7 +93,8 @@ def amplitude_cutoff(amplitudes: NDArray) -> float:
     """Estimated share of missing spikes (0-0.5): the smoothed amplitude density at the lowest
     amplitude is found again above the mode, and the mass beyond that point stands for the
     missing tail."""
-    a = np.abs(np.asarray(amplitudes, dtype=np.float64))
+    a = np.abs(np.asarray(amplitudes[_spread(np.arange(len(amplitudes)), MAX_AMPLITUDES)],
+                          dtype=np.float64))
     if len(a) < LEAST_FOR_AMPLITUDES:
         return math.nan
     bins = int(np.clip(len(a) // 10, 20, 200))
@@ -118,22 +125,24 @@ def unit_quality(session, members: dict[int, NDArray[np.int64]]) -> dict[int, Un
     d = session.detection
     start = d.t_start
     stop = d.t_start + d.n_samples / d.sampling_rate
-    groups: dict[int, NDArray[np.int64]] = {}
     by_group: dict[int, list[int]] = {}
     for unit_id, spikes in members.items():
         if len(spikes):
             group = int(d.channels[spikes[0]])
             by_group.setdefault(group, []).append(unit_id)
     means = templates(d.waveforms, members)
+    owner = np.full(d.n_spikes, -1, dtype=np.int64) if len(members) else None
+    for unit_id, spikes in members.items():
+        owner[spikes] = unit_id
     out = {}
     for group, units in by_group.items():
-        if group not in groups:
-            groups[group] = np.flatnonzero(d.channels == group)
-        everyone = groups[group]
+        everyone = np.flatnonzero(d.channels == group)
+        # one evenly spread pool of the group's spikes serves every unit's "others"
+        pool = _spread(everyone, 2 * MAX_OTHERS)
         for unit_id in units:
             own = members[unit_id]
-            others = everyone[~np.isin(everyone, own, assume_unique=True)]
-            distance, l_ratio = isolation(d.features, own, others)
+            others = pool[owner[pool] != unit_id]
+            distance, l_ratio = isolation(d.features, own, others, len(everyone) - len(own))
             peers = [(similarity(means[unit_id], means[v]), v) for v in units if v != unit_id]
             best = max(peers, key=lambda p: -math.inf if math.isnan(p[0]) else p[0],
                        default=(math.nan, None))
