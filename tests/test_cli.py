@@ -157,6 +157,10 @@ def test_export_and_report_a_saved_session(sorted_session, tmp_path, capsys):
     assert code == 0 and "not given" not in printed
     code, printed, _ = run(capsys, "report", path, "--out", tmp_path / "r.html")
     assert code == 0 and (tmp_path / "r.html").stat().st_size > 10_000
+    page = (tmp_path / "r.html").read_text()
+    assert "<th>isolation distance</th>" in page and "<th>most similar</th>" in page
+    header, first = page.split("<tr>")[1:3]
+    assert header.count("<th>") == first.count("<td")   # a cell for every column
 
 
 def test_export_errors_are_one_line(tmp_path, capsys):

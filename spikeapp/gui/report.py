@@ -73,14 +73,31 @@ def _unit_figure(session: Session, unit, members: np.ndarray):
     return figure
 
 
+def _quality_cells(session: Session, q) -> str:
+    """Isolation distance, L-ratio, presence ratio, amplitude cutoff and the most similar unit
+    (empty where undefined)."""
+    if q is None:
+        return "<td></td>" * 5
+
+    def number(value: float, digits: int) -> str:
+        return f"<td>{value:.{digits}f}</td>" if value == value else "<td></td>"   # NaN: empty
+
+    similar = (f"{html.escape(session.units[q.most_similar].name)} ({q.similarity:.2f})"
+               if q.most_similar in session.units else "")
+    return (number(q.isolation_distance, 1) + number(q.l_ratio, 3) + number(q.presence_ratio, 2)
+            + number(q.amplitude_cutoff, 3) + f"<td>{similar}</td>")
+
+
 def write_report(session: Session, path: str | Path) -> int:
     """Write the report; returns the number of units in it."""
     from spikeapp.atomic import atomic_file
     from spikeapp.export.common import unit_trains
     from spikeapp.metrics import unit_metrics
+    from spikeapp.metrics.quality import unit_quality
 
     _app()
     trains = unit_trains(session)
+    quality = unit_quality(session, {t.unit.id: t.spikes for t in trains})
     rows, sections = [], []
     source = html.escape(str(session.recording.get("path", "")))
     for train in trains:
@@ -90,8 +107,8 @@ def write_report(session: Session, path: str | Path) -> int:
             f"<tr><td style='background:{unit.colour}'></td><td>{name}</td><td>{unit.group}</td>"
             f"<td>{m.n_spikes}</td><td>{train.n_human}</td><td>{m.rate_hz:.2f}</td>"
             f"<td>{m.snr:.1f}</td><td>{m.isi_violations_pct:.2f}</td>"
-            f"<td>{m.mean_confidence:.3f}</td><td>{html.escape(unit.quality)}</td>"
-            f"<td>{html.escape(unit.notes)}</td></tr>")
+            f"<td>{m.mean_confidence:.3f}</td>{_quality_cells(session, quality.get(unit.id))}"
+            f"<td>{html.escape(unit.quality)}</td><td>{html.escape(unit.notes)}</td></tr>")
         figure = _unit_figure(session, unit, train.spikes)
         sections.append(f"<h2 id='unit{unit.id}'>{name} <small>(channel group {unit.group}, "
                         f"{m.n_spikes} spikes, {html.escape(unit.quality)})</small></h2>"
@@ -99,6 +116,8 @@ def write_report(session: Session, path: str | Path) -> int:
         figure.deleteLater()
     header = ("<tr><th></th><th>unit</th><th>group</th><th>spikes</th><th>hand labels</th>"
               "<th>rate (Hz)</th><th>SNR</th><th>ISI &lt; 1.5 ms (%)</th><th>confidence</th>"
+              "<th>isolation distance</th><th>L-ratio</th><th>presence ratio</th>"
+              "<th>amplitude cutoff</th><th>most similar</th>"
               "<th>quality</th><th>notes</th></tr>")
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>spikeapp report: {source}</title>
