@@ -23,7 +23,8 @@ def _umask() -> int:
     return mask
 
 
-def _check_folder(path: Path) -> Path:
+def check_folder(path: Path) -> Path:
+    """The folder ``path`` goes in, which must exist and be writable."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise SpikeappError(f"{path}: the folder {folder} does not exist")
@@ -37,7 +38,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends without an error, the file
     is synced and renamed over ``path``; otherwise it is removed and ``path`` is untouched."""
     path = Path(path)
-    folder = _check_folder(path)
+    folder = check_folder(path)
     # The suffix stays last (writers such as pynwb check it).
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.",
@@ -66,7 +67,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     """Like atomic_file for a folder: filled beside ``path``, then swapped in; an existing
     folder is replaced only once the new one is complete."""
     path = Path(path)
-    folder = _check_folder(path)
+    folder = check_folder(path)
     if path.exists() and not path.is_dir():
         raise SpikeappError(f"{path}: exists and is not a folder")
     temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder))

@@ -17,14 +17,24 @@ FORMATS = {
 SUFFIX = {"nix": ".nix", "nwb": ".nwb", "csv": ".csv", "phy": "", "mat": ""}
 
 
+def check_export(session: Session, fmt: str, out: str | Path) -> None:
+    """What can be known before writing: units to export and a folder to write in (so a window
+    says so at once instead of from a worker thread later)."""
+    from spikeapp.atomic import check_folder
+
+    out = Path(out)
+    if fmt in FORMATS and not session.units:
+        raise SpikeappError(f"{out}: nothing to export yet: the session has no units (label "
+                            "spikes or train first)")
+    check_folder(out)
+
+
 def export(session: Session, fmt: str, out: str | Path, waveforms: bool = False,
            subject: dict | None = None) -> str:
     """Write ``session``'s units to ``out`` in format ``fmt``; returns a one-line summary.
     ``waveforms``: every spike's waveform in the NIX file; ``subject``: NWB subject fields."""
     out = Path(out)
-    if fmt in FORMATS and not session.units:
-        raise SpikeappError(f"{out}: nothing to export yet: the session has no units (label "
-                            "spikes or train first)")
+    check_export(session, fmt, out)
     if fmt == "nix":
         from spikeapp.export.neo_nix import write_nix
 

@@ -372,19 +372,27 @@ class FileActions:
         self.export_to(fmt, path, subject)
 
     def export_to(self, fmt: str, path: str, subject: dict | None = None) -> None:
-        """Export (``fmt`` "report" writes the HTML report); a message says where it went."""
+        """Export on a worker thread (the sorting as it is now; a message says where it went
+        when it is written). The HTML report draws its figures with Qt, so it is written here,
+        under a busy cursor."""
         from PyQt6.QtCore import Qt
         from PyQt6.QtWidgets import QApplication
 
-        from spikeapp.export import export
         from spikeapp.gui.report import write_report
 
+        if fmt != "report":
+            if self.window.exporter.running:
+                raise SpikeappError("an export is being written already; wait for it to finish")
+            job = self.workspace.export_job(fmt, path, subject)
+            self._status(f"exporting {fmt.upper()} to {path}...")
+            self.window.exporter.start(lambda _token: job)
+            return
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            if fmt == "report":
-                summary = f"report of {write_report(self.workspace.session, path)} units -> {path}"
-            else:
-                summary = export(self.workspace.session, fmt, path, subject=subject)
+            summary = f"report of {write_report(self.workspace.session, path)} units -> {path}"
         finally:
             QApplication.restoreOverrideCursor()
+        self._note(summary)
+
+    def exported(self, summary: str) -> None:
         self._note(summary)

@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self.restorer = JobRunner(self)
         self.queuer = JobRunner(self)
         self.proposer = JobRunner(self)
+        self.exporter = JobRunner(self)
         self.recording = None
         self.demo = None
         self._train_queue: list[int] = []
@@ -224,11 +225,13 @@ class MainWindow(QMainWindow):
         c.opened.connect(self.propose_units)
         self.queuer.finished.connect(self._queue_ready)
         for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer,
-                       self.queuer, self.proposer):
+                       self.queuer, self.proposer, self.exporter):
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self.files.detect_progress)
         self.detector.finished.connect(self.files.detected)
         self.saver.finished.connect(self.files.saved)
+        self.exporter.finished.connect(self.files.exported)
+        self.exporter.failed.connect(self.show_error)
         self.saver.failed.connect(self._save_failed)
         self.restorer.finished.connect(self._restored)
         self.restorer.cancelled.connect(lambda: self.status_text.setText(
@@ -623,6 +626,7 @@ class MainWindow(QMainWindow):
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
                        self.proposer):
             runner.wait()
-        self.saver.join()   # a save being written finishes (it is not cancelled)
+        self.saver.join()   # a save or an export being written finishes (it is not cancelled)
+        self.exporter.join()
         self.workspace.close(discard=True)
         super().closeEvent(event)

@@ -492,6 +492,22 @@ class Workspace:
 
         return job()
 
+    def export_job(self, fmt: str, path: str | Path, subject: dict | None = None,
+                   waveforms: bool = False) -> Job[str]:
+        """An export (:func:`spikeapp.export.export`) as a job: the sorting is copied now, the
+        files are written wherever the job runs, and edits made meanwhile are not in them.
+        Returns the export's one-line summary."""
+        from spikeapp.export import check_export, export
+
+        check_export(self._open_session(), fmt, path)
+        snapshot = snapshot_state(self._open_session())
+
+        def job() -> Job[str]:
+            yield Progress(0, 1, f"exporting {fmt.upper()} to {path}", "export")
+            return export(snapshot, fmt, path, waveforms=waveforms, subject=subject)
+
+        return job()
+
     def saved(self, result: SaveResult) -> None:
         """A save finished: the file is the new base of the journal; edits made while it was
         written go into the new journal."""
