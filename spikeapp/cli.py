@@ -30,7 +30,11 @@ def _reader_options(args: argparse.Namespace) -> dict[str, Any]:
 def _open(args: argparse.Namespace):
     from spikeapp.io import open_recording
 
-    return open_recording(args.recording, **_reader_options(args))
+    recording = open_recording(args.recording, **_reader_options(args))
+    if recording.n_segments > 1:   # one of several sweeps: say so, and how to read another
+        print(recording.segment_note().replace("Reader > segment when opening", "--segment"),
+              file=sys.stderr)
+    return recording
 
 
 def cmd_info(args: argparse.Namespace) -> int:

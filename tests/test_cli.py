@@ -194,3 +194,9 @@ def test_progress_in_a_log_file_is_a_few_lines_not_a_redrawn_bar(capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert 2 <= len(lines) <= 12, lines[:20]
     assert lines[-1] == "detect: done"
+
+
+def test_one_sweep_of_many_is_said(shared_data, tmp_path, capsys):
+    abf = shared_data / "axon_ndr_example/example.abf"
+    code, _, err = run(capsys, "detect", abf, "--out", tmp_path / "o.npz", "-q", "--segment", "3")
+    assert code == 0 and "segment 3 of 28" in err and "--segment" in err

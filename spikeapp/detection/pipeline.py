@@ -66,6 +66,11 @@ class DetectionResult:
         return len(self.samples)
 
     @property
+    def signal_unit(self) -> str:
+        """"µV", or "a.u." where the recording gave no gain to a voltage (older sessions: µV)."""
+        return str(self.params.get("signal_unit", "µV"))
+
+    @property
     def pre_samples(self) -> int:
         return int(self.params.get("pre_samples", 0))
 
@@ -352,7 +357,8 @@ def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,
     fs = recording.sampling_rate
     times = recording.t_start + (samples + joined("offsets", np.float64)) / fs
     peak_channels = group_channels[group_index, peak_row] if len(samples) else samples
-    params = dict(p, pre_samples=pre, post_samples=post, sampling_rate=fs)
+    params = dict(p, pre_samples=pre, post_samples=post, sampling_rate=fs,
+                  signal_unit=getattr(recording, "signal_unit", "µV"))
     return DetectionResult(
         samples=samples, times_s=times, channels=group_ids[group_index],
         peak_channels=peak_channels, amplitudes=joined("amps", np.float32), waveforms=waveforms,

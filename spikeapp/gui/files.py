@@ -174,6 +174,11 @@ class FileActions:
         w.setWindowTitle(f"spikeapp - {reference['path']}")
         self._status(f"{result.n_spikes} spikes detected in "
                      f"{result.n_samples / result.sampling_rate:.1f} s")
+        note = recording.segment_note() if hasattr(recording, "segment_note") else ""
+        if note:   # kept in sight: the title says which segment, the log says how to change it
+            self._note(f"{result.n_spikes} spikes detected. {note}")
+            w.setWindowTitle(f"spikeapp - {reference['path']} (segment {recording.segment} of "
+                             f"{recording.n_segments})")
         if w.demo is not None and self._sort_demo_after_detection:
             self._sort_demo_after_detection = False
             self.label_demo_seeds()

@@ -402,10 +402,15 @@ class MainWindow(QMainWindow):
             return   # another session was opened meanwhile
         self.workspace.proposed(found)
         here = len(found.get(self.controller.group, []))
+        total = sum(len(v) for v in found.values())
+        channels = sum(1 for v in found.values() if len(v))
+        if not total:
+            self.status_text.setText("no units proposed (the clustering found no separate "
+                                     "clusters): label spikes with the keys 1-9, then T trains")
+            return
         self.status_text.setText(
-            f"{sum(len(v) for v in found.values())} proposed unit(s) on {len(found)} "
-            f"channel(s), {here} on this one: P makes them units (their most typical spikes "
-            "become labels), then T trains")
+            f"{total} proposed unit(s) on {channels} channel(s), {here} on this one: P makes "
+            "them units (their most typical spikes become labels), then T trains")
 
     def accept_proposals(self) -> None:
         group = self.controller.group

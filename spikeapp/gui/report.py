@@ -47,7 +47,7 @@ def _unit_figure(session: Session, unit, members: np.ndarray):
     figure = pg.GraphicsLayoutWidget()
     figure.setBackground("w")
     figure.resize(1100, 260)
-    waves = figure.addPlot(title="waveforms (µV)")
+    waves = figure.addPlot(title=f"waveforms ({session.detection.signal_unit})")
     shown = group_waveforms(session, members[:: max(1, len(members) // WAVEFORMS_DRAWN)])
     samples = shown.shape[2]
     for channel in range(shown.shape[1]):
@@ -66,7 +66,7 @@ def _unit_figure(session: Session, unit, members: np.ndarray):
     counts, edges = correlogram(times, times)
     acg = figure.addPlot(title="autocorrelogram (ms)")
     acg.plot(edges, counts, stepMode="center", fillLevel=0, brush=(*colour, 160))
-    amplitude = figure.addPlot(title="amplitude (µV) over time (s)")
+    amplitude = figure.addPlot(title=f"amplitude ({session.detection.signal_unit}) over time (s)")
     step = max(1, len(members) // 3000)
     amplitude.plot(times[::step], d.amplitudes[members[::step]], pen=None, symbol="o",
                    symbolSize=3, symbolPen=None, symbolBrush=(*colour, 180))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +76,17 @@ class Recording(ABC):
     channel_ids: NDArray[np.int64]
     channel_names: list[str]
     may_hold_nan: bool = True  # False where samples are integers: skips a check per chunk
+    signal_unit: str = "µV"    # "a.u." where the file gives no gain to a voltage
+    segment: int = 0           # which segment (sweep, recording block) of the file is read
+    n_segments: int = 1
+
+    def segment_note(self) -> str:
+        """What a user must be told when only one of several segments is read ("" otherwise)."""
+        if self.n_segments <= 1:
+            return ""
+        return (f"{Path(self.path).name}: segment {self.segment} of {self.n_segments} (0-"
+                f"{self.n_segments - 1}) read; the others are not. Choose another under Reader > "
+                "segment when opening.")
 
     @property
     def n_channels(self) -> int:

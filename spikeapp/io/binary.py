@@ -60,6 +60,7 @@ class BinaryRecording(Recording):
         self.may_hold_nan = self._dtype.kind == "f"
         self._header = header_bytes
         self._gain = np.float32(gain_uv)
+        self.signal_unit = "µV" if gain_uv != 1 else "a.u."
         self.sampling_rate = float(sampling_rate)
         self.n_samples = int(self._data.shape[0])
         self.channel_ids = select_channels(self.path, n_channels, channels)

@@ -86,6 +86,7 @@ class NeoRecording(Recording):
             raise ParameterError(f"{path} has {n_segments} segment(s) (0-{n_segments - 1}); "
                                  f"segment {segment} does not exist")
         self._segment = segment
+        self.segment, self.n_segments = segment, n_segments
         stream_id = streams["id"][self._stream_index]
         all_channels = rawio.header["signal_channels"]
         stream_channels = all_channels[all_channels["stream_id"] == stream_id]
@@ -102,6 +103,7 @@ class NeoRecording(Recording):
                 log.warning("%s: channel %s has units '%s', not a voltage; values are used as is",
                             path, stream_channels["name"][i], units)
                 factor = 1.0
+                self.signal_unit = "a.u."
             scale.append(factor)
         self._to_uv = np.asarray(scale, dtype=np.float32)
 

@@ -518,3 +518,26 @@ def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtb
     again = UnitTable(window.controller)
     assert again.isColumnHidden(COLUMNS.index("L-ratio"))
     assert not again.isColumnHidden(COLUMNS.index("assigned by"))
+
+
+def test_a_file_of_several_sweeps_says_which_is_read_and_raw_units_are_au(window, qtbot,
+                                                                          shared_data):
+    window.files.open_recording_path(str(shared_data / "axon_ndr_example/example.abf"))
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: "segment 0 of 28" in window.log.toPlainText(), timeout=5_000)
+    assert "Reader > segment" in window.log.toPlainText()
+    assert window.windowTitle().endswith("(segment 0 of 28)")
+
+
+def test_raw_binary_without_a_gain_is_in_arbitrary_units(window, qtbot, tmp_path):
+    rng = np.random.default_rng(0)
+    signal = (rng.normal(0, 20, (20_000 * 4, 2))).astype(np.int16)
+    signal[1000::2000, 0] = -400
+    signal.tofile(tmp_path / "raw.bin")
+    window.files.open_recording_path(str(tmp_path / "raw.bin"), {
+        "format": "binary", "sampling_rate": 20_000.0, "n_channels": 2, "dtype": "int16"})
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    window.waveforms.refresh()
+    assert window.waveforms.getAxis("left").labelText == "a.u."
+    window.trace.show_time(1.0)
+    assert window.trace.getAxis("left").labelText == "a.u."

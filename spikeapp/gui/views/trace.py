@@ -91,7 +91,13 @@ class TraceView(pg.PlotWidget):
         thresholds = d.params["threshold"] * d.noise_uv[positions]
         # Rows evenly spaced, each named on the left axis; a spike's marker sits on the row of
         # its peak channel (a tetrode's markers were all on one shared axis).
-        spacing = 4 * float(thresholds.max()) if len(thresholds) else 0.0
+        # Spaced by the widest row's spread (spikes included), at least two thresholds: at four
+        # thresholds the traces looked flat.
+        spread = (np.percentile(filtered, 99.9, axis=1) - np.percentile(filtered, 0.1, axis=1)
+                  if filtered.size else np.zeros(1))
+        spacing = (max(2 * float(thresholds.max()), float(spread.max()))
+                   if len(thresholds) else 0.0)
+        unit = d.signal_unit
         offsets = -spacing * np.arange(len(positions))
         dashed = pg.QtCore.Qt.PenStyle.DashLine
         for row in range(len(positions)):
@@ -104,10 +110,10 @@ class TraceView(pg.PlotWidget):
         if len(positions) > 1:
             axis.setTicks([[(float(o), f"ch {int(d.channel_ids[i])}")
                             for o, i in zip(offsets, positions)]])
-            self.setLabel("left", f"{spacing:.0f} µV/row")
+            self.setLabel("left", f"{spacing:.0f} {unit}/row")
         else:
             axis.setTicks(None)
-            self.setLabel("left", "µV")
+            self.setLabel("left", unit)
         spikes = session.spikes_of_group(self.controller.group)
         spikes = spikes[(d.samples[spikes] >= start) & (d.samples[spikes] < stop)]
         row_of = {int(d.channel_ids[i]): k for k, i in enumerate(positions)}

@@ -78,7 +78,7 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             self._pools[self.rate].draw(edges, rate, pg.mkPen(colour, width=2), stepMode="center")
         names = ", ".join(session.units[u].name for u in units)
         self.isi.setTitle(f"ISI of {names} (ms)")
-        self.amplitude.setTitle(f"amplitude (µV) of {names} over time (s)")
+        self.amplitude.setTitle(f"amplitude ({d.signal_unit}) of {names} over time (s)")
         self.rate.setTitle(f"firing rate (Hz) of {names} over time (s)")
         a = units[0]
         b = units[1] if len(units) > 1 else units[0]

@@ -102,6 +102,7 @@ class WaveformView(pg.PlotWidget):
                    else np.zeros(0, dtype=np.int64))
         if session is not None:
             self._show_channels(session, session.detection.waveforms.shape[2])
+            self.setLabel("left", session.detection.signal_unit)
         if len(visible):
             waves = session.detection.waveforms
             if self.density:
