@@ -541,3 +541,10 @@ def test_raw_binary_without_a_gain_is_in_arbitrary_units(window, qtbot, tmp_path
     assert window.waveforms.getAxis("left").labelText == "a.u."
     window.trace.show_time(1.0)
     assert window.trace.getAxis("left").labelText == "a.u."
+
+
+def test_the_training_curves_key_is_outside_the_plot(window):
+    panel = window.training
+    assert panel.curves.getPlotItem().legend is None
+    title = panel.curves.getPlotItem().titleLabel.text
+    assert all(name in title for name in ("loss", "training accuracy", "validation accuracy"))

@@ -19,8 +19,12 @@ class TrainingPanel(QWidget):
         self.curves = pg.PlotWidget()
         self.curves.setLabel("bottom", "epoch")
         self.curves.getPlotItem().setContentsMargins(0, 0, 4, 0)
-        legend = self.curves.addLegend(offset=(-4, 4), colCount=3, labelTextSize="8pt")
-        legend.setBrush(pg.mkBrush(0, 0, 0, 160))
+        # The key is the title, in the curves' colours: a legend inside the plot covered the
+        # accuracy curves, which run along its top.
+        self.curves.setTitle(" &nbsp; ".join(
+            f"<span style='color:{colour}'>&#9473; {name}</span>" for colour, name in (
+                ("#ffffff", "loss"), ("#00ffff", "training accuracy"),
+                ("#00ff00", "validation accuracy"))), size="9pt")
         self.loss = self.curves.plot(pen=pg.mkPen("w", width=2), name="loss")
         self.train_acc = self.curves.plot(pen=pg.mkPen("c", width=2), name="training accuracy")
         self.val_acc = self.curves.plot(pen=pg.mkPen("g", width=2), name="validation accuracy")
