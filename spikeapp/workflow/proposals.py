@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.session.state import Session
+from spikeapp.errors import SpikeappError
+from spikeapp.session.state import UNASSIGNED, Session
 from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.mixture import bic_mixture, mahalanobis
 
@@ -136,3 +137,43 @@ def propose_job(session: Session, seed: int = 0
         return found
 
     return job
+
+
+# -- a person's corrections before accepting ---------------------------------------------------------
+def core_of(session: Session, members: NDArray[np.int64], size: int = CORE) -> NDArray[np.int64]:
+    """The ``size`` spikes of ``members`` nearest their centre (Mahalanobis, in the clustered
+    components): a proposal's core after a merge or a split."""
+    features = np.asarray(session.detection.features[members, :COMPONENTS], dtype=np.float64)
+    if len(members) <= size:
+        return np.sort(members)
+    covariance = np.cov(features.T) + 1e-6 * np.eye(features.shape[1]) * max(
+        float(features.var()), 1e-12)
+    distance = mahalanobis(features, features.mean(axis=0), np.linalg.inv(covariance))
+    return np.sort(members[np.argsort(distance)[:size]])
+
+
+def merge(session: Session, proposals: list[Proposal]) -> Proposal:
+    """Several proposals of one group as one (a unit the mixture cut in pieces)."""
+    groups = {p.group for p in proposals}
+    if len(groups) != 1:
+        raise SpikeappError("proposals of different channels cannot be merged")
+    members = np.unique(np.concatenate([p.members for p in proposals]))
+    return Proposal(groups.pop(), members, core_of(session, members))
+
+
+def split(session: Session, proposal: Proposal, spikes: NDArray[np.int64]
+          ) -> tuple[Proposal, Proposal]:
+    """The ``spikes`` of ``proposal`` as a proposal of their own, and the rest (two units the
+    mixture took for one); each gets its own core."""
+    inside = np.isin(proposal.members, spikes)
+    if not inside.any() or inside.all():
+        raise SpikeappError("select some of the proposed unit's spikes, not all of them, to "
+                            "split it")
+    parts = (proposal.members[inside], proposal.members[~inside])
+    return tuple(Proposal(proposal.group, m, core_of(session, m)) for m in parts)
+
+
+def is_open(session: Session, proposal: Proposal) -> bool:
+    """Still a proposal: most of its core is unassigned (accepting it, or labelling those spikes,
+    closes it; undoing that opens it again)."""
+    return bool(np.mean(session.assignment[proposal.core] == UNASSIGNED) > 0.5)

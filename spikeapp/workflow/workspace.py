@@ -341,20 +341,72 @@ class Workspace:
         self.proposals = dict(found)
         self._tell("proposals", f"{sum(len(v) for v in found.values())} proposed unit(s)")
 
-    def accept_proposal(self, group: int, index: int, name: str | None = None) -> cmd.Change:
-        """Make a proposed unit a unit: its core spikes become its labels (one undo step)."""
+    def open_proposals(self, group: int) -> list[int]:
+        """Indexes of the group's proposals still open (most of their core unassigned): the
+        ones to show and accept. Accepting closes one, undoing that opens it again."""
+        from spikeapp.workflow.proposals import is_open
+
+        session = self._open_session()
+        return [i for i, p in enumerate(self.proposals.get(group, [])) if is_open(session, p)]
+
+    def _proposal_indexes(self, group: int, indexes: Iterable[int]) -> list[int]:
         proposals = self.proposals.get(group, [])
-        if not 0 <= index < len(proposals):
-            raise SpikeappError(f"channel {group} has no proposed unit {index + 1}")
-        return self.label_new_unit(proposals[index].core, name)
+        chosen = sorted(set(int(i) for i in indexes))
+        if not chosen or not all(0 <= i < len(proposals) for i in chosen):
+            raise SpikeappError(f"channel {group} has no such proposed unit")
+        return chosen
+
+    def merge_proposals(self, group: int, indexes: Iterable[int]) -> int:
+        """Proposals of one group as one, before accepting (not an edit of the sorting: nothing
+        to undo). Returns the merged proposal's index."""
+        from spikeapp.workflow.proposals import merge
+
+        chosen = self._proposal_indexes(group, indexes)
+        if len(chosen) < 2:
+            raise SpikeappError("select two proposed units or more to merge them")
+        proposals = self.proposals[group]
+        joined = merge(self._open_session(), [proposals[i] for i in chosen])
+        kept = [p for i, p in enumerate(proposals) if i not in chosen]
+        self.proposals[group] = [joined] + kept
+        self._tell("proposals", f"{len(chosen)} proposed units of channel {group} merged")
+        return 0
+
+    def split_proposal(self, group: int, spikes: NDArray[np.int64]) -> tuple[int, int]:
+        """The selected ``spikes`` of the one open proposal they fall in become a proposal of
+        their own. Returns the indexes of the two parts."""
+        from spikeapp.workflow.proposals import split
+
+        proposals = self.proposals.get(group, [])
+        hit = [i for i in self.open_proposals(group)
+               if np.isin(spikes, proposals[i].members).any()]
+        if len(hit) != 1:
+            raise SpikeappError("select spikes of one proposed unit to split it" if not hit else
+                                "the selection spans several proposed units: select spikes of "
+                                "one to split it")
+        first, second = split(self._open_session(), proposals[hit[0]], spikes)
+        proposals[hit[0]] = first
+        proposals.append(second)
+        self._tell("proposals", f"a proposed unit of channel {group} split in two")
+        return hit[0], len(proposals) - 1
+
+    def accept_proposals(self, group: int, indexes: Iterable[int]) -> int:
+        """The chosen proposals of a group accepted, each a new unit labelled with its core, in
+        one undo step; returns how many units that made."""
+        chosen = self._proposal_indexes(group, indexes)
+        proposals = self.proposals[group]
+        return self._accept([proposals[i].core for i in chosen if i in
+                             self.open_proposals(group)])
 
     def accept_all_proposals(self, skip: set[int] | None = None,
                              only: set[int] | None = None) -> int:
-        """Every proposal of every group (but ``skip``; of ``only`` those groups when given)
-        accepted, in one undo step; returns how many units that made."""
-        cores = [p.core for group, proposals in sorted(self.proposals.items())
+        """Every open proposal of every group (but ``skip``; of ``only`` those groups when
+        given) accepted, in one undo step; returns how many units that made."""
+        cores = [self.proposals[group][i].core for group in sorted(self.proposals)
                  if group not in (skip or set()) and (only is None or group in only)
-                 for p in proposals]
+                 for i in self.open_proposals(group)]
+        return self._accept(cores)
+
+    def _accept(self, cores: list[NDArray[np.int64]]) -> int:
         changes = cmd.in_sequence(self._open_session(),
                                   [lambda s, c=c: cmd.label_new_unit(s, c) for c in cores])
         if changes:

@@ -314,3 +314,35 @@ def test_proposals_of_well_separated_units_are_pure_and_accepted_in_one_step(dat
     assert {u.group for u in ws.session.units.values()} == {1}
     ws.undo()
     assert not ws.session.units
+
+
+def test_proposals_are_merged_split_and_accepted_one_by_one_before_anyone_labels(data_dir,
+                                                                                 detection):
+    d, truth = detection
+    ws = Workspace(data_dir, journal=False)
+    ws.set_session(Session(d), name="x")
+    from spikeapp.tasks import run_job
+
+    ws.proposed(run_job(ws.propose_job()()))
+    a, b = ws.proposals[0]
+    # merged: one proposal of both units' spikes, its core re-chosen among them
+    assert ws.merge_proposals(0, [0, 1]) == 0
+    (both,) = ws.proposals[0]
+    assert set(both.members) == set(a.members) | set(b.members)
+    assert len(both.core) == 50 and set(both.core) <= set(both.members)
+    # split back along the truth: each part is pure again, with a core of its own
+    first, second = ws.split_proposal(0, both.members[truth[both.members] == truth[a.core[0]]])
+    parts = ws.proposals[0]
+    for part in (parts[first], parts[second]):
+        assert len(set(truth[part.members].tolist())) == 1
+        assert len(set(truth[part.core].tolist())) == 1
+    with pytest.raises(SpikeappError, match="several proposed units"):
+        ws.split_proposal(0, np.array([int(parts[0].core[0]), int(parts[1].core[0])]))
+    # accepting one closes it (the other stays open); undo opens it again
+    assert ws.accept_proposals(0, [second]) == 1
+    assert ws.open_proposals(0) == [first]
+    assert ws.accept_all_proposals(only={0}) == 1            # only the open one
+    assert len(ws.session.units) == 2
+    ws.undo()
+    ws.undo()
+    assert ws.open_proposals(0) == [first, second] and not ws.session.units
