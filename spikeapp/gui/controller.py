@@ -15,6 +15,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from spikeapp.errors import SpikeappError
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
+from spikeapp.session.state import UNASSIGNED
 from spikeapp.workflow.sorting import TrainingOutput
 from spikeapp.workflow.workspace import TrainingJob, Workspace
 
@@ -30,6 +31,7 @@ class Controller(QObject):
     opened = pyqtSignal()                   # another session (its parameters with it)
     message = pyqtSignal(str)               # status line
     error = pyqtSignal(str)                 # shown in a message box and the log
+    proposals_changed = pyqtSignal()        # found, merged or split (not an edit)
 
     def __init__(self, parent: QObject | None = None, workspace: Workspace | None = None
                  ) -> None:
@@ -39,6 +41,7 @@ class Controller(QObject):
         self.group: int = 0
         self.selection = np.zeros(0, dtype=np.int64)
         self.selected_units: list[int] = []
+        self.selected_proposals: list[int] = []   # indexes into the group's proposals
         self._samples: dict = {}
         self._members: dict[int, NDArray] = {}
         self._members_key: tuple | None = None
@@ -84,6 +87,7 @@ class Controller(QObject):
             self.group = int(groups[0]) if len(groups) else 0
             self.selection = np.zeros(0, dtype=np.int64)
             self.selected_units = []
+            self.selected_proposals = []
             self.opened.emit()
             self.session_changed.emit()
             self.group_changed.emit()
@@ -96,6 +100,10 @@ class Controller(QObject):
             self.message.emit(f"saved {text}")
         elif event == "problem":
             self.error.emit(text)
+        elif event == "proposals":
+            self.selected_proposals = []
+            self.proposals_changed.emit()
+            self.message.emit(text)
 
     # -- session ---------------------------------------------------------------------------------
     def members(self) -> dict[int, NDArray]:
@@ -143,6 +151,7 @@ class Controller(QObject):
         self.group = int(group)
         self.selection = np.zeros(0, dtype=np.int64)
         self.selected_units = []
+        self.selected_proposals = []
         self.group_changed.emit()
         self.selection_changed.emit()
 
@@ -176,7 +185,7 @@ class Controller(QObject):
         except SpikeappError as problem:
             self.error.emit(str(problem))
             return False
-        if change is not None:
+        if isinstance(change, cmd.Change):
             change.selection_before = before  # restored by undo; not session state
         return True
 
@@ -219,7 +228,32 @@ class Controller(QObject):
         self._act(self.workspace.split, self.selection)
 
     def merge(self) -> None:
+        """The selected units merged; with only proposed units selected, those proposals."""
+        if len(self.selected_proposals) > 1 and not self.selected_units:
+            self._act(self.workspace.merge_proposals, self.group, self.selected_proposals)
+            return
         self._act(self.workspace.merge, self.selected_units)
+
+    def split_proposal(self) -> None:
+        """The selected spikes of a proposed unit become a proposal of their own."""
+        self._act(self.workspace.split_proposal, self.group, self.selection)
+
+    # -- proposed units of the channel shown (derived, not edits) ----------------------------------
+    def open_proposals(self) -> list[tuple[int, NDArray]]:
+        """(index, unassigned members) of the group's open proposals."""
+        if self.session is None:
+            return []
+        proposals = self.workspace.proposals.get(self.group, [])
+        assignment = self.session.assignment
+        return [(i, proposals[i].members[assignment[proposals[i].members] == UNASSIGNED])
+                for i in self.workspace.open_proposals(self.group)]
+
+    def select_proposals(self, indexes: list[int]) -> None:
+        """Select proposed units (P accepts them, M merges them) and their unassigned spikes."""
+        self.selected_proposals = list(indexes)
+        members = dict(self.open_proposals())
+        chosen = [members[i] for i in indexes if i in members]
+        self.select(np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64))
 
     def delete_units(self) -> None:
         if self._act(self.workspace.delete_units, list(self.selected_units)):

@@ -172,7 +172,8 @@ class MainWindow(QMainWindow):
         a("Label selection as noise", "0", c.label_noise, sort)
         a("Clear labels of the selection", "Backspace", c.unlabel, sort)
         a("Split selection into a new unit", "X", c.split, sort)
-        a("&Merge selected units", "M", c.merge, sort)
+        a("&Merge selected units (or selected proposed units)", "M", c.merge, sort)
+        a("Split the selected spikes off their proposed unit", "Shift+X", c.split_proposal, sort)
         a("&Delete selected units", "Delete", c.delete_units, sort)
         a("Rename unit (edit its cell)", "F2", self.rename_unit, sort)
         a("Recolour unit", "C", self.recolour_unit, sort)
@@ -185,8 +186,8 @@ class MainWindow(QMainWindow):
         a("Assess the labels: cross-validated precision, recall, learning curve", "A",
           self.assess_labels, sort)
         a("Train every channel with labels", "Shift+T", self.train_all, sort)
-        a("Accept the &proposed units of this channel (their core spikes become labels)", "P",
-          self.accept_proposals, sort)
+        a("Accept the selected &proposed units, or all of this channel's (their core spikes "
+          "become labels)", "P", self.accept_proposals, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
         a("Network and training &settings...", "Ctrl+,", self.edit_settings, sort)
         a("Next channel", "PgDown", lambda: self.step_channel(1), view)
@@ -209,6 +210,7 @@ class MainWindow(QMainWindow):
         c.session_changed.connect(lambda: self._schedule("data"))
         c.selection_changed.connect(lambda: self._schedule("selection"))
         c.group_changed.connect(lambda: self._schedule("data"))
+        c.proposals_changed.connect(lambda: self._schedule("data"))
         c.message.connect(self.status_text.setText)
         c.error.connect(self.show_error)
         self.channel.currentIndexChanged.connect(self._channel_chosen)
@@ -414,10 +416,14 @@ class MainWindow(QMainWindow):
 
     def accept_proposals(self) -> None:
         group = self.controller.group
-        if not self.workspace.proposals.get(group):
+        open_ = self.workspace.open_proposals(group) if self.workspace.proposals.get(
+            group) else []
+        if not open_:
             raise SpikeappError("no proposed units on this channel (they are found after "
                                 "detection; the clustering may still be running)")
-        made = self.workspace.accept_all_proposals(only={group})
+        chosen = [i for i in self.controller.selected_proposals if i in open_]
+        made = (self.workspace.accept_proposals(group, chosen) if chosen
+                else self.workspace.accept_all_proposals(only={group}))
         self.status_text.setText(f"{made} proposed unit(s) accepted on channel {group}; T "
                                  "trains the network on them, Ctrl+Z takes them back")
 

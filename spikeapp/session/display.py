@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.session.state import UNASSIGNED, UNRESOLVED, Session, distinct_ids
+from spikeapp.session.state import PALETTE, UNASSIGNED, UNRESOLVED, Session, distinct_ids
 
 UNASSIGNED_COLOUR = "#9a9a9a"
 UNRESOLVED_COLOUR = "#5a5a5a"
@@ -45,6 +45,29 @@ def selected_among(selection: NDArray[np.int64], spikes: NDArray[np.int64], n_sp
     mask = np.zeros(n_spikes, dtype=bool)
     mask[selection] = True
     return spikes[mask[spikes]]
+
+
+def proposal_colour(index: int) -> str:
+    """A proposed unit's colour: a palette colour, paled with grey (not yet a unit)."""
+    colour = np.array(hex_to_rgb(PALETTE[(index + 3) % len(PALETTE)]), dtype=float)
+    pale = 0.55 * colour + 0.45 * np.array(hex_to_rgb(UNASSIGNED_COLOUR), dtype=float)
+    return "#" + "".join(f"{int(round(c)):02x}" for c in pale)
+
+
+def tint_proposals(rgba: NDArray[np.uint8], spikes: NDArray[np.int64], session: Session,
+                   proposals: list[tuple[int, NDArray[np.int64]]]) -> NDArray[np.uint8]:
+    """The unassigned ``spikes`` of proposed units (index, unassigned members) drawn in their
+    proposal's colour instead of grey."""
+    if not proposals or not len(spikes):
+        return rgba
+    owner = np.full(session.n_spikes, -1, dtype=np.int32)
+    for index, members in proposals:
+        owner[members] = index
+    which = owner[spikes]
+    rows = (which >= 0) & (session.assignment[spikes] == UNASSIGNED)
+    for index, _ in proposals:
+        rgba[rows & (which == index), :3] = hex_to_rgb(proposal_colour(index))
+    return rgba
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:

@@ -548,3 +548,59 @@ def test_the_training_curves_key_is_outside_the_plot(window):
     assert panel.curves.getPlotItem().legend is None
     title = panel.curves.getPlotItem().titleLabel.text
     assert all(name in title for name in ("loss", "training accuracy", "validation accuracy"))
+
+
+def pick(table, row: int) -> None:
+    """Select one row alone, as a click does (selectRow extends the selection while Qt still
+    takes a modifier of an earlier key click as held)."""
+    from PyQt6.QtCore import QItemSelectionModel
+
+    flags = (QItemSelectionModel.SelectionFlag.ClearAndSelect
+             | QItemSelectionModel.SelectionFlag.Rows)
+    table.selectionModel().select(table.model().index(row, 0), flags)
+
+
+def test_proposed_units_are_rows_coloured_in_the_views_merged_split_and_accepted_one(
+        window, qtbot, tmp_path):
+    from spikeapp.gui.views.units import PROPOSED
+    from spikeapp.session.display import proposal_colour
+
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: bool(window.workspace.proposals), timeout=60_000)
+    c, table = window.controller, window.units
+    qtbot.waitUntil(lambda: any(table.item(r, 1).text().startswith("proposed")
+                                for r in range(table.rowCount())), timeout=5_000)
+    window.features.refresh()
+    pixels = grab(window, "proposals_shown", tmp_path)
+    assert has_colour(pixels, proposal_colour(0))     # drawn in the feature view
+
+    def rows():
+        return {table.item(r, 1).text(): r for r in range(table.rowCount())}
+
+    count = len(c.open_proposals())
+    # select two proposal rows: their spikes are selected; M merges them
+    pick(table, rows()["proposed 1"])
+    assert c.selected_proposals == [0] and len(c.selection) > 0
+    table.clearSelection()
+    for name in ("proposed 1", "proposed 2"):
+        table.item(rows()[name], 1).setSelected(True)
+    assert sorted(c.selected_proposals) == [0, 1]
+    merged_size = len(c.selection)
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    qtbot.waitUntil(lambda: len(c.open_proposals()) == count - 1, timeout=5_000)
+    assert len(dict(c.open_proposals())[0]) == merged_size and not c.units()
+    # Shift+X splits the selected spikes off again
+    members = dict(c.open_proposals())[0]
+    c.select(members[: len(members) // 3])
+    qtbot.keyClick(window, Qt.Key.Key_X, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: len(c.open_proposals()) == count, timeout=5_000)
+    # P with one proposal row selected accepts that one only
+    qtbot.waitUntil(lambda: "proposed 2" in rows(), timeout=5_000)
+    pick(table, rows()["proposed 2"])
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert len(c.units()) == 1 and len(c.open_proposals()) == count - 1
+    qtbot.waitUntil(lambda: "proposed 2" not in rows(), timeout=5_000)
+    assert all(table.item(r, 0).data(Qt.ItemDataRole.UserRole) > PROPOSED
+               for r in range(table.rowCount()) if table.item(r, 1).text() == "unit 1")
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not c.units() and len(c.open_proposals()) == count

@@ -9,7 +9,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from spikeapp.gui.views.layers import PointsItem
-from spikeapp.session.display import selected_among, spike_colours
+from spikeapp.session.display import selected_among, spike_colours, tint_proposals
 from spikeapp.session.selection import inside_polygon
 from spikeapp.session.state import HUMAN
 
@@ -113,7 +113,8 @@ class FeatureView(QWidget):
         sample = self.controller.display_sample(PER_UNIT, self.hidden_units)
         x_name, y_name = self.x_axis.currentText(), self.y_axis.currentText()
         x, y = self.values(x_name, sample), self.values(y_name, sample)
-        colours = spike_colours(session, sample, levels=CONFIDENCE_LEVELS)
+        colours = tint_proposals(spike_colours(session, sample, levels=CONFIDENCE_LEVELS),
+                                 sample, session, self.controller.open_proposals())
         # One layer per colour (unit x confidence level), largest first, so small units stay
         # visible on top of big ones.
         keys = colours[:, 0].astype(np.int64) << 16 | colours[:, 1].astype(np.int64) << 8 \

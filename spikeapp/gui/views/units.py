@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidget
 
 from spikeapp.metrics import unit_metrics
 from spikeapp.metrics.quality import unit_quality
-from spikeapp.session.display import UNRESOLVED_COLOUR
+from spikeapp.session.display import UNRESOLVED_COLOUR, proposal_colour
 from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, UNRESOLVED, distinct_ids
 
 # What a curator sets comes first (quality, notes), then the metrics they sort by; the header's
@@ -39,6 +39,11 @@ TIPS = {
 EDITABLE = {1: "name", 5: "notes"}
 MOST_SIMILAR = COLUMNS.index("most similar")
 DEFAULT_HIDDEN = ("assigned by",)
+PROPOSED = -1000   # a proposal's row carries PROPOSED - its index as its id
+
+
+def proposal_index(row_id: int) -> int | None:
+    return PROPOSED - row_id if row_id <= PROPOSED else None
 
 
 def provenance(session, members) -> str:
@@ -147,6 +152,7 @@ class UnitTable(QTableWidget):
                 item.setData(Qt.ItemDataRole.UserRole, unit.id)
                 self.setItem(row, column, item)
         self._unresolved_row(session)
+        self._proposal_rows(session)
         self.setSortingEnabled(True)
         self.resizeColumnsToContents()
         self._filling = False
@@ -171,6 +177,28 @@ class UnitTable(QTableWidget):
             item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             item.setData(Qt.ItemDataRole.UserRole, UNRESOLVED)
             self.setItem(row, column, item)
+
+    def _proposal_rows(self, session) -> None:
+        """The channel's proposed units, still open, as rows: select one or more, then P accepts
+        them (their most typical spikes become labels) and M merges them; Shift+X splits the
+        selected spikes off one."""
+        if session is None:
+            return
+        for index, spikes in self.controller.open_proposals():
+            row = self.rowCount()
+            self.setRowCount(row + 1)
+            marker = QTableWidgetItem()
+            marker.setBackground(QColor(proposal_colour(index)))
+            cells = [marker, QTableWidgetItem(f"proposed {index + 1}"), _Number(str(len(spikes))),
+                     _Number("0"), QTableWidgetItem("proposed"),
+                     QTableWidgetItem("P accepts it as a unit")]
+            cells += [_Number("") for _ in range(len(COLUMNS) - len(cells) - 1)]
+            cells.append(QTableWidgetItem("clustering"))
+            for column, item in enumerate(cells):
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                item.setForeground(QColor("#707070"))
+                item.setData(Qt.ItemDataRole.UserRole, PROPOSED - index)
+                self.setItem(row, column, item)
 
     def _column_menu(self, position) -> None:
         """Check boxes to hide and show columns (kept for the next session)."""
@@ -204,10 +232,15 @@ class UnitTable(QTableWidget):
             return
         rows = {index.row() for index in self.selectedIndexes()}
         ids = [self.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in sorted(rows)]
-        if UNRESOLVED in ids:
+        proposals = [proposal_index(u) for u in ids if proposal_index(u) is not None]
+        self.controller.selected_proposals = proposals
+        if proposals:
+            self.controller.select_proposals(proposals)
+        elif UNRESOLVED in ids:
             self.controller.select(self.controller.members().get(UNRESOLVED,
                                                                  np.zeros(0, np.int64)))
-        self.controller.select_units([u for u in ids if u != UNRESOLVED])
+        self.controller.select_units([u for u in ids if u != UNRESOLVED
+                                      and proposal_index(u) is None])
 
     def _changed(self, item: QTableWidgetItem) -> None:
         if self._filling:
