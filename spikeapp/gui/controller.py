@@ -32,6 +32,7 @@ class Controller(QObject):
     message = pyqtSignal(str)               # status line
     error = pyqtSignal(str)                 # shown in a message box and the log
     proposals_changed = pyqtSignal()        # found, merged or split (not an edit)
+    detection_changed = pyqtSignal()        # spikes added (template matching) or taken away
 
     def __init__(self, parent: QObject | None = None, workspace: Workspace | None = None
                  ) -> None:
@@ -100,6 +101,11 @@ class Controller(QObject):
             self.message.emit(f"saved {text}")
         elif event == "problem":
             self.error.emit(text)
+        elif event == "detection":   # spike indexes changed: the selection means nothing now
+            self.selection = np.zeros(0, dtype=np.int64)
+            self.selected_proposals = []
+            self.detection_changed.emit()
+            self.selection_changed.emit()
         elif event == "proposals":
             self.selected_proposals = []
             self.proposals_changed.emit()

@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.queuer = JobRunner(self)
         self.proposer = JobRunner(self)
         self.exporter = JobRunner(self)
+        self.matcher = JobRunner(self)
         self.recording = None
         self.demo = None
         self._train_queue: list[int] = []
@@ -186,6 +187,8 @@ class MainWindow(QMainWindow):
         a("Assess the labels: cross-validated precision, recall, learning curve", "A",
           self.assess_labels, sort)
         a("Train every channel with labels", "Shift+T", self.train_all, sort)
+        a("Find the spikes the threshold missed, with the units' templates", "Shift+F",
+          self.find_missed, sort)
         a("Accept the selected &proposed units, or all of this channel's (their core spikes "
           "become labels)", "P", self.accept_proposals, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
@@ -211,6 +214,16 @@ class MainWindow(QMainWindow):
         c.selection_changed.connect(lambda: self._schedule("selection"))
         c.group_changed.connect(lambda: self._schedule("data"))
         c.proposals_changed.connect(lambda: self._schedule("data"))
+        c.detection_changed.connect(self.restore_networks)
+        c.detection_changed.connect(self.propose_units)
+        self.matcher.finished.connect(lambda found: self._guarded(
+            lambda: self._found_missed(found)))
+        c.detection_changed.connect(self.queue.clear)
+        self.matcher.failed.connect(self.show_error)
+        self.matcher.progress.connect(
+            lambda p: self.status_text.setText(f"template matching: {p.message}"))
+        self.matcher.cancelled.connect(lambda: self.status_text.setText(
+            "template matching cancelled; nothing changed"))
         c.message.connect(self.status_text.setText)
         c.error.connect(self.show_error)
         self.channel.currentIndexChanged.connect(self._channel_chosen)
@@ -227,7 +240,7 @@ class MainWindow(QMainWindow):
         c.opened.connect(self.propose_units)
         self.queuer.finished.connect(self._queue_ready)
         for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer,
-                       self.queuer, self.proposer, self.exporter):
+                       self.queuer, self.proposer, self.exporter, self.matcher):
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self.files.detect_progress)
         self.detector.finished.connect(self.files.detected)
@@ -312,7 +325,7 @@ class MainWindow(QMainWindow):
     def busy(self) -> bool:
         return (self.detector.running or self.trainer.running or self.assessor.running
                 or self.saver.running or self.restorer.running or self.queuer.running
-                or self.proposer.running or bool(self._train_queue))
+                or self.proposer.running or self.matcher.running or bool(self._train_queue))
 
     def _busy_changed(self) -> None:
         shown = self.detector.running or self.trainer.running
@@ -396,12 +409,13 @@ class MainWindow(QMainWindow):
             return
         self.proposer.cancel()
         self.proposer.wait()
-        self._proposing = self.workspace.session
+        self._proposing = (self.workspace.session, self.workspace.detection_epoch)
         self.proposer.start(self.workspace.propose_job())
 
     def _proposals_ready(self, found) -> None:
-        if self._proposing is not self.workspace.session:
-            return   # another session was opened meanwhile
+        session, epoch = self._proposing or (None, -1)
+        if session is not self.workspace.session or epoch != self.workspace.detection_epoch:
+            return   # another session was opened meanwhile, or its detection grew
         self.workspace.proposed(found)
         here = len(found.get(self.controller.group, []))
         total = sum(len(v) for v in found.values())
@@ -445,6 +459,38 @@ class MainWindow(QMainWindow):
     def ask_settings(self, dialog) -> bool:
         """Show the settings; True when accepted (tests replace this)."""
         return bool(dialog.exec())
+
+    def find_missed(self) -> None:
+        """Template matching in the background: the sorted units' templates search the
+        recording for their spikes under the threshold and inside overlaps."""
+        if self.recording is None:
+            raise SpikeappError("template matching reads the recording: open it, or locate it "
+                                "(File > Locate recording)")
+        if self.matcher.running or self.trainer.running or self.saver.running:
+            raise SpikeappError("wait for the running job (training, saving or matching) to "
+                                "finish")
+        job, revision = self.workspace.find_missed_job(self.recording)
+        self._match_revision = revision
+        self.status_text.setText("template matching: the units' templates search the "
+                                 "recording...")
+        self.matcher.start(job)
+
+    def _found_missed(self, found) -> None:
+        change = self.workspace.add_found(found, self._match_revision)
+        if change is None:
+            self.status_text.setText("template matching found no spikes the threshold missed")
+            self.log.appendPlainText("template matching found no spikes the threshold missed")
+            return
+        session = self.workspace.session
+        counts: dict[str, int] = {}
+        for unit in session.assignment[change.added]:
+            name = session.units[int(unit)].name if int(unit) in session.units else "?"
+            counts[name] = counts.get(name, 0) + 1
+        text = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        message = (f"{len(change.added)} spike(s) found by template matching ({text}): "
+                   "predictions marked 'found by template'; Ctrl+Z takes them back")
+        self.status_text.setText(message)
+        self.log.appendPlainText(message)
 
     def restore_networks(self) -> None:
         """Run the networks kept with the session again on its spikes (no training), so that
@@ -532,7 +578,7 @@ class MainWindow(QMainWindow):
     def cancel_jobs(self) -> None:
         self._train_queue.clear()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
-                       self.proposer):
+                       self.proposer, self.matcher):
             runner.cancel()
 
     def rename_unit(self) -> None:
@@ -635,7 +681,7 @@ class MainWindow(QMainWindow):
             return
         self._train_queue.clear()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
-                       self.proposer):
+                       self.proposer, self.matcher):
             runner.wait()
         self.saver.join()   # a save or an export being written finishes (it is not cancelled)
         self.exporter.join()

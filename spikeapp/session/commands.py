@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,6 +60,43 @@ class Change:
                 session.networks.pop(group, None)
             else:
                 session.networks[group] = blob
+
+
+@dataclass
+class DetectionChange(Change):
+    """Spikes added to the detection (found by template matching): the detection and every
+    per-spike array are swapped whole. Spike indexes differ on either side; the history is
+    linear, so a change made before this one is only ever applied on the old detection and a
+    change made after it on the new one."""
+
+    detection_before: Any = None
+    detection_after: Any = None
+    state_before: dict[str, NDArray] = field(default_factory=dict)
+    state_after: dict[str, NDArray] = field(default_factory=dict)
+    added: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def apply(self, session: Session, forward: bool = True) -> None:
+        session.detection = self.detection_after if forward else self.detection_before
+        session.__dict__.pop("_group_cache", None)
+        for name, values in (self.state_after if forward else self.state_before).items():
+            setattr(session, name, values.copy())
+        super().apply(session, forward)
+
+
+def grow_detection(session: Session, description: str, detection: Any,
+                   state: dict[str, NDArray], added: NDArray[np.int64]) -> DetectionChange:
+    """The change to ``detection`` (the old spikes and ``added`` ones) with the per-spike
+    ``state`` arrays (every name of the session's per-spike state, sized to it)."""
+    missing = set(_FIELDS) - set(state)
+    if missing or any(len(state[name]) != detection.n_spikes for name in _FIELDS):
+        raise SpikeappError("a grown detection needs every per-spike array, sized to it")
+    counters = (session.next_unit_id, session.network_versions)
+    return DetectionChange(
+        description, counters_before=counters, counters_after=counters,
+        detection_before=session.detection, detection_after=detection,
+        state_before={name: getattr(session, name).copy() for name in _FIELDS},
+        state_after={name: np.asarray(state[name]).copy() for name in _FIELDS},
+        added=np.asarray(added, dtype=np.int64))
 
 
 def _spike_change(session: Session, description: str, spikes: NDArray, **after: NDArray) -> Change:

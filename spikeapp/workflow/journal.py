@@ -234,10 +234,11 @@ class Journal:
     # -- creating and opening ------------------------------------------------------------------
     @classmethod
     def start(cls, data_dir: Path, session: Session, session_path: Path | None,
-              name: str) -> Journal:
+              name: str, copy_detection: bool = False) -> Journal:
         """A new journal for ``session`` as it is now: based on its saved file when it has one
         (nothing is copied), else on a copy of its detection and a checkpoint of its state,
-        both written in the background."""
+        both written in the background. ``copy_detection``: copied even where the session has
+        a file (its detection grew since: found spikes)."""
         key = (uuid.uuid5(uuid.NAMESPACE_URL, str(Path(session_path).resolve())).hex
                if session_path is not None else uuid.uuid4().hex)
         folder = Path(data_dir) / "journals" / key
@@ -250,11 +251,11 @@ class Journal:
                     "name": name, "recording": session.recording, "created": time.time(),
                     "detection": {"fingerprint": fingerprint,
                                   "file": str(Path(session_path).resolve())
-                                  if session_path else None},
+                                  if session_path and not copy_detection else None},
                     "checkpoint": None, "journal": "journal-00000000.bin"}
         journal = cls(folder, manifest)
-        if session_path is None:
-            journal._queue.put(_Item("detection", session))
+        if session_path is None or copy_detection:
+            journal._queue.put(_Item("detection", snapshot_state(session)))
             journal._queue.put(_Item("checkpoint", (0, snapshot_state(session))))
         else:
             journal._queue.put(_Item("manifest"))

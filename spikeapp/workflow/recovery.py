@@ -122,6 +122,17 @@ def with_found_spikes(session: Session, found: Found) -> tuple[Session, NDArray[
     return grown, found_rows
 
 
+def found_spikes_change(session: Session, found: Found):
+    """The found spikes as one undoable change of ``session`` (its detection grows by them)."""
+    from spikeapp.session import commands as cmd
+
+    grown, rows = with_found_spikes(session, found)
+    state = {name: getattr(grown, name) for name in
+             ("assignment", "source", "confidence", "network_version", "assigned_at")}
+    return cmd.grow_detection(session, f"{len(rows)} spike(s) found by template matching",
+                              grown.detection, state, rows)
+
+
 def _confidence(session: Session, found: Found) -> NDArray[np.float32]:
     """The network's calibrated probability of the template's unit, where the group has one;
     otherwise 1 (the template alone says so)."""

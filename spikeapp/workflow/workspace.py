@@ -55,6 +55,7 @@ class TrainingJob:
     data: TrainingInput
     network: dict[str, Any]
     training: dict[str, Any]
+    epoch: int = 0      # the Workspace's detection_epoch when the snapshot was taken
 
     def run(self, cancel: CancelToken | None = None) -> Job[TrainingOutput]:
         return train_and_predict(self.data, self.network, self.training,
@@ -103,6 +104,10 @@ class Workspace:
         self.training: dict[str, Any] = param_table.defaults("training")
         self.outputs: dict[int, TrainingOutput] = {}     # group -> last training
         self.proposals: dict[int, list] = {}             # group -> proposed units
+        # Grows when spikes are added to the detection or taken away (template matching and
+        # its undo): results computed on spike indexes of another epoch are refused.
+        self.detection_epoch = 0
+        self._detection_revision = 0
         self._group_revision: dict[int, int] = {}        # group -> revision of its last edit
         self._journal: Journal | None = None
         self._listeners: list[Listener] = []
@@ -249,9 +254,65 @@ class Workspace:
         self._open_session()
         self._ensure_journal()
         self.history.do(change)
-        self._record("do", change)
+        if isinstance(change, cmd.DetectionChange):
+            self._detection_changed()
+        else:
+            self._record("do", change)
         self._edited(change.description, _groups_of(self.session, change))
         return change
+
+    def _detection_changed(self) -> None:
+        """Spikes were added to the detection (or taken away by undo): spike indexes changed.
+        The journal starts again on the session as it is now, with a copy of its detection
+        (the saved file holds the other one); trainings' outputs and proposals, indexed by
+        spike, are dropped (run the kept networks again to have outputs)."""
+        if self._journal is not None:
+            self._journal.close(remove=True)
+            self._journal = None
+        if self.journal_enabled:
+            try:
+                self._journal = Journal.start(self.data_dir, self.session, self.path, self.name,
+                                              copy_detection=True)
+            except (OSError, SpikeappError) as problem:
+                self.journal_enabled = False
+                self._tell("problem", f"edits cannot be journalled ({problem}); save often")
+        self.outputs = {}
+        self.proposals = {}
+        self.detection_epoch += 1
+        self._detection_revision = self.revision + 1   # _edited comes next and counts it
+        self._tell("detection", f"{self.session.n_spikes} spikes")
+
+    # -- template matching -------------------------------------------------------------------------
+    def find_missed_job(self, recording, min_score: float = 8.0):
+        """Template matching (:mod:`spikeapp.workflow.recovery`) as a job on a copy of the
+        sorting as it is now: the sorted units' templates find the spikes the threshold
+        missed. Returns the job and the revision it started from (see :meth:`add_found`)."""
+        from spikeapp.workflow.recovery import find_missed
+
+        snapshot = snapshot_state(self._open_session())
+        if not snapshot.units:
+            raise SpikeappError("no units to take templates from: label spikes or train first")
+
+        def job(cancel: CancelToken | None = None):
+            return (yield from find_missed(snapshot, recording, min_score, cancel))
+
+        return job, self.revision
+
+    def add_found(self, found, revision: int) -> cmd.Change | None:
+        """The spikes a template-matching job found join the detection as predictions of their
+        unit, marked as found by template, in one undo step (None when none were found)."""
+        from spikeapp.workflow.recovery import found_spikes_change
+
+        session = self._open_session()
+        if revision != self.revision:
+            raise SpikeappError("the sorting changed while the templates searched; find the "
+                                "missed spikes again")
+        if self._pending_save is not None:
+            raise SpikeappError("a save is being written; find the missed spikes again when "
+                                "it is done")
+        if not len(found.samples):
+            return None
+        return self.commit(found_spikes_change(session, found))
 
     def undo(self) -> cmd.Change | None:
         return self._step(forward=False)
@@ -266,7 +327,10 @@ class Workspace:
             return None
         self._ensure_journal()
         change = self.history.redo() if forward else self.history.undo()
-        self._record("redo" if forward else "undo", change)
+        if isinstance(change, cmd.DetectionChange):
+            self._detection_changed()
+        else:
+            self._record("redo" if forward else "undo", change)
         self._edited(f"{'redone' if forward else 'undone'}: {change.description}",
                      _groups_of(self.session, change))
         return change
@@ -418,7 +482,7 @@ class Workspace:
         """Snapshot one group's labels and waveforms now; the job may run on any thread."""
         data = snapshot_training(self._open_session(), group)
         return TrainingJob(group, self._group_revision.get(group, 0), data, dict(self.network),
-                           dict(self.training))
+                           dict(self.training), self.detection_epoch)
 
     def offer(self, output: TrainingOutput, job: TrainingJob) -> Offer:
         """A finished training, kept as the group's last one (the queue, candidates and the
@@ -426,6 +490,10 @@ class Workspace:
         from spikeapp.workflow.review import preview
 
         session = self._open_session()
+        if job.epoch != self.detection_epoch:
+            return Offer(output, True, invalid="spikes were added to the detection or taken "
+                         "away while the network trained (template matching): its "
+                         "predictions were discarded; train again")
         missing = set(distinct_ids(output.assigned).tolist()) - set(session.units) - {
             UNASSIGNED, UNRESOLVED}
         if missing:
@@ -505,6 +573,8 @@ class Workspace:
     def restored(self, outputs: list[TrainingOutput], revision: int) -> int:
         """Keep restored outputs of groups not trained or edited since ``revision``."""
         kept = 0
+        if revision < self._detection_revision:
+            return 0   # run on the spikes of another detection (found spikes added or undone)
         for output in outputs:
             if output.group not in self.outputs and \
                     self._group_revision.get(output.group, 0) <= revision:
@@ -625,6 +695,8 @@ class Workspace:
 
 def _groups_of(session: Session, change: cmd.Change) -> set[int]:
     """The channel groups a change touches (staleness of trainings is tracked per group)."""
+    if isinstance(change, cmd.DetectionChange):
+        return set(distinct_ids(change.detection_after.channels[change.added]).tolist())
     parts = getattr(change, "changes", None)
     if parts is not None:
         return set().union(*(_groups_of(session, part) for part in parts)) if parts else set()

@@ -604,3 +604,37 @@ def test_proposed_units_are_rows_coloured_in_the_views_merged_split_and_accepted
                for r in range(table.rowCount()) if table.item(r, 1).text() == "unit 1")
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not c.units() and len(c.open_proposals()) == count
+
+
+def test_shift_f_finds_missed_spikes_in_the_background_and_ctrl_z_takes_them_back(
+        window, qtbot, sorted_session):
+    import copy
+
+    from spikeapp.gui.views.units import COLUMNS
+
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)
+    window.controller.set_session(copy.deepcopy(sorted_session))   # the demo, sorted
+    c = window.controller
+    n = c.session.n_spikes
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    assert window.matcher.running or "found" in window.status_text.text()
+    qtbot.waitUntil(lambda: "template matching found" in window.log.toPlainText()
+                    or "found by template matching" in window.log.toPlainText()
+                    or hasattr(window, "last_error"), timeout=120_000)
+    assert "found by template matching" in window.log.toPlainText(), (
+        window.log.toPlainText()[-500:])
+    grown = c.session.n_spikes
+    assert grown > n and "Ctrl+Z" in window.log.toPlainText()
+    window.units.show_column(COLUMNS.index("assigned by"), True)
+    window.units.refresh()
+    column = COLUMNS.index("assigned by")
+    assert any("found by template" in window.units.item(r, column).text()
+               for r in range(window.units.rowCount()))
+    qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)   # kept networks, proposals
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert c.session.n_spikes == n
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier |
+                   Qt.KeyboardModifier.ShiftModifier)
+    assert c.session.n_spikes == grown

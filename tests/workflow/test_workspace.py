@@ -346,3 +346,62 @@ def test_proposals_are_merged_split_and_accepted_one_by_one_before_anyone_labels
     ws.undo()
     ws.undo()
     assert ws.open_proposals(0) == [first, second] and not ws.session.units
+
+
+def test_spikes_found_by_template_are_one_undo_step_and_survive_a_crash(data_dir, demo,
+                                                                        sorted_session,
+                                                                        tmp_path):
+    """Template matching grows the detection: undo takes the found spikes away again, the
+    edits before it still undo on the old spike indexes, and a crash after it recovers them."""
+    import copy
+
+    from spikeapp.tasks import run_job
+    from spikeapp.workflow.recovery import FROM_TEMPLATE
+
+    ws = Workspace(data_dir)
+    path = tmp_path / "sorted.spikeapp"
+    ws.set_session(copy.deepcopy(sorted_session), path=path, name=str(path))
+    ws.save(path)
+    n = ws.session.n_spikes
+    unit = min(ws.session.units)
+    ws.label(np.array([n - 1]), unit)                       # an edit on the old indexes
+    before = state(ws.session)
+    job, revision = ws.find_missed_job(demo.recording(), min_score=5.0)
+    found = run_job(job(None))
+    assert len(found.samples) > 0
+    change = ws.add_found(found, revision)
+    grown = ws.session
+    assert grown.n_spikes == n + len(found.samples)
+    added = change.added
+    assert (grown.detection.origin[added] == FROM_TEMPLATE).all()
+    assert np.array_equal(grown.assignment[added], found.unit_ids)
+    assert (grown.source[added] == NETWORK).all()
+    assert np.all(np.diff(grown.detection.samples) >= 0)     # still in time order
+    ws.label(added[:1], unit)                               # an edit on the new indexes
+    after = state(ws.session)
+    crash(ws)
+
+    again = Workspace(data_dir)
+    (crashed,) = again.crashed()
+    assert crashed.session_path == path.resolve()
+    again.recover(crashed)
+    assert again.session.n_spikes == n + len(found.samples)
+    assert same(state(again.session), after)
+    again.close(discard=True)
+
+    ws = Workspace(data_dir, journal=False)
+    ws.set_session(copy.deepcopy(sorted_session), name="y")
+    ws.label(np.array([n - 1]), unit)
+    job, revision = ws.find_missed_job(demo.recording(), min_score=5.0)
+    ws.add_found(run_job(job(None)), revision)
+    ws.undo()
+    assert ws.session.n_spikes == n and same(state(ws.session), before)
+    ws.undo()                                               # the edit before it, old indexes
+    assert ws.session.assignment[n - 1] == sorted_session.assignment[n - 1]
+    ws.redo()
+    ws.redo()
+    assert ws.session.n_spikes == n + len(found.samples)
+    with pytest.raises(SpikeappError, match="changed while"):
+        job, revision = ws.find_missed_job(demo.recording())
+        ws.label(np.array([0]), unit)
+        ws.add_found(run_job(job(None)), revision)

@@ -82,6 +82,12 @@ class QueuePanel(QWidget):
             self.queue.pop(0)
             self.show_current()
 
+    def clear(self) -> None:
+        """The detection changed (spikes found or taken away): the queued indexes mean
+        nothing now."""
+        self.queue = []
+        self.show_current()
+
     def session_changed(self) -> None:
         """After an edit: labelled queue spikes leave the queue; the next is shown."""
         session = self.controller.session

@@ -56,6 +56,9 @@ def provenance(session, members) -> str:
         count = int((source == code).sum())
         if count:
             parts.append(f"{count} {name}")
+    found = session.detection.origin[members] == 1
+    if found.any():
+        parts.append(f"{int(found.sum())} found by template")
     network = source == NETWORK
     if network.any():
         versions = distinct_ids(session.network_version[members[network]]).tolist()
