@@ -683,6 +683,7 @@ class MainWindow(QMainWindow):
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
                        self.proposer, self.matcher):
             runner.wait()
+        self.units.stop()
         self.saver.join()   # a save or an export being written finishes (it is not cancelled)
         self.exporter.join()
         self.workspace.close(discard=True)

@@ -493,6 +493,9 @@ def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtb
     window.files.label_demo_seeds()
     table = window.units
     qtbot.waitUntil(lambda: table.rowCount() == 3, timeout=5_000)
+    # the metrics are filled in from a worker thread
+    qtbot.waitUntil(lambda: table.item(0, COLUMNS.index("isolation")).text() != "",
+                    timeout=10_000)
     session = window.controller.session
     for row in range(table.rowCount()):
         cells = {name: table.item(row, c).text() for c, name in enumerate(COLUMNS)}
@@ -628,10 +631,9 @@ def test_shift_f_finds_missed_spikes_in_the_background_and_ctrl_z_takes_them_bac
     grown = c.session.n_spikes
     assert grown > n and "Ctrl+Z" in window.log.toPlainText()
     window.units.show_column(COLUMNS.index("assigned by"), True)
-    window.units.refresh()
     column = COLUMNS.index("assigned by")
-    assert any("found by template" in window.units.item(r, column).text()
-               for r in range(window.units.rowCount()))
+    qtbot.waitUntil(lambda: any("found by template" in window.units.item(r, column).text()
+                                for r in range(window.units.rowCount())), timeout=10_000)
     qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)   # kept networks, proposals
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert c.session.n_spikes == n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 
 import numpy as np
@@ -9,10 +10,12 @@ from PyQt6.QtCore import QSettings, Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QColor
 from PyQt6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidgetItem
 
+from spikeapp.gui.workers import JobRunner
 from spikeapp.metrics import unit_metrics
 from spikeapp.metrics.quality import unit_quality
 from spikeapp.session.display import UNRESOLVED_COLOUR, proposal_colour
 from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, UNRESOLVED, distinct_ids
+from spikeapp.tasks import Progress
 
 # What a curator sets comes first (quality, notes), then the metrics they sort by; the header's
 # context menu hides and shows columns, remembered between sessions.
@@ -37,8 +40,13 @@ TIPS = {
     "assigned by": "who assigned the spikes and when",
 }
 EDITABLE = {1: "name", 5: "notes"}
+log = logging.getLogger(__name__)
 MOST_SIMILAR = COLUMNS.index("most similar")
 DEFAULT_HIDDEN = ("assigned by",)
+COMPUTED = [COLUMNS.index(name) for name in (
+    "labels", "confidence", "SNR", "ISI<1.5ms %", "rate Hz", "isolation", "L-ratio", "presence",
+    "amp. cutoff", "most similar", "assigned by")]       # filled in by a worker thread
+TEXTUAL = {COLUMNS.index("most similar"), COLUMNS.index("assigned by")}
 PROPOSED = -1000   # a proposal's row carries PROPOSED - its index as its id
 
 
@@ -80,19 +88,48 @@ class _Number(QTableWidgetItem):
             return super().__lt__(other)
 
 
-def _number(value: float, digits: int) -> _Number:
-    """A numeric cell; NaN (undefined for this unit) is left empty."""
-    return _Number("" if not np.isfinite(value) else f"{value:.{digits}f}")
+def unit_figures(session, members: dict[int, np.ndarray]
+                 ) -> dict[int, tuple[list[str], int | None]]:
+    """Per unit: the texts of the ``COMPUTED`` columns and its most similar unit (Qt-free: runs
+    on a worker thread, on a copy of the sorting)."""
+    quality = unit_quality(session, {u: m for u, m in members.items() if len(m)})
+    out = {}
+    for unit_id, spikes in members.items():
+        m = unit_metrics(session, unit_id, spikes)
+        q = quality.get(unit_id)
+        similar = (f"{session.units[q.most_similar].name} ({q.similarity:.2f})"
+                   if q is not None and q.most_similar in session.units else "")
+
+        def number(value: float, digits: int) -> str:
+            return "" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+        texts = [str(m.n_labels), f"{m.mean_confidence:.3f}", f"{m.snr:.1f}",
+                 f"{m.isi_violations_pct:.2f}", f"{m.rate_hz:.2f}",
+                 number(q.isolation_distance if q else np.nan, 1),
+                 number(q.l_ratio if q else np.nan, 3),
+                 number(q.presence_ratio if q else np.nan, 2),
+                 number(q.amplitude_cutoff if q else np.nan, 3), similar,
+                 provenance(session, spikes)]
+        out[unit_id] = (texts, q.most_similar if q is not None else None)
+    return out
 
 
 class UnitTable(QTableWidget):
     visibility_changed = pyqtSignal(set)
+    metrics_ready = pyqtSignal()        # the metrics of the state shown are filled in
 
     def __init__(self, controller) -> None:
         super().__init__(0, len(COLUMNS))
         self.controller = controller
         self.hidden: set[int] = set()
         self.most_similar: dict[int, int] = {}   # unit id -> its most similar unit's
+        self._figures: dict[int, list[str]] = {}   # unit id -> its last computed column texts
+        self._want = self._have = None             # (revision, group, units) keys
+        self._metrics = JobRunner(self)
+        self._metrics.finished.connect(self._metrics_ready)
+        self._metrics.failed.connect(lambda message, _details: log.warning(
+            "unit metrics failed: %s", message))
+        self._metrics.cancelled.connect(self._compute)
         self._filling = False
         self.setHorizontalHeaderLabels(COLUMNS)
         for column, name in enumerate(COLUMNS):
@@ -114,41 +151,30 @@ class UnitTable(QTableWidget):
         self.itemChanged.connect(self._changed)
 
     def refresh(self) -> None:
+        """Rows at once (name, spike count, quality, notes); the metrics are computed on a
+        worker thread from a copy of the sorting and filled in when ready (at a million spikes
+        they take longer than an interaction may). Until then a row shows its unit's last
+        figures."""
         session = self.controller.session
         self._filling = True
         self.setSortingEnabled(False)
         units = self.controller.units()
         self.setRowCount(len(units))
         members = self.controller.members()
-        self.most_similar: dict[int, int] = {}
-        quality = unit_quality(session, {u.id: members[u.id] for u in units
-                                         if u.id in members}) if session is not None else {}
         for row, unit in enumerate(units):
-            m = unit_metrics(session, unit.id, members.get(unit.id))
-            q = quality.get(unit.id)
-            if q is not None and q.most_similar is not None:
-                self.most_similar[unit.id] = q.most_similar
             visible = QTableWidgetItem()
             visible.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled
                              | Qt.ItemFlag.ItemIsSelectable)
             visible.setCheckState(Qt.CheckState.Unchecked if unit.id in self.hidden
                                   else Qt.CheckState.Checked)
             visible.setBackground(QColor(unit.colour))
-            visible.setData(Qt.ItemDataRole.UserRole, unit.id)
-            similar = (f"{session.units[q.most_similar].name} ({q.similarity:.2f})"
-                       if q is not None and q.most_similar in session.units else "")
-            cells = [visible, QTableWidgetItem(unit.name), _Number(str(m.n_spikes)),
-                     _Number(str(m.n_labels)), QTableWidgetItem(unit.quality),
-                     QTableWidgetItem(unit.notes), _Number(f"{m.mean_confidence:.3f}"),
-                     _Number(f"{m.snr:.1f}"), _Number(f"{m.isi_violations_pct:.2f}"),
-                     _Number(f"{m.rate_hz:.2f}"),
-                     _number(q.isolation_distance if q else np.nan, 1),
-                     _number(q.l_ratio if q else np.nan, 3),
-                     _number(q.presence_ratio if q else np.nan, 2),
-                     _number(q.amplitude_cutoff if q else np.nan, 3),
-                     QTableWidgetItem(similar),
-                     QTableWidgetItem(provenance(session, members.get(
-                         unit.id, np.zeros(0, np.int64))))]
+            last = self._figures.get(unit.id, [""] * len(COMPUTED))
+            cells = [visible, QTableWidgetItem(unit.name),
+                     _Number(str(len(members.get(unit.id, ())))), None,
+                     QTableWidgetItem(unit.quality), QTableWidgetItem(unit.notes)]
+            cells += [None] * (len(COLUMNS) - len(cells))
+            for column, text in zip(COMPUTED, last):
+                cells[column] = _Number(text) if column not in TEXTUAL else QTableWidgetItem(text)
             for column, item in enumerate(cells):
                 if column and column not in EDITABLE:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
@@ -159,6 +185,53 @@ class UnitTable(QTableWidget):
         self.setSortingEnabled(True)
         self.resizeColumnsToContents()
         self._filling = False
+        self._want = (self.controller.revision, self.controller.group, len(units))
+        self._compute()
+
+    def _compute(self) -> None:
+        """Start the metrics job for the state wanted (one at a time: a newer edit waits for
+        the running job, whose result is then dropped)."""
+        session = self.controller.session
+        if session is None or self._metrics.running or self._want == self._have:
+            return
+        from spikeapp.workflow.journal import snapshot_state
+
+        key = self._want
+        snapshot = snapshot_state(session)
+        members = {u.id: self.controller.members().get(u.id, np.zeros(0, np.int64))
+                   for u in self.controller.units()}
+
+        def job(_token):
+            yield Progress(0, 1, "unit metrics", "metrics")
+            return key, unit_figures(snapshot, members)
+
+        self._metrics.start(job)
+
+    def stop(self) -> None:
+        """Before the window closes: the metrics job is cancelled and its thread joined."""
+        self._want = self._have
+        self._metrics.wait()
+
+    def _metrics_ready(self, result) -> None:
+        key, figures = result
+        if key != self._want:
+            self._compute()   # an edit came meanwhile: compute again
+            return
+        self._have = key
+        self._figures.update({u: texts for u, (texts, _) in figures.items()})
+        self.most_similar = {u: other for u, (_, other) in figures.items() if other is not None}
+        self._filling = True
+        self.setSortingEnabled(False)
+        for row in range(self.rowCount()):
+            unit_id = self.item(row, 0).data(Qt.ItemDataRole.UserRole)
+            if unit_id not in figures:
+                continue
+            for column, text in zip(COMPUTED, figures[unit_id][0]):
+                self.item(row, column).setText(text)
+        self.setSortingEnabled(True)
+        self.resizeColumnsToContents()
+        self._filling = False
+        self.metrics_ready.emit()
 
     def _unresolved_row(self, session) -> None:
         """The spikes the network was not sure enough of, as a row: selecting it selects them,
