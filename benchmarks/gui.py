@@ -6,7 +6,10 @@ Times, each including the redraw of every view: selecting a unit in the table, a
 feature view (applied to all spikes), recolouring after training (applying a network's
 predictions to all spikes), undo. Target < 100 ms each. Saving: the GUI thread's share of a save
 (copying the state; target < 200 ms) and the time until the file is written on the worker
-thread. Each figure is the median (and worst)
+thread. Stalls (``--stalls``): the longest the GUI thread went without serving its event loop
+(a 5 ms timer's longest gap) while the first training runs and is applied, while L finds the
+first question (and how long until it shows), and while ten answers trigger the automatic
+retrain, which runs, is previewed and applied. Each figure is the median (and worst)
 of --rounds rounds after one round of warm-up. Baseline for the ratio: the same operation with
 100,000 spikes (a ratio near 1 means the cost does not grow with the count, because views draw a
 bounded sample).
@@ -111,10 +114,101 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
     return results
 
 
+class StallMeter:
+    """The longest gap between ticks of a 5 ms timer on the GUI thread: how long the window
+    could not answer."""
+
+    def __init__(self) -> None:
+        from PyQt6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.longest = 0.0
+        self._last = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
+
+    def __enter__(self) -> StallMeter:
+        self.longest, self._last = 0.0, time.perf_counter()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.timer.stop()
+        self._tick()
+
+
+def measure_stalls(n: int) -> dict[str, float]:
+    """Longest GUI-thread stalls (ms) during a real training and its apply, L, and the
+    automatic retrain after ten answers from the queue."""
+    import tempfile
+    from pathlib import Path
+
+    from PyQt6.QtWidgets import QApplication
+
+    from spikeapp.gui.main_window import MainWindow
+
+    folder = Path(tempfile.mkdtemp(prefix="spikeapp-gui-stalls-"))
+    os.environ["SPIKEAPP_DATA"] = str(folder / "data")
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow()
+    window.files.confirm_discard = lambda: True
+    window.ask_preview = lambda summary, stale=False: "all"
+    window.resize(1400, 900)
+    window.show()
+    session, truth = synthetic_session(n)
+    window.warm_up.join()   # the modules the window loads as it opens
+    window.controller.set_session(session)
+    c = window.controller
+
+    def settle(condition, limit_s: float = 1800) -> float:
+        started = time.perf_counter()
+        while not condition():
+            app.processEvents()
+            time.sleep(0.002)
+            if time.perf_counter() - started > limit_s:
+                raise TimeoutError("the window did not settle")
+        return time.perf_counter() - started
+
+    settle(lambda: not window.busy())
+    out: dict[str, float] = {}
+    with StallMeter() as meter:
+        window.train()
+        out["training: wall s"] = settle(lambda: not window.busy() and c.session.source.max() > 1)
+    out["training and its apply: longest stall"] = 1000 * meter.longest
+    with StallMeter() as meter:
+        started = time.perf_counter()
+        window.start_queue()
+        settle(lambda: window.queue.current is not None)
+        out["L: first question after"] = 1000 * (time.perf_counter() - started)
+    out["L: longest stall"] = 1000 * meter.longest
+    units = [u.id for u in c.units()]
+    with StallMeter() as meter:
+        for _ in range(window.queue.auto.value()):
+            spike = window.queue.current
+            c.select(np.array([spike]))
+            c.label_key(units.index(units[int(truth[spike])]) + 1)   # the person's key
+            app.processEvents()
+        settle(lambda: window.trainer.running)
+        out["retrain: wall s"] = settle(lambda: not window.busy())
+    out["automatic retrain and its apply: longest stall"] = 1000 * meter.longest
+    window.close()
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spikes", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--stalls", action="store_true",
+                        help="also train, run L and the automatic retrain (minutes at 1M)")
     args = parser.parse_args()
     small = measure(100_000, args.rounds)
     large = measure(args.spikes, args.rounds)
@@ -126,6 +220,10 @@ def main() -> None:
         value, base = float(np.median(values)), float(np.median(small[name]))
         print(f"{name:<26} {value:6.1f} ms ({max(values):6.1f}) at {args.spikes:,} spikes; "
               f"{base:6.1f} ms at 100,000; ratio {value / base:.2f}")
+    if args.stalls:
+        for name, value in measure_stalls(args.spikes).items():
+            unit = "s" if name.endswith("wall s") else "ms"
+            print(f"{name:<48} {value:8.1f} {unit} at {args.spikes:,} spikes")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import time
 import traceback
 
@@ -41,6 +43,22 @@ from spikeapp.session.state import QUALITIES
 log = logging.getLogger(__name__)
 
 
+# Loaded on a thread as the window opens, while nobody is clicking yet: a C extension's set-up
+# (torch's takes ~0.2 s) holds the interpreter lock, and done later by a training or the queue's
+# clustering on its worker thread it froze the window for as long.
+HEAVY_MODULES = ("spikeapp.training.trainer", "spikeapp.training.teacher",
+                 "sklearn.mixture", "sklearn.discriminant_analysis", "sklearn.covariance",
+                 "spikeapp.workflow.review", "spikeapp.workflow.proposals")
+
+
+def _import_heavy_modules() -> None:
+    for name in HEAVY_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:   # noqa: BLE001 - a module that fails here fails again where it is used
+            log.exception("could not load %s ahead of time", name)
+
+
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
@@ -60,6 +78,9 @@ class MainWindow(QMainWindow):
         self.matcher = JobRunner(self)
         self.recording = None
         self.demo = None
+        self.warm_up = threading.Thread(target=_import_heavy_modules, name="spikeapp-warm-up",
+                                        daemon=True)
+        self.warm_up.start()
         self._train_queue: list[int] = []
         self._training_job = None
         self._stale: set[str] = set()
