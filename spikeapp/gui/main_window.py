@@ -8,6 +8,7 @@ import threading
 import time
 import traceback
 
+import numpy as np
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
@@ -572,6 +573,13 @@ class MainWindow(QMainWindow):
             raise SpikeappError("train this channel first (T): the queue comes from the network's "
                                 "predictions")
         self.bottom_tabs.setCurrentWidget(self.queue)
+        if self.queue.current is None or self.queue.output is not output:
+            # The least sure spike at once; the clustered queue follows from the worker.
+            from spikeapp.workflow.review import first_question
+
+            first = first_question(self.controller.session, output)
+            if first is not None:
+                self.queue.fill(output, np.array([first]), 0)
         self._fill_queue(output)
 
     def _fill_queue(self, output) -> None:
@@ -587,6 +595,8 @@ class MainWindow(QMainWindow):
         output = self._queue_output
         if self.controller.outputs.get(output.group) is not output:
             return   # another training or session since: its queue is no longer wanted
+        # The ranked queue replaces the first question asked while it was chosen (a typical
+        # spike of a cluster no label covers is worth more than the least sure spike).
         if self.queue.fill(output, spikes, uncovered):
             self.status_text.setText("label next: press the unit's key, S skips")
         else:

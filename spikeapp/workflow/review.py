@@ -29,6 +29,22 @@ def label_next(session: Session, output: TrainingOutput, size: int = 20, explain
     return (spikes, uncovered) if explain else spikes
 
 
+def first_question(session: Session, output: TrainingOutput) -> int | None:
+    """The unlabelled spike the network was least sure of (the smallest margin between its two
+    most probable units): asked at once while the clustering behind the full queue runs. None
+    when every spike is labelled or there are no probabilities."""
+    if output.probabilities is None or not len(output.spikes):
+        return None
+    open_ = np.flatnonzero(~np.isin(session.source[output.spikes], LABELLED))
+    if not len(open_):
+        return None
+    probabilities = output.probabilities[open_]
+    if probabilities.shape[1] < 2:
+        return int(output.spikes[open_[0]])
+    top = np.partition(probabilities, -2, axis=1)
+    return int(output.spikes[open_[np.argmin(top[:, -1] - top[:, -2])]])
+
+
 def label_next_job(session: Session, output: TrainingOutput, size: int = 20
                    ) -> Callable[[CancelToken | None], Job[tuple[NDArray[np.int64], int]]]:
     """:func:`label_next` as a job for a worker thread: which spikes are labelled is copied

@@ -26,6 +26,12 @@ def test_queue_retrain_preview(window, qtbot):
     assert window.training.reliability.listDataItems()  # the reliability diagram is drawn
 
     qtbot.keyClick(window, Qt.Key.Key_L)
+    # The first question is there at once (the least sure spike), before the clustering that
+    # ranks the queue has finished.
+    asked = window.queue.current
+    from spikeapp.workflow.review import first_question
+
+    assert asked is not None and asked == first_question(session, c.outputs[c.group])
     qtbot.waitUntil(lambda: not window.queuer.running and window.queue.current is not None,
                     timeout=30_000)
     queue = window.queue

@@ -98,3 +98,19 @@ def test_a_cluster_the_network_gives_to_another_unit_than_its_label_is_queued():
     candidates = np.setdiff1d(np.arange(600), labelled)
     picks = uncovered_clusters(features, candidates, labelled, guesses=guesses)
     assert len(picks) == 1 and truth[picks[0]] == 2
+
+
+def test_the_first_question_is_the_unlabelled_spike_with_the_smallest_margin():
+    from types import SimpleNamespace
+
+    from spikeapp.session.state import HUMAN
+    from spikeapp.workflow.review import first_question
+
+    probabilities = np.array([[0.9, 0.1], [0.52, 0.48], [0.5, 0.5], [0.7, 0.3]], np.float32)
+    output = SimpleNamespace(spikes=np.array([10, 11, 12, 13]), probabilities=probabilities)
+    session = SimpleNamespace(source=np.zeros(20, np.int8))
+    assert first_question(session, output) == 12
+    session.source[12] = HUMAN           # labelled: the next least sure
+    assert first_question(session, output) == 11
+    session.source[[10, 11, 13]] = HUMAN
+    assert first_question(session, output) is None

@@ -62,14 +62,17 @@ class QueuePanel(QWidget):
 
         return label_next_job(self.controller.session, output, QUEUE_SIZE)
 
-    def fill(self, output, spikes, uncovered: int) -> int:
-        """Show the queue the job chose for ``output``; returns its length."""
+    def fill(self, output, spikes, uncovered: int | set[int]) -> int:
+        """Show the queue the job chose for ``output``; returns its length. ``uncovered``: how
+        many of the first spikes typify clusters no label covers, or those spikes."""
         self.output = output
         self.labelled_since_training = 0
         session = self.controller.session
         # Spikes labelled while the job ran leave the queue at once.
         self.queue = [int(s) for s in spikes if session.source[int(s)] not in LABELLED]
-        self.uncovered = {int(s) for s in spikes[:uncovered]} & set(self.queue)
+        typical = uncovered if isinstance(uncovered, set) else {int(s) for s in
+                                                                 spikes[:uncovered]}
+        self.uncovered = typical & set(self.queue)
         self.show_current()
         return len(self.queue)
 
