@@ -23,7 +23,7 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         self.nextRow()
         self.ccg = self.addPlot(title="correlogram (ms)")
         self.nextRow()
-        self.amplitude = self.addPlot(title="amplitude (µV) over time (s)")
+        self.amplitude = self.addPlot(title="amplitude over time (s)")
         self.nextRow()
         self.rate = self.addPlot(title="firing rate (Hz) over time (s)")
         self._pools = {plot: CurvePool(plot) for plot in (self.isi, self.ccg, self.rate)}
