@@ -157,6 +157,8 @@ def cmd_sort(args: argparse.Namespace) -> int:
     from spikeapp.workflow.sorting import group_of_channel, trainable_groups
     from spikeapp.workflow.workspace import Workspace
 
+    if args.workers is not None and args.workers < 1:
+        raise SpikeappError(f"--workers {args.workers}: give 1 or more")
     if args.active and not args.truth:
         raise SpikeappError("--active answers the label-next queue from a ground truth: give "
                             "--truth TRUTH.csv")
@@ -235,8 +237,6 @@ def _train_groups(workspace, targets: list[int], args: argparse.Namespace, failu
     from spikeapp.tasks import run_with_progress_bar
     from spikeapp.workflow.parallel import plan_workers, train_groups
 
-    if args.workers is not None and args.workers < 1:
-        raise SpikeappError(f"--workers {args.workers}: give 1 or more")
     given = param_table.from_namespace(args, "training").get("threads", 0)
     plan = plan_workers(len(targets), args.workers or 0, given)
     workspace.set_params("training", threads=plan.threads)

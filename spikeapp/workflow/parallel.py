@@ -81,8 +81,9 @@ def plan_workers(groups: int, workers: int = 0, threads: int = 0, reserve: int =
     cores shared evenly among the workers; a given thread count is kept (results depend on it)
     and the workers are fewer when needed.
     """
-    usable = max(1, (cores if cores is not None else available_cores()) - reserve)
-    wanted = workers if workers > 0 else default_workers()
+    cores = cores if cores is not None else available_cores()
+    usable = max(1, cores - reserve)
+    wanted = workers if workers > 0 else max(1, cores - 1)
     count = max(1, min(wanted, groups, usable))
     if threads > 0:
         count = max(1, min(count, usable // threads))
@@ -158,6 +159,8 @@ def _failure(group: int, error: BaseException) -> GroupFailure:
 def _train_here(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToken | None
                 ) -> Job[GroupTrainings]:
     """The serial path: this process, one group after another."""
+    from spikeapp.training.device import torch_threads
+
     result = GroupTrainings(plan=plan)
     for k, job in enumerate(jobs):
         work = train_and_predict(job.data, job.network, _training_params(job, plan),
@@ -168,6 +171,7 @@ def _train_here(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToken |
                     progress = next(work)
                 except StopIteration as stop:
                     result.outputs.append(stop.value)
+                    result.worker_threads[job.group] = torch_threads()
                     break
                 yield Progress(k + _share(progress), len(jobs),
                                f"channel {job.group}: {progress.message}", progress.unit,
@@ -178,7 +182,6 @@ def _train_here(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToken |
             failure = _failure(job.group, error)
             log.warning("%s", failure.message)
             result.failures.append(failure)
-        result.worker_threads[job.group] = plan.threads
     return result
 
 
