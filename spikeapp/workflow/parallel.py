@@ -229,12 +229,12 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
             if cancel is not None and cancel.cancelled:
                 raise Cancelled()
             finished, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
-            extra: dict[str, Any] = {}
+            extras: list[dict[str, Any]] = []   # each epoch of the followed group's curve
             for group, progress in _drain(messages):
                 done_of[group] = min(_share(progress), 0.99)
                 latest[group] = progress.message
                 if group == followed and progress.extra:
-                    extra = progress.extra
+                    extras.append(progress.extra)
             for future in finished:
                 group = futures[future]
                 done_of[group] = 1.0
@@ -254,9 +254,9 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
                     log.warning("%s", result.failures[-1].message)
             running = [f"channel {g}: {latest[g]}" for g in by_group
                        if latest[g] not in ("waiting for a worker", "done", "failed")]
-            yield Progress(sum(done_of.values()), len(jobs),
-                           "; ".join(running) or f"{len(portable)} of {len(jobs)} groups done",
-                           "group", extra)
+            message = "; ".join(running) or f"{len(portable)} of {len(jobs)} groups done"
+            for extra in extras or [{}]:
+                yield Progress(sum(done_of.values()), len(jobs), message, "group", extra)
     finally:
         stop.set()   # running workers stop at their next step instead of finishing
         pool.shutdown(wait=True, cancel_futures=True)
