@@ -9,9 +9,11 @@ its group's snapshot (waveforms, labels, parameters, seed) and sends back the ne
 checkpoint bytes and the predictions as arrays; the parent rebuilds the
 :class:`~spikeapp.workflow.sorting.TrainingOutput` the serial path makes.
 
-Results depend on the torch thread count (the CPU kernels split their sums by thread: the
-weights differ in the last bits, and rarely a spike near a boundary can change unit), so both
-paths train every group with the same per-group count, :attr:`WorkerPlan.threads`. With an
+Results depend on the torch thread count: the CPU kernels split their sums by thread, the
+weights differ in the last bits after a step and drift apart over a training (on the 32-channel
+probe of benchmarks/scale_out.py, 2 threads against 1: 8 of 16,504 spikes in another unit,
+confidences up to 0.15 apart). So both paths train every group with the same per-group count,
+:attr:`WorkerPlan.threads`. With an
 explicit thread count the plan keeps it and takes fewer workers instead, so that one and many
 workers give identical networks and predictions.
 
