@@ -161,6 +161,8 @@ def cmd_sort(args: argparse.Namespace) -> int:
     from spikeapp.workflow.sorting import group_of_channel, trainable_groups
     from spikeapp.workflow.workspace import Workspace
 
+    if args.workers is not None and args.workers < 1:
+        raise SpikeappError(f"--workers {args.workers}: give 1 or more")
     if args.active and not args.truth:
         raise SpikeappError("--active answers the label-next queue from a ground truth: give "
                             "--truth TRUTH.csv")
@@ -209,13 +211,12 @@ def cmd_sort(args: argparse.Namespace) -> int:
         raise SpikeappError(f"{args.labels or args.recording}: no channel has labels of two "
                             "units or more")
     truth = read_seeds(args.truth) if args.truth else None
-    for group in targets:
-        output = run_with_progress_bar(workspace.training_job(group).run(),
-                                       f"train channel {group}", enabled=not args.quiet)
+    failures = []
+    for output in _train_groups(workspace, targets, args, failures):
         workspace.apply(output)
         if args.active:
             output = _answer_queue(workspace, output, truth, args.active, args.quiet)
-        atomic_write(out / f"network_channel{group}.pt", output.network)
+        atomic_write(out / f"network_channel{output.group}.pt", output.network)
     if args.recover:
         workspace.set_session(_recover(workspace.session, args, reader), name=args.recording)
     session = workspace.session
@@ -225,7 +226,37 @@ def cmd_sort(args: argparse.Namespace) -> int:
     _print_units(session)
     if args.truth:
         _print_accuracy(session, args.truth)
+    for failure in failures:
+        print(f"spikeapp: error: {failure.message}", file=sys.stderr)
+    if failures:
+        return EXIT_USER_ERROR if all(f.user_error for f in failures) else 1
     return 0
+
+
+def _train_groups(workspace, targets: list[int], args: argparse.Namespace, failures: list):
+    """Each group's training output, trained in ``--workers`` processes at once (or one after
+    another here); the groups that fail join ``failures``, the others are yielded all the
+    same. Every group trains with the plan's thread count, on either path (results depend on
+    it)."""
+    from spikeapp.tasks import run_with_progress_bar
+    from spikeapp.workflow.parallel import plan_workers, train_groups
+
+    given = param_table.from_namespace(args, "training").get("threads", 0)
+    plan = plan_workers(len(targets), args.workers or 0, given)
+    workspace.set_params("training", threads=plan.threads)
+    jobs = [workspace.training_job(group) for group in targets]
+    if plan.parallel:
+        trained = run_with_progress_bar(
+            train_groups(jobs, plan), f"train {len(jobs)} channel groups in {plan.workers} "
+            f"processes", enabled=not args.quiet)
+        failures += trained.failures
+        yield from trained.outputs
+        return
+    for job in jobs:
+        trained = run_with_progress_bar(train_groups([job], plan), f"train channel {job.group}",
+                                        enabled=not args.quiet)
+        failures += trained.failures
+        yield from trained.outputs
 
 
 def _recover(session, args: argparse.Namespace, reader: dict):
@@ -472,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     sort.add_argument("--truth", metavar="TRUTH.csv",
                       help="ground truth (time_s,channel,unit) to report accuracy against")
     sort.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sort.add_argument("--workers", type=int, metavar="N",
+                      help="channel groups trained at once, each in its own process, the cores "
+                           "shared among them (default: all cores but one; 1: one after "
+                           "another in this process). Results depend on the threads per group: "
+                           "give --threads too for the same results with any N")
     sort.add_argument("--recover", action="store_true",
                       help="after training, the sorted units' templates search the signal for "
                            "spikes the threshold missed (under it, inside overlaps); they join "

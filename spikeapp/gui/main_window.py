@@ -84,6 +84,8 @@ class MainWindow(QMainWindow):
         self.warm_up.start()
         self._train_queue: list[int] = []
         self._training_job = None
+        self._group_jobs: dict = {}
+        self.train_workers = 0   # Shift+T's worker processes (0: as many as the cores allow)
         self._stale: set[str] = set()
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
@@ -361,12 +363,57 @@ class MainWindow(QMainWindow):
         self._train_next()
 
     def train_all(self) -> None:
+        """Every group with labels: side by side in worker processes when the cores allow
+        (one kept for the window), else one after another."""
+        from spikeapp.workflow.parallel import plan_workers
         from spikeapp.workflow.sorting import trainable_groups
 
-        self._train_queue = trainable_groups(self.controller.session)
-        if not self._train_queue:
+        groups = trainable_groups(self.controller.session)
+        if not groups:
             raise SpikeappError("label spikes of two units or more on a channel first")
-        self._train_next()
+        plan = plan_workers(len(groups), self.train_workers, self.workspace.training["threads"],
+                            reserve=1)
+        if not plan.parallel:
+            self._train_queue = groups
+            self._train_next()
+            return
+        if self.trainer.running or self._train_queue:
+            return
+        from spikeapp.workflow.parallel import train_groups
+
+        jobs = [self.controller.training_job(group) for group in groups]
+        self._group_jobs = {job.group: job for job in jobs}
+        self.training.started()
+        self.training.status.setText(f"training channels {', '.join(map(str, groups))} in "
+                                     f"{plan.workers} processes...")
+        self.bottom_tabs.setCurrentWidget(self.training)
+        self.trainer.start(lambda cancel: train_groups(jobs, plan, cancel))
+
+    def _trained_groups(self, result) -> None:
+        """Groups trained side by side: each offered and applied in turn (a retrain's preview
+        asks first), each failure shown with its group's name."""
+        jobs, self._group_jobs = self._group_jobs, {}
+        applied = []
+        for output in result.outputs:
+            if self.review_output(self.workspace.offer(output, jobs[output.group])):
+                applied.append(output)
+            if output.candidates:
+                self.log.appendPlainText(
+                    f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
+                    "unlike every labelled unit; press U to see them")
+        for failure in result.failures:
+            self.show_error(failure.message, failure.details)
+        if result.outputs:
+            self.training.show_calibration(result.outputs[0].trained.calibration)
+        names = ", ".join(str(o.group) for o in applied) or "none"
+        failed = "".join(f"; channel {f.group} failed" for f in result.failures)
+        self.training.stopped(f"{len(result.outputs)} channel(s) trained in "
+                              f"{result.plan.workers} processes; predictions applied to "
+                              f"channel(s) {names} (Ctrl+Z reverts each){failed}",
+                              complete=not result.failures)
+        current = [o for o in applied if o.group == self.controller.group]
+        if current and self.queue.output is not None:
+            self._fill_queue(current[0])
 
     def _train_next(self) -> None:
         if not self._train_queue or self.trainer.running:
@@ -384,6 +431,11 @@ class MainWindow(QMainWindow):
         self.trainer.start(job.run)
 
     def _trained(self, output) -> None:
+        from spikeapp.workflow.parallel import GroupTrainings
+
+        if isinstance(output, GroupTrainings):
+            self._trained_groups(output)
+            return
         self._train_queue = self._train_queue[1:]
         offer = self.workspace.offer(output, self._training_job)
         self.training.show_calibration(output.trained.calibration)

@@ -18,6 +18,11 @@ def cap_threads(threads: int = 0) -> int:
     return count
 
 
+def torch_threads() -> int:
+    """The CPU threads torch uses now in this process."""
+    return torch.get_num_threads()
+
+
 def choose_device(requested: str = "auto") -> torch.device:
     """CUDA, then Apple MPS, then CPU; an unavailable request falls back to CPU with a log."""
     if requested in ("auto", "cuda") and torch.cuda.is_available():
