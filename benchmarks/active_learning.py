@@ -4,6 +4,15 @@ recording; and the calibration of the network's confidence before and after temp
 
     python benchmarks/active_learning.py            # 10 seeds, every data set
     python benchmarks/active_learning.py --quick    # 3 seeds, Difficult2 noise 0.10 and the demo
+    python benchmarks/active_learning.py --suite [--quick]   # the suite's hard cases
+
+``--suite``: the ground-truth suite's single channels and tetrodes (benchmarks/gtsim.py,
+reporting seed 1; ``--tuning``: tuning seed 101), detected as the app detects, each detection
+matched to its true unit (units with fewer than 20 detections left out). A case is *hard* when
+the network with 20 random labels per unit stays at least 3 points below its all-labels ceiling
+(shrinkage LDA on every detected true spike, 5-fold); only hard cases are run. The target is
+then the ceiling less 1 point, the budget 10 labels per unit, a round adds as many labels as
+there are units, and the accuracy at 5 and 10 labels per unit is reported per strategy.
 
 Both strategies start from the same labels (one per unit), train the product's CNN
 (self-training included), measure accuracy on every spike not labelled, and add one label a
@@ -68,6 +77,71 @@ def demo_set() -> tuple[str, np.ndarray, np.ndarray]:
     return "demo channel 0", np.asarray(result.waveforms[on0[keep]]), classes
 
 
+def suite_sets(quick: bool, tuning: bool, only: str | None = None
+               ) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
+    """The suite's single-channel and tetrode recordings as (name, detected true spikes'
+    waveforms, their true units, the all-labels ceiling)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from groundtruth import match_group
+    from gtsim import REPORTING_SEEDS, TUNING_SEEDS, simulate, suite_cases
+
+    from spikeapp.detection import detect
+    from spikeapp.io.base import ArrayRecording
+    from spikeapp.session import Session
+    from spikeapp.tasks import run_job
+
+    seed = (TUNING_SEEDS if tuning else REPORTING_SEEDS)[0]
+    out = []
+    for case in suite_cases():
+        if case.kind == "probe":
+            continue   # sorted in 8 groups: the other cases cover one group each
+        if only and not any(part in case.name for part in only.split(",")):
+            continue
+        sim = simulate(case, seed)
+        groups = [list(case.groups[0])] if case.groups else None
+        detection = run_job(detect(ArrayRecording(sim.data, case.fs, path=case.name), {},
+                                   groups))
+        session = Session(detection)
+        group = int(detection.group_ids[0])
+        truth = match_group(sim, session, group, detection.group_members(group))
+        units, counts = np.unique(truth.true_unit[truth.true_unit >= 0], return_counts=True)
+        keep_units = units[counts >= 20]
+        rows = np.flatnonzero(np.isin(truth.true_unit, keep_units))
+        if len(keep_units) < 2:
+            continue
+        width = len(detection.group_members(group))
+        waveforms = np.asarray(detection.waveforms[truth.spikes[rows]])[:, :width]
+        _, classes = np.unique(truth.true_unit[rows], return_inverse=True)
+        out.append((f"{case.name} seed {seed}", waveforms, classes, ceiling_of(waveforms,
+                                                                              classes)))
+        if quick and len(out) >= 6:
+            break
+    return out
+
+
+def ceiling_of(waveforms: np.ndarray, classes: np.ndarray) -> float:
+    """What the spikes allow: shrinkage LDA trained on every true label, 5-fold cross-validated
+    (as the suite's ceiling)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    x = waveforms.reshape(len(waveforms), -1)
+    guess = cross_val_predict(LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"), x,
+                              classes, cv=StratifiedKFold(5, shuffle=True, random_state=0))
+    return float((guess == classes).mean())
+
+
+def twenty_label_accuracy(job: tuple) -> tuple[str, float]:
+    """The network with 20 random labels per unit (which cases are hard)."""
+    from spikeapp.training.benchmark import draw_labels
+
+    name, waveforms, truth, seed = job
+    labelled = draw_labels(truth, 20, np.random.default_rng([seed, 20]))
+    probabilities = make_fit_predict(waveforms, 1, [])(labelled, truth[labelled])
+    rest = np.setdiff1d(np.arange(len(truth)), labelled)
+    return name, float((probabilities[rest].argmax(axis=1) == truth[rest]).mean())
+
+
 def coordinates(waveforms: np.ndarray, components: int = 5) -> np.ndarray:
     """The first principal components of the waveforms (the app's detection keeps 5)."""
     from sklearn.decomposition import PCA
@@ -101,7 +175,7 @@ def run_one(job: tuple) -> tuple:
     """One strategy on one data set from one seed (a worker process, one torch thread)."""
     from spikeapp.training.active import simulate
 
-    name, waveforms, truth, features, seed, strategy, args = job
+    name, waveforms, truth, features, seed, strategy, args = job   # args: this set's settings
     started = time.perf_counter()
     fit_predict = make_fit_predict(waveforms, 1, [])
     # Spread over the first 3 components; clusters sought in the 5 the app keeps per spike.
@@ -132,6 +206,9 @@ def calibrate_one(job: tuple) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, two data sets")
+    parser.add_argument("--suite", action="store_true",
+                        help="the ground-truth suite's hard cases instead (issue 18)")
+    parser.add_argument("--tuning", action="store_true", help="with --suite: the tuning seed")
     parser.add_argument("--sets", default=None,
                         help="only the data sets whose name holds one of these (comma-separated)")
     parser.add_argument("--seeds", type=int, default=None)
@@ -147,45 +224,91 @@ def main() -> None:
     args = parser.parse_args()
     seeds = args.seeds or (3 if args.quick else 10)
     args.budget = args.budget or (30 if args.quick else 60)
-    sets = quiroga_sets(args.quick) if SHARED.is_dir() else []
-    sets.append(demo_set())
-    if args.sets:
-        sets = [s for s in sets if any(part in s[0] for part in args.sets.split(","))]
-    print(f"# target {args.target:.0%}, {args.batch} label(s) a round, budget {args.budget} "
-          f"labels, {seeds} seeds, {args.workers} worker(s) of one thread; "
-          "baseline: random labelling", flush=True)
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     started = time.perf_counter()
-    settings = {"batch": args.batch, "target": args.target, "budget": args.budget,
-                "components": args.components}
+    if args.suite:
+        suite = suite_sets(args.quick, args.tuning, args.sets)
+        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+            twenty = dict(pool.map(twenty_label_accuracy,
+                                   [(name, w, t, 0) for name, w, t, _ in suite]))
+        print("# 20 random labels per unit against the all-labels ceiling (hard: >= 3 points "
+              "below)")
+        hard = []
+        for name, waveforms, truth, ceiling in suite:
+            gap = 100 * (ceiling - twenty[name])
+            print(f"{name}: {truth.max() + 1} units, {len(truth)} spikes, 20 labels "
+                  f"{100 * twenty[name]:.2f} %, ceiling {100 * ceiling:.2f} %, gap {gap:.1f}"
+                  f"{'  (hard)' if gap >= 3 else ''}", flush=True)
+            if gap >= 3:
+                hard.append((name, waveforms, truth, ceiling))
+        sets = [(name, w, t) for name, w, t, _ in hard]
+        settings = {name: {"batch": int(t.max()) + 1, "target": ceiling - 0.01,
+                           "budget": 10 * (int(t.max()) + 1), "components": args.components}
+                    for name, w, t, ceiling in hard}
+    else:
+        sets = quiroga_sets(args.quick) if SHARED.is_dir() else []
+        sets.append(demo_set())
+        if args.sets:
+            sets = [s for s in sets if any(part in s[0] for part in args.sets.split(","))]
+        settings = {name: {"batch": args.batch, "target": args.target, "budget": args.budget,
+                           "components": args.components} for name, _, _ in sets}
+    plan = ("the ceiling less 1 point, budget 10 labels per unit, as many labels a round as "
+            "units"
+            if args.suite else f"target {args.target:.0%}, {args.batch} label(s) a round, "
+            f"budget {args.budget} labels")
+    print(f"# {plan}, {seeds} seeds, {args.workers} worker(s) of one thread; baseline: random "
+          "labelling", flush=True)
     features = {name: coordinates(waveforms) for name, waveforms, _ in sets}
-    jobs = [(name, waveforms, truth, features[name], seed, strategy, settings)
+    jobs = [(name, waveforms, truth, features[name], seed, strategy, settings[name])
             for name, waveforms, truth in sets for seed in range(seeds)
             for strategy in ("random", "queue")]
     needed: dict[str, dict[str, list[int]]] = {name: {"random": [], "queue": []}
                                                for name, _, _ in sets}
-    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    at_budget: dict[str, dict[str, dict[int, list[float]]]] = {
+        name: {"random": {5: [], 10: []}, "queue": {5: [], 10: []}} for name, _, _ in sets}
     with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
         for name, seed, strategy, run, seconds in pool.map(run_one, jobs):
             needed[name][strategy].append(run.labels_needed)
+            units = settings[name]["batch"] if args.suite else 0
+            for per_unit in (5, 10):
+                reached = [r.accuracy for r in run.rounds if r.labels <= per_unit * units]
+                if units and reached:
+                    # a run that stopped at the target keeps its accuracy beyond it
+                    at_budget[name][strategy][per_unit].append(reached[-1])
             trace = " ".join(f"{r.labels}:{100 * r.accuracy:.2f}" for r in run.rounds)
             print(f"{name} seed {seed} {strategy:<6} "
                   f"{'reached' if run.reached_at else 'NOT reached'} at "
                   f"{run.labels_needed} labels  [{trace}]  {seconds:.0f} s", flush=True)
-        eces = list(pool.map(calibrate_one, [(waveforms, truth, seed) for _, waveforms, truth
-                                             in sets for seed in range(seeds)]))
-    ratios = []
+        eces = [] if args.suite else list(pool.map(
+            calibrate_one, [(waveforms, truth, seed) for _, waveforms, truth in sets
+                            for seed in range(seeds)]))
+    ratios, gains = [], []
     for name, counts in needed.items():
         queue, random = np.mean(counts["queue"]), np.mean(counts["random"])
         ratios.append(queue / random)
-        print(f"{name}: labels to {args.target:.0%}: queue {queue:.1f} +- "
+        target = settings[name]["target"]
+        print(f"{name}: labels to {100 * target:.2f} %: queue {queue:.1f} +- "
               f"{np.std(counts['queue']):.1f}, random {random:.1f} +- "
-              f"{np.std(counts['random']):.1f}; ratio {queue / random:.2f}", flush=True)
-    before, after = np.mean([e[0] for e in eces]), np.mean([e[1] for e in eces])
-    print(f"expected calibration error on unlabelled spikes, {CALIBRATION_LABELS} labels per "
-          f"unit: {before:.4f} before temperature scaling, {after:.4f} after "
-          f"({len(eces)} trained networks)")
+              f"{np.std(counts['random']):.1f} (budget {settings[name]['budget']}); ratio "
+              f"{queue / random:.2f}", flush=True)
+        if args.suite:
+            for per_unit in (5, 10):
+                q = 100 * np.mean(at_budget[name]["queue"][per_unit])
+                r = 100 * np.mean(at_budget[name]["random"][per_unit])
+                print(f"  at {per_unit} labels per unit: queue {q:.2f} %, random {r:.2f} %, "
+                      f"difference {q - r:+.2f} points")
+                if per_unit == 10:
+                    gains.append(q - r)
+    if eces:
+        before, after = np.mean([e[0] for e in eces]), np.mean([e[1] for e in eces])
+        print(f"expected calibration error on unlabelled spikes, {CALIBRATION_LABELS} labels "
+              f"per unit: {before:.4f} before temperature scaling, {after:.4f} after "
+              f"({len(eces)} trained networks)")
+    if gains:
+        print(f"queue - random at 10 labels per unit, mean over the hard cases: "
+              f"{np.mean(gains):+.2f} points")
     print(f"wall time {time.perf_counter() - started:.0f} s")
-    print(f"label_ratio {np.mean(ratios):.2f}")
+    print(f"label_ratio {np.mean(ratios):.2f}" if ratios else "label_ratio n/a (no hard case)")
 
 
 if __name__ == "__main__":
