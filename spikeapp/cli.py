@@ -172,9 +172,15 @@ def cmd_sort(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SpikeappError(f"{out}: cannot create the output folder: {error.strerror}") from error
-    if not args.labels and not args.propose:
-        raise SpikeappError("give hand labels (--labels SEEDS.csv), or --propose to sort from "
-                            "the proposed units alone")
+    if args.networks and (args.labels or args.propose or args.active):
+        raise SpikeappError("--networks sorts with the earlier session's networks alone: label "
+                            "and train again in the window afterwards, not with --labels, "
+                            "--propose or --active")
+    if not args.labels and not args.propose and not args.networks:
+        raise SpikeappError("give hand labels (--labels SEEDS.csv), --propose to sort from the "
+                            "proposed units alone, or --networks SESSION to sort with an "
+                            "earlier session's networks")
+    earlier = _earlier_session(args.networks) if args.networks else None
     seeds = read_seeds(args.labels) if args.labels else None
     network = param_table.from_namespace(args, "network")
     training = _training_options(args)
@@ -206,8 +212,10 @@ def cmd_sort(args: argparse.Namespace) -> int:
                   f"unit {unit}")
         if len(report.unmatched) > 20:
             print(f"  ... and {len(report.unmatched) - 20} more")
-    targets = trainable_groups(session)
-    if not targets:
+    if earlier is not None:
+        _carry(workspace, earlier, Path(args.networks), out, args.quiet)
+    targets = [] if earlier is not None else trainable_groups(session)
+    if not targets and earlier is None:
         raise SpikeappError(f"{args.labels or args.recording}: no channel has labels of two "
                             "units or more")
     truth = read_seeds(args.truth) if args.truth else None
@@ -257,6 +265,47 @@ def _train_groups(workspace, targets: list[int], args: argparse.Namespace, failu
                                         enabled=not args.quiet)
         failures += trained.failures
         yield from trained.outputs
+
+
+def _earlier_session(source: str):
+    """The session whose networks are carried: a .spikeapp file, or a sort's output folder."""
+    from spikeapp.session.storage import load_session
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "session.spikeapp"
+    if not path.is_file():
+        raise SpikeappError(f"{source}: no session there (give a .spikeapp file, or the folder "
+                            "an earlier 'spikeapp sort' wrote)")
+    return load_session(path)
+
+
+def _carry(workspace, earlier, source: Path, out: Path, quiet: bool) -> None:
+    """Apply the earlier session's networks; print and write the drift per unit."""
+    import csv
+    import io
+
+    from spikeapp.atomic import atomic_write
+    from spikeapp.tasks import run_with_progress_bar
+
+    carried = run_with_progress_bar(workspace.carry_job(earlier, str(source))(), "carry",
+                                    enabled=not quiet)
+    workspace.apply_carried(carried)
+    print(f"networks of {source} applied to {len(carried.outputs)} channel group(s), "
+          f"{len(carried.units)} unit(s); drift since then:")
+    for line in carried.report():
+        print(f"  {line}")
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["channel", "unit", "spikes_then", "spikes_now", "amplitude_then",
+                     "amplitude_now", "amplitude_shift_pct", "novel_share", "moved"])
+    for d in carried.drift:
+        writer.writerow([d.group, d.name, d.spikes_then, d.spikes_now, f"{d.amplitude_then:.3f}",
+                         f"{d.amplitude_now:.3f}", f"{d.shift_pct:.2f}", f"{d.novel_share:.4f}",
+                         int(d.moved)])
+    atomic_write(out / "drift.csv", table.getvalue().encode())
+    for output in carried.outputs:
+        atomic_write(out / f"network_channel{output.group}.pt", output.network)
 
 
 def _recover(session, args: argparse.Namespace, reader: dict):
@@ -495,6 +544,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start from the proposed units of every channel (a Gaussian mixture "
                            "sized by AIC): their core spikes become labels. With --labels, "
                            "channels that have hand labels keep only those")
+    sort.add_argument("--networks", metavar="SESSION",
+                      help="sort with the networks of an earlier session of the same electrodes "
+                           "(its .spikeapp file, or the folder an earlier sort wrote): no new "
+                           "labels; prints each unit's drift and writes drift.csv")
     sort.add_argument("--labels", metavar="SEEDS.csv",
                       help="hand labels: columns time_s,channel,unit")
     sort.add_argument("--group", action="append", metavar="CHANNELS",

@@ -200,3 +200,24 @@ def test_one_sweep_of_many_is_said(shared_data, tmp_path, capsys):
     abf = shared_data / "axon_ndr_example/example.abf"
     code, _, err = run(capsys, "detect", abf, "--out", tmp_path / "o.npz", "-q", "--segment", "3")
     assert code == 0 and "segment 3 of 28" in err and "--segment" in err
+
+
+def test_sort_a_later_session_with_the_earlier_networks(tmp_path, capsys):
+    for seed in (0, 1):
+        code, _, _ = run(capsys, "demo", "--out", tmp_path / f"day{seed}.nwb", "--duration", "10",
+                         "--seed", seed)
+        assert code == 0
+    code, _, _ = run(capsys, "sort", tmp_path / "day0.nwb", "--labels", tmp_path / "day0.seeds.csv",
+                     "--out", tmp_path / "day0", "-q", "--epochs", "10", "--pseudo-labels", "0")
+    assert code == 0
+    code, out, _ = run(capsys, "sort", tmp_path / "day1.nwb", "--networks", tmp_path / "day0",
+                       "--out", tmp_path / "day1", "-q")
+    assert code == 0 and "drift since then" in out
+    drift = list(csv.DictReader(open(tmp_path / "day1" / "drift.csv")))
+    assert {row["unit"] for row in drift} >= {"A", "B", "C"}
+    assert all(abs(float(row["amplitude_shift_pct"])) < 15 for row in drift
+               if int(row["spikes_now"]) > 20)
+    assert (tmp_path / "day1" / "spiketrains.csv").exists()
+    code, _, err = run(capsys, "sort", tmp_path / "day1.nwb", "--networks", tmp_path / "nowhere",
+                       "--out", tmp_path / "x")
+    assert code == 2 and "no session there" in err

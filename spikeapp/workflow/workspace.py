@@ -282,6 +282,29 @@ class Workspace:
         self._detection_revision = self.revision + 1   # _edited comes next and counts it
         self._tell("detection", f"{self.session.n_spikes} spikes")
 
+    # -- networks of an earlier session ------------------------------------------------------------
+    def carry_job(self, earlier: Session, source: str):
+        """The networks of an earlier session of the same electrodes run on this session's
+        spikes, with a drift report, as a job (see :mod:`spikeapp.workflow.carry`); nothing
+        changes until :meth:`apply_carried`."""
+        from spikeapp.workflow.carry import carry_job
+
+        return carry_job(earlier, self._open_session(), source, self.training["min_confidence"])
+
+    def apply_carried(self, carried) -> cmd.Change:
+        """The earlier units (same ids, names and colours) and their networks' predictions, in
+        one undo step; the outputs are kept, so the label-next queue works at once."""
+        from spikeapp.workflow.carry import units_change
+
+        session = self._open_session()
+        makers = [lambda s: units_change(s, carried.units, f"units of {carried.source}")]
+        makers += [lambda s, o=o: output_change(s, o) for o in carried.outputs]
+        changes = cmd.in_sequence(session, makers)
+        change = self.commit(cmd.combine(f"networks of {carried.source} applied", changes))
+        for output in carried.outputs:
+            self.outputs[output.group] = output
+        return change
+
     # -- template matching -------------------------------------------------------------------------
     def find_missed_job(self, recording, min_score: float = 8.0):
         """Template matching (:mod:`spikeapp.workflow.recovery`) as a job on a copy of the
