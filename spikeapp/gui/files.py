@@ -280,6 +280,36 @@ class FileActions:
             action = menu.addAction(path)
             action.triggered.connect(lambda _c=False, p=path: self.open_path(p, ask_options=True))
 
+    # -- networks of an earlier session ------------------------------------------------------------
+    def apply_networks_from(self, path: str | None = None) -> None:
+        """Sort this recording with the networks of an earlier session of the same electrodes
+        (no new labels), in the background; the drift of each unit goes to the log."""
+        from spikeapp.session.storage import load_session
+
+        if self.workspace.session is None:
+            raise SpikeappError("open the later recording first, then apply the earlier "
+                                "session's networks to it")
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self.window, "The earlier session",
+                                                  "", "spikeapp sessions (*.spikeapp)")
+            if not path:
+                return
+        if self.window.carrier.running:
+            raise SpikeappError("networks are being applied already")
+        earlier = load_session(path)
+        job = self.workspace.carry_job(earlier, Path(path).name)
+        self._status(f"running the networks of {Path(path).name} on this recording...")
+        self.window.carrier.start(job)
+
+    def networks_carried(self, carried) -> None:
+        self.workspace.apply_carried(carried)
+        for line in carried.report():
+            self.window.log.appendPlainText(line)
+        moved = sum(d.moved for d in carried.drift)
+        self._note(f"networks of {carried.source} applied to {len(carried.outputs)} channel(s), "
+                   f"{len(carried.units)} unit(s); {moved} moved since then (the log says how "
+                   "much): L asks where the network is unsure; Ctrl+Z takes it all back")
+
     # -- saving ---------------------------------------------------------------------------------------
     def save(self) -> None:
         if self.workspace.path is None:

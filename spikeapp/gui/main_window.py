@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self.proposer = JobRunner(self)
         self.exporter = JobRunner(self)
         self.matcher = JobRunner(self)
+        self.carrier = JobRunner(self)
         self.recording = None
         self.demo = None
         self.warm_up = threading.Thread(target=_import_heavy_modules, name="spikeapp-warm-up",
@@ -181,6 +182,7 @@ class MainWindow(QMainWindow):
         a("Save session &as...", "Ctrl+Shift+S", f.save_as, file)
         a("&Import a sorting...", "Ctrl+I", f.import_dialog, file)
         a("&Locate recording...", "", f.locate_recording, file)
+        a("Apply &networks from an earlier session...", "", f.apply_networks_from, file)
         export = file.addMenu("&Export")
         keys = {"csv": "Ctrl+E", "nwb": "Ctrl+Shift+E", "nix": "Ctrl+Alt+E", "phy": "Ctrl+Alt+P",
                 "mat": "Ctrl+Alt+M"}
@@ -244,6 +246,10 @@ class MainWindow(QMainWindow):
             lambda: self._found_missed(found)))
         c.detection_changed.connect(self.queue.clear)
         self.matcher.failed.connect(self.show_error)
+        self.carrier.finished.connect(lambda carried: self._guarded(
+            lambda: self.files.networks_carried(carried)))
+        self.carrier.failed.connect(self.show_error)
+        self.carrier.progress.connect(lambda p: self.status_text.setText(p.message))
         self.matcher.progress.connect(
             lambda p: self.status_text.setText(f"template matching: {p.message}"))
         self.matcher.cancelled.connect(lambda: self.status_text.setText(
@@ -264,7 +270,7 @@ class MainWindow(QMainWindow):
         c.opened.connect(self.propose_units)
         self.queuer.finished.connect(self._queue_ready)
         for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer,
-                       self.queuer, self.proposer, self.exporter, self.matcher):
+                       self.queuer, self.proposer, self.exporter, self.matcher, self.carrier):
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self.files.detect_progress)
         self.detector.finished.connect(self.files.detected)
@@ -349,7 +355,8 @@ class MainWindow(QMainWindow):
     def busy(self) -> bool:
         return (self.detector.running or self.trainer.running or self.assessor.running
                 or self.saver.running or self.restorer.running or self.queuer.running
-                or self.proposer.running or self.matcher.running or bool(self._train_queue))
+                or self.proposer.running or self.matcher.running or self.carrier.running
+                or bool(self._train_queue))
 
     def _busy_changed(self) -> None:
         shown = self.detector.running or self.trainer.running
@@ -661,7 +668,7 @@ class MainWindow(QMainWindow):
     def cancel_jobs(self) -> None:
         self._train_queue.clear()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
-                       self.proposer, self.matcher):
+                       self.proposer, self.matcher, self.carrier):
             runner.cancel()
 
     def rename_unit(self) -> None:
@@ -764,7 +771,7 @@ class MainWindow(QMainWindow):
             return
         self._train_queue.clear()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
-                       self.proposer, self.matcher):
+                       self.proposer, self.matcher, self.carrier):
             runner.wait()
         self.units.stop()
         self.saver.join()   # a save or an export being written finishes (it is not cancelled)
