@@ -185,11 +185,16 @@ def measure_stalls(n: int) -> dict[str, float]:
         window.start_queue()
         settle(lambda: window.queue.current is not None)
         out["L: first question after"] = 1000 * (time.perf_counter() - started)
+        settle(lambda: not window.queuer.running)   # the ranked queue, from its worker
+        out["L: ranked queue after"] = 1000 * (time.perf_counter() - started)
     out["L: longest stall"] = 1000 * meter.longest
     units = [u.id for u in c.units()]
     with StallMeter() as meter:
         for _ in range(window.queue.auto.value()):
+            settle(lambda: window.queue.current is not None or not window.queuer.running, 600)
             spike = window.queue.current
+            if spike is None:
+                raise RuntimeError("the queue ran out before the automatic retrain")
             c.select(np.array([spike]))
             c.label_key(units.index(units[int(truth[spike])]) + 1)   # the person's key
             app.processEvents()

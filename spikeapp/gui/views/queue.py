@@ -65,8 +65,9 @@ class QueuePanel(QWidget):
     def fill(self, output, spikes, uncovered: int | set[int]) -> int:
         """Show the queue the job chose for ``output``; returns its length. ``uncovered``: how
         many of the first spikes typify clusters no label covers, or those spikes."""
+        if output is not self.output:   # a new network: count answers again from here
+            self.labelled_since_training = 0
         self.output = output
-        self.labelled_since_training = 0
         session = self.controller.session
         # Spikes labelled while the job ran leave the queue at once.
         self.queue = [int(s) for s in spikes if session.source[int(s)] not in LABELLED]
