@@ -52,6 +52,12 @@ def test_queue_retrain_preview(window, qtbot):
     output = c.outputs[c.group]
     queue.fill(output, np.array(queue.queue), 0)
     assert queue.labelled_since_training == 1
+    import copy
+
+    queue.fill(copy.copy(output), np.array(queue.queue), 0)
+    assert queue.labelled_since_training == 0
+    queue.fill(output, np.array(queue.queue), 0)
+    queue.labelled_since_training = 1
     second = queue.current
     qtbot.keyClick(window, Qt.Key.Key_S)
     assert queue.current != second and session.source[second] != HUMAN
