@@ -405,3 +405,26 @@ def test_spikes_found_by_template_are_one_undo_step_and_survive_a_crash(data_dir
         job, revision = ws.find_missed_job(demo.recording())
         ws.label(np.array([0]), unit)
         ws.add_found(run_job(job(None)), revision)
+
+
+def test_the_retrain_preview_counts_every_move_between_units(sorted_session):
+    from collections import Counter
+
+    from spikeapp.session.state import LABELLED
+    from spikeapp.workflow.review import preview
+    from spikeapp.workflow.sorting import TrainingOutput
+
+    session = sorted_session
+    group = int(session.groups[0])
+    spikes = session.spikes_of_group(group)
+    units = sorted(u.id for u in session.units_of_group(group))
+    rng = np.random.default_rng(3)
+    assigned = np.asarray(units)[rng.integers(0, len(units), len(spikes))]
+    output = TrainingOutput(group, None, b"", spikes, assigned,
+                            np.ones(len(spikes), np.float32))
+    summary = preview(session, output)
+    open_ = ~np.isin(session.source[spikes], LABELLED)
+    now, after = session.assignment[spikes][open_], assigned[open_]
+    expected = Counter((int(a), int(b)) for a, b in zip(now, after) if a != b)
+    assert {(a, b): n for a, b, n in summary.moves} == dict(expected)
+    assert [n for _, _, n in summary.moves] == sorted(expected.values(), reverse=True)
