@@ -43,6 +43,8 @@ class Controller(QObject):
         self.selection = np.zeros(0, dtype=np.int64)
         self.selected_units: list[int] = []
         self.selected_proposals: list[int] = []   # indexes into the group's proposals
+        self._open: list = []
+        self._open_key: tuple | None = None
         self._samples: dict = {}
         self._members: dict[int, NDArray] = {}
         self._members_key: tuple | None = None
@@ -108,6 +110,7 @@ class Controller(QObject):
             self.selection_changed.emit()
         elif event == "proposals":
             self.selected_proposals = []
+            self._open_key = None
             self.proposals_changed.emit()
             self.message.emit(text)
 
@@ -246,13 +249,19 @@ class Controller(QObject):
 
     # -- proposed units of the channel shown (derived, not edits) ----------------------------------
     def open_proposals(self) -> list[tuple[int, NDArray]]:
-        """(index, unassigned members) of the group's open proposals."""
+        """(index, unassigned members) of the group's open proposals, cached until the next
+        edit or change of proposals (the table and the feature view both ask on every redraw)."""
         if self.session is None:
             return []
         proposals = self.workspace.proposals.get(self.group, [])
-        assignment = self.session.assignment
-        return [(i, proposals[i].members[assignment[proposals[i].members] == UNASSIGNED])
-                for i in self.workspace.open_proposals(self.group)]
+        key = (self.revision, self.group, id(proposals), len(proposals))
+        if self._open_key != key:
+            assignment = self.session.assignment
+            self._open = [(i, proposals[i].members[assignment[proposals[i].members]
+                                                   == UNASSIGNED])
+                          for i in self.workspace.open_proposals(self.group)]
+            self._open_key = key
+        return self._open
 
     def select_proposals(self, indexes: list[int]) -> None:
         """Select proposed units (P accepts them, M merges them) and their unassigned spikes."""

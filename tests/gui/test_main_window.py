@@ -645,26 +645,12 @@ def test_shift_f_finds_missed_spikes_in_the_background_and_ctrl_z_takes_them_bac
 def test_apply_networks_from_an_earlier_session_in_the_background(window, qtbot, tmp_path):
     """Day 2 opened, day 1's networks applied: the same units, the drift in the log, L ready,
     one Ctrl+Z."""
-    from spikeapp.detection import detect
-    from spikeapp.io.demo import make_demo
-    from spikeapp.io.seeds import Seeds
-    from spikeapp.session import Session
-    from spikeapp.tasks import run_job
-    from spikeapp.workflow.sorting import trainable_groups
-    from spikeapp.workflow.workspace import Workspace
+    from spikeapp.session.storage import save_session
 
-    day1 = make_demo(seed=1, duration_s=20)
-    ws = Workspace(journal=False)
-    ws.set_session(Session(run_job(detect(day1.recording()))), name="day 1")
-    rng = np.random.default_rng(0)
-    rows = np.concatenate([rng.choice(np.flatnonzero(day1.truth_units == u), 20, replace=False)
-                           for u in np.unique(day1.truth_units) if u != "mua"])
-    ws.apply_seeds(Seeds(day1.truth_times_s[rows], day1.truth_channels[rows],
-                         day1.truth_units[rows]))
-    ws.set_params("training", epochs=12, samples_per_epoch=512, pseudo_labels=0, threads=1)
-    for group in trainable_groups(ws.session):
-        ws.apply(run_job(ws.training_job(group).run()))
-    ws.save(tmp_path / "day1.spikeapp")
+    from ..workflow.test_carry import sorted_demo
+
+    day1 = sorted_demo(seed=1)
+    save_session(day1, tmp_path / "day1.spikeapp")
 
     window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
@@ -672,7 +658,7 @@ def test_apply_networks_from_an_earlier_session_in_the_background(window, qtbot,
     window._guarded(lambda: window.files.apply_networks_from(str(tmp_path / "day1.spikeapp")))
     qtbot.waitUntil(lambda: "networks of day1.spikeapp applied" in window.log.toPlainText(),
                     timeout=60_000)
-    assert {u.name for u in c.session.units.values()} == {u.name for u in ws.session.units.values()}
+    assert {u.name for u in c.session.units.values()} == {u.name for u in day1.units.values()}
     assert "amplitude" in window.log.toPlainText()
     assert c.group in c.outputs                          # L works without training
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -19,12 +19,12 @@ from spikeapp.workflow.workspace import Workspace
 FAST = {"epochs": 12, "samples_per_epoch": 512, "pseudo_labels": 0, "threads": 1}
 
 
-@pytest.fixture(scope="module")
-def earlier():
-    """A 20 s demo sorted from 20 true labels per unit, its networks kept."""
-    demo = make_demo(seed=0, duration_s=20)
+def sorted_demo(seed: int, duration_s: float = 20) -> Session:
+    """A demo recording sorted from 20 true labels per unit, its networks kept (quick
+    training): the earlier session whose networks are carried."""
+    demo = make_demo(seed=seed, duration_s=duration_s)
     ws = Workspace(journal=False)
-    ws.set_session(Session(run_job(detect(demo.recording()))), name="day 1")
+    ws.set_session(Session(run_job(detect(demo.recording()))), name=f"day {seed}")
     rng = np.random.default_rng(0)
     rows = np.concatenate([rng.choice(np.flatnonzero(demo.truth_units == u), 20, replace=False)
                            for u in np.unique(demo.truth_units) if u != "mua"])
@@ -34,6 +34,11 @@ def earlier():
     for group in trainable_groups(ws.session):
         ws.apply(run_job(ws.training_job(group).run()))
     return ws.session
+
+
+@pytest.fixture(scope="module")
+def earlier():
+    return sorted_demo(seed=0)
 
 
 def later_workspace(data: np.ndarray, fs: float) -> Workspace:

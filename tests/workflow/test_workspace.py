@@ -296,14 +296,20 @@ def test_recovered_edits_survive_a_second_crash_even_after_a_torn_record(data_di
     assert same(state(last.session), expected) and len(last.session.units) == expected_units
 
 
-def test_proposals_of_well_separated_units_are_pure_and_accepted_in_one_step(data_dir,
-                                                                           detection):
+def proposed(data_dir, detection) -> tuple[Workspace, np.ndarray]:
+    """A workspace on the small detection, its proposals found; and the truth."""
+    from spikeapp.tasks import run_job
+
     d, truth = detection
     ws = Workspace(data_dir, journal=False)
     ws.set_session(Session(d), name="x")
-    from spikeapp.tasks import run_job
-
     ws.proposed(run_job(ws.propose_job()()))
+    return ws, truth
+
+
+def test_proposals_of_well_separated_units_are_pure_and_accepted_in_one_step(data_dir,
+                                                                           detection):
+    ws, truth = proposed(data_dir, detection)
     assert sorted(ws.proposals) == [0, 1]
     for proposals in ws.proposals.values():
         assert len(proposals) == 2
@@ -318,12 +324,7 @@ def test_proposals_of_well_separated_units_are_pure_and_accepted_in_one_step(dat
 
 def test_proposals_are_merged_split_and_accepted_one_by_one_before_anyone_labels(data_dir,
                                                                                  detection):
-    d, truth = detection
-    ws = Workspace(data_dir, journal=False)
-    ws.set_session(Session(d), name="x")
-    from spikeapp.tasks import run_job
-
-    ws.proposed(run_job(ws.propose_job()()))
+    ws, truth = proposed(data_dir, detection)
     a, b = ws.proposals[0]
     # merged: one proposal of both units' spikes, its core re-chosen among them
     assert ws.merge_proposals(0, [0, 1]) == 0
