@@ -151,27 +151,16 @@ def _training_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_sort(args: argparse.Namespace) -> int:
     import time
+    from dataclasses import replace
 
-    from spikeapp.atomic import atomic_write
-    from spikeapp.detection import detect, parse_groups
-    from spikeapp.export.spiketrains import write_spiketrains_csv
-    from spikeapp.io.seeds import read_seeds
-    from spikeapp.session import Session
-    from spikeapp.tasks import run_with_progress_bar
-    from spikeapp.workflow.sorting import group_of_channel, trainable_groups
-    from spikeapp.workflow.workspace import Workspace
+    from spikeapp.workflow.batch import SortSpec, expand_recordings, recording_names, with_name
 
+    started = time.perf_counter()
     if args.workers is not None and args.workers < 1:
         raise SpikeappError(f"--workers {args.workers}: give 1 or more")
     if args.active and not args.truth:
         raise SpikeappError("--active answers the label-next queue from a ground truth: give "
                             "--truth TRUTH.csv")
-    started = time.perf_counter()
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SpikeappError(f"{out}: cannot create the output folder: {error.strerror}") from error
     if args.networks and (args.labels or args.propose or args.active):
         raise SpikeappError("--networks sorts with the earlier session's networks alone: label "
                             "and train again in the window afterwards, not with --labels, "
@@ -180,154 +169,146 @@ def cmd_sort(args: argparse.Namespace) -> int:
         raise SpikeappError("give hand labels (--labels SEEDS.csv), --propose to sort from the "
                             "proposed units alone, or --networks SESSION to sort with an "
                             "earlier session's networks")
-    earlier = _earlier_session(args.networks) if args.networks else None
-    seeds = read_seeds(args.labels) if args.labels else None
-    network = param_table.from_namespace(args, "network")
-    training = _training_options(args)
-    reader = _reader_options(args)
-    with _open(args) as recording:
-        groups = parse_groups(args.group, recording.channel_ids)
-        detection = run_with_progress_bar(
-            detect(recording, param_table.from_namespace(args, "detection"), groups),
-            "detect", enabled=not args.quiet)
-    session = Session(detection, recording=dict(reader, path=str(Path(args.recording).resolve()),
-                                                groups=args.group or []),
-                      training_params={"network": network, "training": training})
-    workspace = Workspace(journal=False)   # a headless run is run again, not recovered
-    workspace.set_session(session, name=args.recording)
-    if args.propose:
-        found = run_with_progress_bar(workspace.propose_job()(), "propose",
-                                      enabled=not args.quiet)
-        workspace.proposed(found)
-        labelled = set() if seeds is None else {
-            group_of_channel(session, int(c)) for c in set(seeds.channels.tolist())}
-        accepted = workspace.accept_all_proposals(skip=labelled)
-        print(f"{accepted} proposed unit(s) accepted on {len(found) - len(labelled)} "
-              f"channel(s); their core spikes are the labels")
-    if seeds is not None:
-        report = workspace.apply_seeds(seeds)
-        print(f"{report.matched} of {len(seeds.times_s)} seed labels matched a detected spike")
-        for time_s, channel, unit in report.unmatched[:20]:
-            print(f"  no spike within 1 ms of seed {time_s:.4f} s, channel {channel}, "
-                  f"unit {unit}")
-        if len(report.unmatched) > 20:
-            print(f"  ... and {len(report.unmatched) - 20} more")
-    if earlier is not None:
-        _carry(workspace, earlier, Path(args.networks), out, args.quiet)
-    targets = [] if earlier is not None else trainable_groups(session)
-    if not targets and earlier is None:
-        raise SpikeappError(f"{args.labels or args.recording}: no channel has labels of two "
-                            "units or more")
-    truth = read_seeds(args.truth) if args.truth else None
-    failures = []
-    for output in _train_groups(workspace, targets, args, failures):
-        workspace.apply(output)
-        if args.active:
-            output = _answer_queue(workspace, output, truth, args.active, args.quiet)
-        atomic_write(out / f"network_channel{output.group}.pt", output.network)
-    if args.recover:
-        workspace.set_session(_recover(workspace.session, args, reader), name=args.recording)
-    session = workspace.session
-    count = write_spiketrains_csv(session, out / "spiketrains.csv")
-    workspace.save(out / "session.spikeapp")
-    print(f"{count} spikes sorted in {time.perf_counter() - started:.1f} s -> {out}")
-    _print_units(session)
-    if args.truth:
-        _print_accuracy(session, args.truth)
+    recordings = expand_recordings(args.recording)
+    on_dask = len(recordings) > 1 or bool(args.scheduler) or args.cluster is not None
+    if on_dask and args.active:
+        raise SpikeappError("--active answers the queue of one recording, here: give one "
+                            "recording and no --scheduler or --cluster")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SpikeappError(f"{out}: cannot create the output folder: {error.strerror}") from error
+    spec = SortSpec("", _reader_options(args), tuple(args.group or ()),
+                    param_table.from_namespace(args, "detection"),
+                    param_table.from_namespace(args, "network"), _training_options(args),
+                    labels=args.labels, propose=args.propose, networks=args.networks,
+                    truth=args.truth, recover_score=args.recover_score if args.recover else None)
+    specs = [with_name(replace(spec, recording=path), name, len(recordings))
+             for path, name in zip(recordings, recording_names(recordings))]
+    if on_dask:
+        return _sort_on_dask(specs, args, out)
+    return _sort_here(specs[0], args, out, started)
+
+
+def _exit_code(failures) -> int:
+    if not failures:
+        return 0
+    return EXIT_USER_ERROR if all(f.user_error for f in failures) else 1
+
+
+def _sort_here(spec, args: argparse.Namespace, out: Path, started: float) -> int:
+    """One recording in this process; its groups in ``--workers`` processes."""
+    from spikeapp.io.seeds import read_seeds
+    from spikeapp.workflow.batch import finish, prepare
+
+    prepared = prepare(spec, quiet=args.quiet, note=lambda text: print(text, file=sys.stderr))
+    for line in prepared.lines:
+        print(line)
+    prepared.check()
+    failures: list = []
+    outputs = _train_groups(prepared, args, failures)
+    answer = None
+    if args.active:
+        truth = read_seeds(args.truth)
+
+        def answer(workspace, output):
+            return _answer_queue(workspace, output, truth, args.active, args.quiet)
+
+    result = finish(prepared, outputs, out, failures, started=started, quiet=args.quiet,
+                    answer=answer)
+    for line in result.lines:
+        print(line)
     for failure in failures:
         print(f"spikeapp: error: {failure.message}", file=sys.stderr)
-    if failures:
-        return EXIT_USER_ERROR if all(f.user_error for f in failures) else 1
-    return 0
+    return _exit_code(failures)
 
 
-def _train_groups(workspace, targets: list[int], args: argparse.Namespace, failures: list):
+def _train_groups(prepared, args: argparse.Namespace, failures: list) -> list:
     """Each group's training output, trained in ``--workers`` processes at once (or one after
-    another here); the groups that fail join ``failures``, the others are yielded all the
-    same. Every group trains with the plan's thread count, on either path (results depend on
-    it)."""
+    another here); the groups that fail join ``failures``. Every group trains with the plan's
+    thread count, on either path (results depend on it)."""
     from spikeapp.tasks import run_with_progress_bar
     from spikeapp.workflow.parallel import plan_workers, train_groups
 
+    if not prepared.targets:
+        return []
     given = param_table.from_namespace(args, "training").get("threads", 0)
-    plan = plan_workers(len(targets), args.workers or 0, given)
-    workspace.set_params("training", threads=plan.threads)
-    jobs = [workspace.training_job(group) for group in targets]
-    if plan.parallel:
-        trained = run_with_progress_bar(
-            train_groups(jobs, plan), f"train {len(jobs)} channel groups in {plan.workers} "
-            f"processes", enabled=not args.quiet)
-        failures += trained.failures
-        yield from trained.outputs
-        return
-    for job in jobs:
-        trained = run_with_progress_bar(train_groups([job], plan), f"train channel {job.group}",
+    plan = plan_workers(len(prepared.targets), args.workers or 0, given)
+    jobs = [prepared.job(group, plan.threads) for group in prepared.targets]
+    outputs = []
+    batches = [jobs] if plan.parallel else [[job] for job in jobs]
+    for batch in batches:
+        title = (f"train {len(jobs)} channel groups in {plan.workers} processes"
+                 if plan.parallel else f"train channel {batch[0].group}")
+        trained = run_with_progress_bar(train_groups(batch, plan), title,
                                         enabled=not args.quiet)
         failures += trained.failures
-        yield from trained.outputs
+        outputs += trained.outputs
+    return outputs
 
 
-def _earlier_session(source: str):
-    """The session whose networks are carried: a .spikeapp file, or a sort's output folder."""
-    from spikeapp.session.storage import load_session
+def _cluster_options(pairs: list[str] | None) -> dict[str, Any]:
+    """--cluster-option KEY=VALUE pairs, numbers as numbers."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpikeappError(f"--cluster-option {pair}: write KEY=VALUE, e.g. queue=short")
+        for kind in (int, float):
+            try:
+                options[key.strip()] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    return options
 
-    path = Path(source)
-    if path.is_dir():
-        path = path / "session.spikeapp"
-    if not path.is_file():
-        raise SpikeappError(f"{source}: no session there (give a .spikeapp file, or the folder "
-                            "an earlier 'spikeapp sort' wrote)")
-    return load_session(path)
 
-
-def _carry(workspace, earlier, source: Path, out: Path, quiet: bool) -> None:
-    """Apply the earlier session's networks; print and write the drift per unit."""
-    import csv
-    import io
+def _sort_on_dask(specs, args: argparse.Namespace, out: Path) -> int:
+    """Every recording's detection, trainings and writing as Dask tasks; one folder per
+    recording (when there are several) and summary.csv."""
+    from dataclasses import replace
 
     from spikeapp.atomic import atomic_write
-    from spikeapp.tasks import run_with_progress_bar
+    from spikeapp.workflow.batch import client_for, sort_on_dask
+    from spikeapp.workflow.parallel import GroupFailure, plan_workers
 
-    carried = run_with_progress_bar(workspace.carry_job(earlier, str(source))(), "carry",
-                                    enabled=not quiet)
-    workspace.apply_carried(carried)
-    print(f"networks of {source} applied to {len(carried.outputs)} channel group(s), "
-          f"{len(carried.units)} unit(s); drift since then:")
-    for line in carried.report():
-        print(f"  {line}")
-    table = io.StringIO()
-    writer = csv.writer(table)
-    writer.writerow(["channel", "unit", "spikes_then", "spikes_now", "amplitude_then",
-                     "amplitude_now", "amplitude_shift_pct", "novel_share", "moved"])
-    for d in carried.drift:
-        writer.writerow([d.group, d.name, d.spikes_then, d.spikes_now, f"{d.amplitude_then:.3f}",
-                         f"{d.amplitude_now:.3f}", f"{d.shift_pct:.2f}", f"{d.novel_share:.4f}",
-                         int(d.moved)])
-    atomic_write(out / "drift.csv", table.getvalue().encode())
-    for output in carried.outputs:
-        atomic_write(out / f"network_channel{output.group}.pt", output.network)
+    given = param_table.from_namespace(args, "training").get("threads", 0)
+    if args.scheduler:   # the cluster's workers are its own: one thread a task unless told
+        workers, threads = 0, given or 1
+    else:
+        plan = plan_workers(10**6, args.workers or 0, given)
+        workers, threads = plan.workers, plan.threads
+    specs = [replace(spec, training=dict(spec.training, threads=threads)) for spec in specs]
+    separate = len(specs) > 1
+    client = client_for(args.scheduler, args.cluster or "local", workers, threads,
+                        _cluster_options(args.cluster_option))
+    where = args.scheduler or f"{args.cluster or 'local'} cluster of {workers} worker(s)"
+    print(f"sorting {len(specs)} recording(s) on Dask ({where}), {threads} thread(s) per task")
 
+    def report(item) -> None:
+        if isinstance(item, GroupFailure):
+            print(f"spikeapp: error: {item.message}", file=sys.stderr)
+            return
+        print(f"== {item.name}" if separate else "", *item.lines, sep="\n")
+        for failure in item.failures:
+            print(f"spikeapp: error: {item.name}: {failure.message}", file=sys.stderr)
 
-def _recover(session, args: argparse.Namespace, reader: dict):
-    """The session with the spikes the sorted units' templates found (workflow.recovery)."""
-    import numpy as np
-
-    from spikeapp.tasks import run_with_progress_bar
-    from spikeapp.workflow.recovery import find_missed, with_found_spikes
-
-    with _open(args) as recording:
-        found = run_with_progress_bar(find_missed(session, recording, args.recover_score),
-                                      "recover", enabled=not args.quiet)
-    grown, rows = with_found_spikes(session, found)
-    names = {u.id: u.name for u in grown.units.values()}
-    per_unit = {}
-    for unit in grown.assignment[rows]:
-        per_unit[names.get(int(unit), "?")] = per_unit.get(names.get(int(unit), "?"), 0) + 1
-    text = ", ".join(f"{name} {count}" for name, count in sorted(per_unit.items()))
-    print(f"{len(rows)} spike(s) found by template matching"
-          + (f" ({text})" if text else "") + f"; mean confidence "
-          f"{float(np.mean(grown.confidence[rows])) if len(rows) else 0:.2f}")
-    return grown
+    try:
+        batch = sort_on_dask(client, specs, out, threads, separate, report)
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and not args.scheduler:
+            cluster.close()
+    if separate:
+        atomic_write(out / "summary.csv", batch.summary_csv())
+        print(f"{len(batch.results)} of {len(specs)} recording(s) sorted -> {out} "
+              "(summary.csv)")
+    failures = list(batch.failed.values()) + [f for r in batch.results for f in r.failures]
+    return _exit_code(failures)
 
 
 def _answer_queue(workspace, output, truth, answers: int, quiet: bool):
@@ -370,33 +351,6 @@ def _answer_queue(workspace, output, truth, answers: int, quiet: bool):
         text = ", ".join(f"{name} {score.accuracy:.3f}" for name, score in scores.items())
         print(f"channel {group}: {given} queue answer(s): {text}")
     return output
-
-
-def _print_units(session) -> None:
-    import numpy as np
-
-    from spikeapp.workflow.sorting import human_label_count
-
-    print(f"  {'channel':>7}  {'unit':<16} {'spikes':>7} {'labels':>7} {'confidence':>10}")
-    for unit in sorted(session.units.values(), key=lambda u: (u.group, u.name)):
-        members = session.assignment == unit.id
-        conf = float(np.mean(session.confidence[members])) if members.any() else 0.0
-        print(f"  {unit.group:>7}  {unit.name[:16]:<16} {int(members.sum()):>7} "
-              f"{human_label_count(session, unit.id):>7} {conf:>10.3f}")
-
-
-def _print_accuracy(session, truth_path: str) -> None:
-    from spikeapp.io.seeds import read_seeds
-    from spikeapp.workflow.sorting import accuracy_against_truth
-
-    truth = read_seeds(truth_path)
-    scores = accuracy_against_truth(session, truth.times_s, truth.channels, truth.units)
-    print("accuracy against the truth on the spikes nobody labelled, tp / (tp + fn + fp), "
-          "0.4 ms (labelled spikes are left out of both sides):")
-    print(f"  {'unit':<16} {'accuracy':>8} {'tp':>7} {'fn':>7} {'fp':>7} {'labelled':>8}")
-    for name, score in scores.items():
-        print(f"  {name:<16} {score.accuracy:>8.4f} {score.tp:>7} {score.fn:>7} {score.fp:>7} "
-              f"{score.labelled:>8}")
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -535,8 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "per unit)")
     gui.set_defaults(func=cmd_gui)
 
-    sort = sub.add_parser("sort", help="sort a whole recording from a few labelled spikes")
-    _add_recording(sort)
+    sort = sub.add_parser("sort", help="sort whole recordings from a few labelled spikes")
+    sort.add_argument("recording", nargs="+",
+                      help="file or folder of the recording; several (or a quoted glob) are "
+                           "sorted on Dask, each into its own folder under --out")
+    param_table.add_arguments(sort, ["reader"])
     sort.add_argument("--active", type=int, default=0, metavar="N",
                       help="then answer N label-next questions from --truth, as a person would, "
                       "retraining after every ten (for benchmarking the queue)")
@@ -549,12 +506,15 @@ def build_parser() -> argparse.ArgumentParser:
                            "(its .spikeapp file, or the folder an earlier sort wrote): no new "
                            "labels; prints each unit's drift and writes drift.csv")
     sort.add_argument("--labels", metavar="SEEDS.csv",
-                      help="hand labels: columns time_s,channel,unit")
+                      help="hand labels: columns time_s,channel,unit. With several recordings, "
+                           "a file per recording: write its name as {name}, e.g. "
+                           "'labels/{name}.csv'")
     sort.add_argument("--group", action="append", metavar="CHANNELS",
                       help="a channel group sorted together, e.g. 0-3 (repeatable)")
     sort.add_argument("--out", required=True, metavar="DIR", help="output folder")
     sort.add_argument("--truth", metavar="TRUTH.csv",
-                      help="ground truth (time_s,channel,unit) to report accuracy against")
+                      help="ground truth (time_s,channel,unit) to report accuracy against "
+                           "({name} as in --labels)")
     sort.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sort.add_argument("--workers", type=int, metavar="N",
                       help="channel groups trained at once, each in its own process, the cores "
@@ -569,6 +529,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="least template match, in robust SDs of that template's scores "
                            "along the signal (default 8; at 5 most spikes found in recordings "
                            "full of far-away neurons are theirs)")
+    sort.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                      help="run the tasks on this running Dask scheduler's workers (they must "
+                           "reach the recordings and --out at the same paths)")
+    sort.add_argument("--cluster", choices=["local", "slurm"],
+                      help="run the tasks on Dask: a local cluster of --workers processes "
+                           "(the default with several recordings), or SLURM jobs of --threads "
+                           "cores each (dask-jobqueue; --workers jobs)")
+    sort.add_argument("--cluster-option", action="append", metavar="KEY=VALUE",
+                      help="a setting of the SLURM cluster, as dask-jobqueue's SLURMCluster "
+                           "takes it: queue=short, account=lab, walltime=02:00:00, "
+                           "memory='16 GiB' (repeatable)")
     param_table.add_arguments(sort, ["detection", "network", "training"])
     sort.set_defaults(func=cmd_sort)
 

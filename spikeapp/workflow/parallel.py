@@ -17,8 +17,8 @@ confidences up to 0.15 apart). So both paths train every group with the same per
 explicit thread count the plan keeps it and takes fewer workers instead, so that one and many
 workers give identical networks and predictions.
 
-Dask (a ``distributed.Client`` on a ``LocalCluster`` or ``SLURMCluster``) would be one more
-executor behind :func:`train_groups`: ``_train_in_worker`` is the function it would map.
+Many recordings, or a cluster, go through Dask instead (:mod:`spikeapp.workflow.batch`): its
+tasks send and receive the same :class:`Portable` outputs.
 """
 
 from __future__ import annotations
@@ -142,20 +142,21 @@ def _training_params(job: TrainingJob, plan: WorkerPlan) -> dict[str, Any]:
     return dict(job.training, threads=plan.threads)
 
 
-def _failure(group: int, error: BaseException) -> GroupFailure:
-    """A failure as the user sees it; a worker's traceback travels as the error's cause."""
+def failure_of(group: int, error: BaseException) -> GroupFailure:
+    """A failure as the user sees it, named by its channel group (group -1: a whole
+    recording's, whose error names its file); a worker's traceback travels as the error's
+    cause."""
     import traceback
 
     cause = error.__cause__
     details = str(cause) if cause is not None and type(cause).__name__ == "_RemoteTraceback" \
         else "".join(traceback.format_exception(error))
-    if isinstance(error, SpikeappError):
-        text = str(error)
-        prefix = f"channel {group}"
-        return GroupFailure(group, text if text.startswith(prefix) else f"{prefix}: {text}",
-                            details, True)
-    return GroupFailure(group, f"channel {group}: {type(error).__name__}: {error}", details,
-                        False)
+    user_error = isinstance(error, SpikeappError)
+    text = str(error) if user_error else f"{type(error).__name__}: {error}"
+    prefix = f"channel {group}" if group >= 0 else ""
+    if prefix and not text.startswith(prefix):
+        text = f"{prefix}: {text}"
+    return GroupFailure(group, text, details, user_error)
 
 
 def _train_here(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToken | None
@@ -181,7 +182,7 @@ def _train_here(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToken |
         except (Cancelled, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - reported with its group; the others go on
-            failure = _failure(job.group, error)
+            failure = failure_of(job.group, error)
             log.warning("%s", failure.message)
             result.failures.append(failure)
     return result
@@ -190,7 +191,7 @@ def _train_here(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToken |
 # -- the pool ------------------------------------------------------------------------------------
 
 @dataclass
-class _Portable:
+class Portable:
     """A group's output as it crosses back from a worker: the network as checkpoint bytes,
     the rest plain arrays and values."""
 
@@ -216,7 +217,7 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
     by_group = {job.group: job for job in jobs}
     done_of: dict[int, float] = {job.group: 0.0 for job in jobs}
     latest: dict[int, str] = {job.group: "waiting for a worker" for job in jobs}
-    portable: dict[int, _Portable] = {}
+    arrived: dict[int, Portable] = {}
     followed = jobs[0].group   # the group whose loss curve the progress carries
     pool = ProcessPoolExecutor(plan.workers, mp_context=context, initializer=_start_worker,
                                initargs=(messages, stop, plan.threads))
@@ -241,7 +242,7 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
                 group = futures[future]
                 done_of[group] = 1.0
                 try:
-                    portable[group] = future.result()
+                    arrived[group] = future.result()
                     latest[group] = "done"
                 except Cancelled:
                     raise
@@ -252,11 +253,11 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
                         "groups that were running with it stopped too", "", False))
                 except Exception as error:  # noqa: BLE001 - reported; the others go on
                     latest[group] = "failed"
-                    result.failures.append(_failure(group, error))
+                    result.failures.append(failure_of(group, error))
                     log.warning("%s", result.failures[-1].message)
             running = [f"channel {g}: {latest[g]}" for g in by_group
                        if latest[g] not in ("waiting for a worker", "done", "failed")]
-            message = "; ".join(running) or f"{len(portable)} of {len(jobs)} groups done"
+            message = "; ".join(running) or f"{len(arrived)} of {len(jobs)} groups done"
             for extra in extras or [{}]:
                 yield Progress(sum(done_of.values()), len(jobs), message, "group", extra)
     finally:
@@ -265,11 +266,22 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
         messages.close()
         messages.join_thread()
     for job in jobs:
-        if job.group in portable:
-            result.outputs.append(_rebuild(portable[job.group], job.data))
-            result.worker_threads[job.group] = portable[job.group].threads
+        if job.group in arrived:
+            result.outputs.append(rebuild(arrived[job.group], job.data))
+            result.worker_threads[job.group] = arrived[job.group].threads
     result.failures.sort(key=lambda f: [j.group for j in jobs].index(f.group))
     return result
+
+
+def portable(output: TrainingOutput) -> Portable:
+    """A group's output as it crosses to another process (the network as checkpoint bytes)."""
+    from spikeapp.training.device import torch_threads
+
+    trained = output.trained
+    return Portable(output.group, output.network, output.assigned, output.confidence,
+                    output.probabilities, output.candidates, trained.history,
+                    trained.train_seconds, trained.calibration, trained.pseudo_labelled,
+                    torch_threads())
 
 
 def _drain(messages) -> list[tuple[int, Progress]]:
@@ -281,18 +293,18 @@ def _drain(messages) -> list[tuple[int, Progress]]:
             return out
 
 
-def _rebuild(portable: _Portable, data: TrainingInput) -> TrainingOutput:
+def rebuild(arrived: Portable, data: TrainingInput) -> TrainingOutput:
     """The output the serial path would have made, its network loaded from the bytes."""
     from spikeapp.training.checkpoint import load_checkpoint
 
-    trained = load_checkpoint(portable.network, name=f"channel {portable.group}")
-    trained.history = portable.history
-    trained.train_seconds = portable.train_seconds
-    trained.calibration = portable.calibration
-    trained.pseudo_labelled = portable.pseudo_labelled
-    return TrainingOutput(portable.group, trained, portable.network, data.spikes,
-                          portable.assigned, portable.confidence, portable.probabilities,
-                          data.unit_ids, portable.candidates)
+    trained = load_checkpoint(arrived.network, name=f"channel {arrived.group}")
+    trained.history = arrived.history
+    trained.train_seconds = arrived.train_seconds
+    trained.calibration = arrived.calibration
+    trained.pseudo_labelled = arrived.pseudo_labelled
+    return TrainingOutput(arrived.group, trained, arrived.network, data.spikes,
+                          arrived.assigned, arrived.confidence, arrived.probabilities,
+                          data.unit_ids, arrived.candidates)
 
 
 # -- in the worker process -------------------------------------------------------------------------
@@ -324,10 +336,8 @@ def _start_worker(messages, stop, threads: int) -> None:
 
 
 def _train_in_worker(data: TrainingInput, network: dict[str, Any], training: dict[str, Any],
-                     min_confidence: float) -> _Portable:
+                     min_confidence: float) -> Portable:
     """One group, trained and predicted in a worker; progress goes to the parent as it comes."""
-    from spikeapp.training.device import torch_threads
-
     token = _StopToken(_stop)
     work = train_and_predict(data, network, training, min_confidence, token)
     last = 0.0
@@ -344,8 +354,4 @@ def _train_in_worker(data: TrainingInput, network: dict[str, Any], training: dic
         if progress.extra or now - last >= POLL_S:
             last = now
             _messages.put((data.group, progress))
-    trained = output.trained
-    return _Portable(data.group, output.network, output.assigned, output.confidence,
-                     output.probabilities, output.candidates, trained.history,
-                     trained.train_seconds, trained.calibration, trained.pseudo_labelled,
-                     torch_threads())
+    return portable(output)
