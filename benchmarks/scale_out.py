@@ -1,27 +1,27 @@
 """Scale-out: ``spikeapp sort`` of a 32-channel probe in eight groups of four, one group after
-another (``--workers 1``) against all local cores (``--workers N``), wall time and peak memory.
+another (``--workers 1``), on all local cores (``--workers N``), and through a Dask scheduler
+with two workers that this script starts as separate processes (``dask scheduler``, ``dask
+worker``; ``spikeapp sort --scheduler``): wall time and peak memory of each.
 
     python benchmarks/scale_out.py                # 60 s of recording, N = the cores here
     python benchmarks/scale_out.py --threads 0    # against one worker on every core
-    python benchmarks/scale_out.py --seconds 180 --workers 8
+    python benchmarks/scale_out.py --seconds 1800 --workers 8
+    python benchmarks/scale_out.py --dask-workers 0   # no Dask run
 
 The recording is generated (benchmarks/gtsim.py's probe: 32 sites, 30 kHz, three units near
 every group of four sites), written as int16 raw binary; every unit gets 20 seed labels on its
 best channel, so every group trains. Each run is its own process tree; its peak memory is the
-largest sum of the resident memory of the sort and its worker processes, sampled every 0.1 s.
+largest sum of the resident memory of the sort and its worker processes (for Dask: the sort,
+the scheduler and the workers), sampled every 0.1 s.
 
-Identity: results depend on the torch thread count, so by default both runs train every group
+Identity: results depend on the torch thread count, so by default every run trains every group
 with one thread (``--threads 1``, what N workers on N cores take) and the spike trains (the
 unit of every spike, by channel and time) and the whole CSV, confidences included, must be
 equal: the run fails otherwise. ``--threads 0`` lets each run take its own threads (one worker
 then takes every core, today's default serial run): the speedup a user sees over that, with the
 count of spikes whose unit differs (trainings at different thread counts drift apart).
 
-Executors: only ``local`` (worker processes on this machine) for now. A Dask executor
-(``distributed.LocalCluster`` / ``dask_jobqueue.SLURMCluster``, mapping the same per-group
-function as the local pool, spikeapp.workflow.parallel) is where ``--executor dask`` will go.
-
-The last line: ``speedup X`` (wall time of one worker over N workers).
+The last line: ``speedup X`` (wall time of one worker over N local workers).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from gtsim import CaseSpec, UnitSpec, _probe_sites, _shape, simulate  # noqa: E4
 FS = 30000.0
 GAIN = 0.01                         # the simulated signal is in noise SDs; int16 steps of 0.01
 GROUPS = [f"{4 * g}-{4 * g + 3}" for g in range(8)]
-EXECUTORS = ("local",)              # "dask" comes later (see the docstring)
 
 
 def probe_case(seconds: float, seed: int = 0) -> CaseSpec:
@@ -104,29 +103,34 @@ def _tree_rss_mb(root: int) -> float:
     return sum(rss.get(pid, 0) for pid in tree) / 1024
 
 
-def run_sort(raw: Path, seeds: Path, out: Path, workers: int, threads: int | None
+def _checkout_env() -> dict[str, str]:
+    """This checkout's spikeapp, in the sort and in every process it or we start."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1])] + os.environ.get("PYTHONPATH", "").split(
+            os.pathsep)).rstrip(os.pathsep))
+
+
+def run_sort(raw: Path, seeds: Path, out: Path, workers: int, threads: int | None,
+             scheduler: str | None = None, others: tuple[int, ...] = ()
              ) -> tuple[float, float, str]:
-    """One ``spikeapp sort``: wall seconds, peak MB of its process tree, its output."""
+    """One ``spikeapp sort``: wall seconds, peak MB of its process tree (and of ``others``, the
+    Dask scheduler and workers), its output."""
     command = [sys.executable, "-m", "spikeapp", "sort", str(raw), "--format", "binary",
                "--dtype", "int16", "--n-channels", "32", "--sampling-rate", str(FS),
-               "--gain", str(GAIN), "--labels", str(seeds), "--out", str(out), "-q",
-               "--workers", str(workers)]
+               "--gain", str(GAIN), "--labels", str(seeds), "--out", str(out), "-q"]
+    command += ["--scheduler", scheduler] if scheduler else ["--workers", str(workers)]
     for group in GROUPS:
         command += ["--group", group]
     if threads:
         command += ["--threads", str(threads)]
     started = time.perf_counter()
-    # This checkout's spikeapp, in the sort and in the workers it spawns.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1])] + os.environ.get("PYTHONPATH", "").split(
-            os.pathsep)).rstrip(os.pathsep))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env)
+                               text=True, env=_checkout_env())
     peak = [0.0]
 
     def sample() -> None:
         while process.poll() is None:
-            peak[0] = max(peak[0], _tree_rss_mb(process.pid))
+            peak[0] = max(peak[0], sum(_tree_rss_mb(pid) for pid in (process.pid, *others)))
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -135,9 +139,53 @@ def run_sort(raw: Path, seeds: Path, out: Path, workers: int, threads: int | Non
     seconds = time.perf_counter() - started
     sampler.join()
     if process.returncode != 0:
-        raise SystemExit(f"spikeapp sort --workers {workers} failed ({process.returncode}):\n"
-                         f"{stderr[-2000:]}")
+        raise SystemExit(f"spikeapp sort {'on Dask' if scheduler else f'--workers {workers}'} "
+                         f"failed ({process.returncode}):\n{stderr[-2000:]}")
     return seconds, peak[0], stdout
+
+
+class DaskProcesses:
+    """``dask scheduler`` and ``workers`` x ``dask worker --nthreads 1``, each its own process,
+    as a lab would start them on its machines."""
+
+    def __init__(self, folder: Path, workers: int) -> None:
+        self.file = folder / "scheduler.json"
+        env = _checkout_env()
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        self.scheduler = subprocess.Popen(
+            [sys.executable, "-m", "dask", "scheduler", "--scheduler-file", str(self.file),
+             "--port", "0", "--dashboard-address", ":0"], **quiet)
+        deadline = time.monotonic() + 60
+        while not self.file.exists():
+            if time.monotonic() > deadline or self.scheduler.poll() is not None:
+                self.close()
+                raise SystemExit("dask scheduler did not start")
+            time.sleep(0.2)
+        time.sleep(0.5)   # the file is written before it is complete on slow disks
+        self.workers = [subprocess.Popen(
+            [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(self.file),
+             "--nthreads", "1", "--nworkers", "1", "--dashboard-address", ":0"], **quiet)
+            for _ in range(workers)]
+        import json
+
+        from distributed import Client
+
+        self.address = json.loads(self.file.read_text())["address"]
+        with Client(self.address, timeout="60s") as client:
+            client.wait_for_workers(workers, timeout=120)
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return tuple(p.pid for p in [self.scheduler, *self.workers])
+
+    def close(self) -> None:
+        for process in [*getattr(self, "workers", []), self.scheduler]:
+            process.terminate()
+        for process in [*getattr(self, "workers", []), self.scheduler]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def spike_trains(folder: Path) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], float],
@@ -156,10 +204,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="the parallel run's workers (default: every core here)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per group in both runs (default 1, what N workers on "
+                        help="torch threads per group in every run (default 1, what N workers on "
                         "N cores take; 0: each run its own, one worker then takes every core)")
     parser.add_argument("--labels", type=int, default=20, help="seed labels per unit")
-    parser.add_argument("--executor", choices=EXECUTORS, default="local")
+    parser.add_argument("--dask-workers", type=int, default=2,
+                        help="dask worker processes of the Dask run (0: no Dask run)")
     parser.add_argument("--workdir", default=None, help="where to write the recording")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
@@ -168,31 +217,47 @@ def main() -> None:
         folder = Path(tmp)
         raw, seeds = write_case(folder, args.seconds, args.labels)
         results = {}
-        for count in (1, workers):
-            seconds, peak, stdout = run_sort(raw, seeds, folder / f"w{count}", count,
-                                             args.threads or None)
+        runs = [(f"--workers {count}", count) for count in dict.fromkeys((1, workers))]
+        if args.dask_workers:
+            runs.append((f"dask, {args.dask_workers} workers", 0))
+        for name, count in runs:
+            dask = DaskProcesses(folder, args.dask_workers) if not count else None
+            try:
+                seconds, peak, stdout = run_sort(
+                    raw, seeds, folder / f"run{len(results)}", count, args.threads or None,
+                    dask.address if dask else None, dask.pids if dask else ())
+            finally:
+                if dask is not None:
+                    dask.close()
             summary = [line for line in stdout.splitlines() if "spikes sorted" in line]
-            results[count] = (seconds, peak, spike_trains(folder / f"w{count}"))
-            print(f"--workers {count:<3} {seconds:7.1f} s  peak {peak:7.0f} MB  "
+            results[name] = (seconds, peak, spike_trains(folder / f"run{len(results)}"))
+            print(f"{name:<18} {seconds:7.1f} s  peak {peak:7.0f} MB  "
                   f"({summary[0].split(' in ')[0] if summary else '?'})", flush=True)
-        (t1, _, (trains1, conf1, rows1)), (tn, _, (trains_n, conf_n, rows_n)) = (
-            results[1], results[workers])
-        same = trains1 == trains_n
-        moved = sum(trains1.get(k) != trains_n.get(k) for k in set(trains1) | set(trains_n))
-        drift = max((abs(conf1[k] - conf_n[k]) for k in set(conf1) & set(conf_n)), default=0.0)
+        first = runs[0][0]
+        t1, _, (trains1, conf1, rows1) = results[first]
+        same = True
+        for name, _ in runs[1:]:
+            _, _, (trains_n, conf_n, rows_n) = results[name]
+            equal = trains1 == trains_n
+            moved = sum(trains1.get(k) != trains_n.get(k) for k in set(trains1) | set(trains_n))
+            drift = max((abs(conf1[k] - conf_n[k]) for k in set(conf1) & set(conf_n)),
+                        default=0.0)
+            print(f"{name} against {first}: spike trains identical: {equal} ({len(trains1)} "
+                  f"spikes, {moved} in another unit or missing); largest confidence difference "
+                  f"{drift:.4f}")
+            if args.threads:
+                strip = [{k: v for k, v in r.items() if k != "labelled_at"} for r in rows1]
+                same_csv = strip == [{k: v for k, v in r.items() if k != "labelled_at"}
+                                     for r in rows_n]
+                print(f"  whole CSV identical at --threads {args.threads}: {same_csv}")
+                equal = equal and same_csv
+            same = same and equal
         print(f"{cores} cores, {len(GROUPS)} groups of 4 channels, threads per group: "
               f"{args.threads or 'each run its own'}")
-        print(f"spike trains identical: {same} ({len(trains1)} spikes, {moved} in another unit "
-              f"or missing); largest confidence difference {drift:.4f}")
-        if args.threads:
-            strip = [{k: v for k, v in r.items() if k != "labelled_at"} for r in rows1]
-            same_csv = strip == [{k: v for k, v in r.items() if k != "labelled_at"}
-                                 for r in rows_n]
-            print(f"whole CSV identical at --threads {args.threads}: {same_csv}")
-            same = same and same_csv
         if not same:
             print("NOT IDENTICAL" + ("" if args.threads else " (expected: the runs train with "
                                      "different thread counts)"))
+        tn = results[runs[1][0]][0] if len(runs) > 1 and runs[1][1] else t1
         print(f"speedup {t1 / tn:.2f}")
         if args.threads and not same:
             sys.exit(1)

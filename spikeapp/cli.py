@@ -275,6 +275,8 @@ def _sort_on_dask(specs, args: argparse.Namespace, out: Path) -> int:
     from spikeapp.workflow.batch import client_for, sort_on_dask
     from spikeapp.workflow.parallel import GroupFailure, plan_workers
 
+    if not args.verbose:   # distributed logs every worker's start and stop at INFO
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     given = param_table.from_namespace(args, "training").get("threads", 0)
     if args.scheduler:   # the cluster's workers are its own: one thread a task unless told
         workers, threads = 0, given or 1
@@ -519,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     sort.add_argument("--workers", type=int, metavar="N",
                       help="channel groups trained at once, each in its own process, the cores "
                            "shared among them (default: all cores but one; 1: one after "
-                           "another in this process). Results depend on the threads per group: "
+                           "another in this process); on Dask, the local cluster's processes "
+                           "or the SLURM jobs. Results depend on the threads per group: "
                            "give --threads too for the same results with any N")
     sort.add_argument("--recover", action="store_true",
                       help="after training, the sorted units' templates search the signal for "

@@ -312,14 +312,11 @@ def expand_recordings(paths: Sequence[str]) -> list[str]:
 def recording_names(paths: Sequence[str]) -> list[str]:
     """A folder name per recording: its file name without the suffix, made unique by its
     parent folders where two share one."""
-    names = [Path(p).stem if Path(p).suffix else Path(p).name for p in paths]
-    for k, name in enumerate(names):
-        if names.count(name) > 1:
-            parts = Path(paths[k]).resolve().parts
-            names[k] = "_".join(parts[-2:-1] + (name,))
-    for k, name in enumerate(names):
-        if names.count(name) > 1:
-            names[k] = f"{name}_{k}"
+    stems = [Path(p).stem if Path(p).suffix else Path(p).name for p in paths]
+    names = [name if stems.count(name) == 1 else
+             "_".join(Path(path).resolve().parts[-2:-1] + (name,))
+             for path, name in zip(paths, stems)]
+    names = [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
     return names
 
 
@@ -487,7 +484,7 @@ def client_for(scheduler: str | None, cluster: str, workers: int, threads: int,
         made.scale(jobs=workers)
         return Client(made)
     local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None, silence_logs=logging.ERROR)
+                         dashboard_address=":0", silence_logs=logging.ERROR)
     return Client(local)
 
 
@@ -501,7 +498,8 @@ def slurm_cluster(threads: int, options: dict[str, Any]):
     except ImportError as error:
         raise SpikeappError("--cluster slurm needs dask-jobqueue: pip install "
                             "'spikeapp[cluster]'") from error
-    settings = {"cores": threads, "processes": 1, "memory": f"{4 * threads} GiB"}
+    # One task at a time per job (--nthreads 1), with the job's cores for its torch threads.
+    settings = {"cores": 1, "processes": 1, "job_cpu": threads, "memory": f"{4 * threads} GiB"}
     settings.update(options)
     try:
         return SLURMCluster(**settings)
