@@ -39,6 +39,8 @@ import numpy as np
 
 CALIBRATION_LABELS = 20
 ROOT = Path(__file__).resolve().parents[1]
+PROPOSED: dict[str, list[np.ndarray]] = {}   # filled by suite_sets
+MIN_CORE = 5            # a proposal with fewer of its core spikes on true spikes is not accepted
 SHARED = ROOT.parent / "shared" / "data"
 
 
@@ -80,7 +82,9 @@ def demo_set() -> tuple[str, np.ndarray, np.ndarray]:
 def suite_sets(quick: bool, tuning: bool, only: str | None = None
                ) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
     """The suite's single-channel and tetrode recordings as (name, detected true spikes'
-    waveforms, their true units, the all-labels ceiling)."""
+    waveforms, their true units, the all-labels ceiling); each recording's proposals (the
+    app's, on its whole detection) are kept in PROPOSED[name]: per proposal, its core spikes
+    that are detected true spikes, as rows of those waveforms."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from groundtruth import match_group
     from gtsim import REPORTING_SEEDS, TUNING_SEEDS, simulate, suite_cases
@@ -89,6 +93,7 @@ def suite_sets(quick: bool, tuning: bool, only: str | None = None
     from spikeapp.io.base import ArrayRecording
     from spikeapp.session import Session
     from spikeapp.tasks import run_job
+    from spikeapp.workflow.proposals import propose_group
 
     seed = (TUNING_SEEDS if tuning else REPORTING_SEEDS)[0]
     out = []
@@ -112,8 +117,11 @@ def suite_sets(quick: bool, tuning: bool, only: str | None = None
         width = len(detection.group_members(group))
         waveforms = np.asarray(detection.waveforms[truth.spikes[rows]])[:, :width]
         _, classes = np.unique(truth.true_unit[rows], return_inverse=True)
-        out.append((f"{case.name} seed {seed}", waveforms, classes, ceiling_of(waveforms,
-                                                                              classes)))
+        name = f"{case.name} seed {seed}"
+        row_of = {int(spike): k for k, spike in enumerate(truth.spikes[rows])}
+        PROPOSED[name] = [np.array([row_of[int(s)] for s in p.core if int(s) in row_of],
+                                   dtype=np.int64) for p in propose_group(session, group)]
+        out.append((name, waveforms, classes, ceiling_of(waveforms, classes)))
         if quick and len(out) >= 6:
             break
     return out
@@ -178,10 +186,14 @@ def run_one(job: tuple) -> tuple:
     name, waveforms, truth, features, seed, strategy, args = job   # args: this set's settings
     started = time.perf_counter()
     fit_predict = make_fit_predict(waveforms, 1, [])
+    # "proposals": the accepted proposals' cores start, then random labels (as "random").
+    start = args["start"] if strategy == "proposals" else None
+    budget = args["budget"] + (len(start[0]) if start is not None else 0)
     # Spread over the first 3 components; clusters sought in the 5 the app keeps per spike.
-    run = simulate(truth, features[:, :3], fit_predict, strategy, np.random.default_rng(seed),
-                   batch=args["batch"], target=args["target"], budget=args["budget"],
-                   features=features[:, :args["components"]])
+    run = simulate(truth, features[:, :3], fit_predict,
+                   "random" if strategy == "proposals" else strategy,
+                   np.random.default_rng(seed), batch=args["batch"], target=args["target"],
+                   budget=budget, features=features[:, :args["components"]], start=start)
     return name, seed, strategy, run, time.perf_counter() - started
 
 
@@ -203,6 +215,63 @@ def calibrate_one(job: tuple) -> tuple[float, float, int]:
             expected_calibration_error(logits[rest], dense, temperature), len(rest))
 
 
+def accepted(cores: list[np.ndarray], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a person accepting every proposal gives the network: each core (its spikes that
+    are true spikes, at least MIN_CORE) labelled as the unit most of it belongs to, its other
+    spikes wrongly so (a person who merges over-split proposals, one key each)."""
+    rows, classes = [], []
+    for core in cores:
+        if len(core) < MIN_CORE:
+            continue
+        rows.append(core)
+        classes.append(np.full(len(core), np.bincount(truth[core]).argmax()))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(classes)
+
+
+def proposal_savings(jobs: list[tuple], settings: dict, workers: int, context, started: float
+                     ) -> None:
+    """Hand labels per unit to reach 99 % of the ceiling, from the accepted proposals and from
+    one label per unit; random labels added in both."""
+    hand: dict[str, dict[str, list[float]]] = {}
+    reached: dict[str, dict[str, int]] = {}
+    first: dict[str, list[float]] = {}
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for name, seed, strategy, run, seconds in pool.map(run_one, jobs):
+            units = settings[name]["budget"] // 20
+            free = len(settings[name]["start"][0]) if strategy == "proposals" else 0
+            hand.setdefault(name, {}).setdefault(strategy, []).append(
+                (run.labels_needed - free) / units)
+            reached.setdefault(name, {}).setdefault(strategy, 0)
+            reached[name][strategy] += run.reached_at is not None
+            if strategy == "proposals":
+                first.setdefault(name, []).append(run.rounds[0].accuracy)
+            trace = " ".join(f"{r.labels - free}:{100 * r.accuracy:.2f}" for r in run.rounds)
+            print(f"{name} seed {seed} {strategy:<9} "
+                  f"{'reached' if run.reached_at else 'NOT reached'} at "
+                  f"{run.labels_needed - free} hand labels  [{trace}]  {seconds:.0f} s",
+                  flush=True)
+    means = {"random": [], "proposals": []}
+    for name in hand:
+        s = settings[name]
+        cores = len(s["start"][0])
+        line = [f"{name}: ceiling {100 * s['ceiling']:.2f} %, target {100 * s['target']:.2f} %; "
+                f"accepted proposals alone {100 * np.mean(first[name]):.2f} % ({cores} core "
+                "spikes); hand labels per unit:"]
+        for strategy in ("random", "proposals"):
+            values = hand[name][strategy]
+            means[strategy].append(np.mean(values))
+            line.append(f"{'without' if strategy == 'random' else 'with'} proposals "
+                        f"{np.mean(values):.1f} ({reached[name][strategy]} of {len(values)} "
+                        "reached)")
+        print(" ".join(line[:1]) + " " + ", ".join(line[1:]), flush=True)
+    print(f"wall time {time.perf_counter() - started:.0f} s")
+    print("hand labels per unit to 99 % of the all-labels ceiling (budget 20, runs that miss "
+          f"count 20): without proposals {np.mean(means['random']):.1f}, with proposals "
+          f"{np.mean(means['proposals']):.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, two data sets")
@@ -211,6 +280,9 @@ def main() -> None:
     parser.add_argument("--tuning", action="store_true", help="with --suite: the tuning seed")
     parser.add_argument("--sets", default=None,
                         help="only the data sets whose name holds one of these (comma-separated)")
+    parser.add_argument("--proposals", action="store_true",
+                        help="with --suite: every case, random labels from the accepted "
+                        "proposals against from one label per unit (issue 17)")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--batch", type=int, default=1, help="labels added per round")
@@ -226,7 +298,17 @@ def main() -> None:
     args.budget = args.budget or (30 if args.quick else 60)
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     started = time.perf_counter()
-    if args.suite:
+    strategies = ("random", "queue")
+    if args.suite and args.proposals:
+        suite = suite_sets(args.quick, args.tuning, args.sets)
+        sets = [(name, w, t) for name, w, t, _ in suite]
+        step = 2 if args.quick else 1
+        settings = {name: {"batch": step * (int(t.max()) + 1), "target": 0.99 * ceiling,
+                           "budget": 20 * (int(t.max()) + 1), "components": args.components,
+                           "start": accepted(PROPOSED[name], t), "ceiling": ceiling}
+                    for name, w, t, ceiling in suite}
+        strategies = ("random", "proposals")
+    elif args.suite:
         suite = suite_sets(args.quick, args.tuning, args.sets)
         with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
             twenty = dict(pool.map(twenty_label_accuracy,
@@ -252,7 +334,10 @@ def main() -> None:
             sets = [s for s in sets if any(part in s[0] for part in args.sets.split(","))]
         settings = {name: {"batch": args.batch, "target": args.target, "budget": args.budget,
                            "components": args.components} for name, _, _ in sets}
-    plan = ("the ceiling less 1 point, budget 10 labels per unit, as many labels a round as "
+    plan = ("99 % of the ceiling, budget 20 hand labels per unit, "
+            f"{'two labels' if args.quick else 'one label'} per unit a round; accepted proposals "
+            "against one label per unit to start" if args.proposals else
+            "the ceiling less 1 point, budget 10 labels per unit, as many labels a round as "
             "units"
             if args.suite else f"target {args.target:.0%}, {args.batch} label(s) a round, "
             f"budget {args.budget} labels")
@@ -261,7 +346,9 @@ def main() -> None:
     features = {name: coordinates(waveforms) for name, waveforms, _ in sets}
     jobs = [(name, waveforms, truth, features[name], seed, strategy, settings[name])
             for name, waveforms, truth in sets for seed in range(seeds)
-            for strategy in ("random", "queue")]
+            for strategy in strategies]
+    if args.proposals:
+        return proposal_savings(jobs, settings, args.workers, context, started)
     needed: dict[str, dict[str, list[int]]] = {name: {"random": [], "queue": []}
                                                for name, _, _ in sets}
     at_budget: dict[str, dict[str, dict[int, list[float]]]] = {

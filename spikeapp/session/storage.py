@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import struct
+import time
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from spikeapp import __version__
-from spikeapp.atomic import atomic_write
+from spikeapp.atomic import atomic_file
 from spikeapp.detection import DetectionResult
 from spikeapp.errors import SpikeappError
 from spikeapp.session.state import Session, Unit
@@ -44,6 +48,10 @@ def detection_fingerprint(detection: DetectionResult) -> str:
     return digest.hexdigest()
 
 
+MAPPED = "detection/waveforms.npy"   # stored as is, not deflated: opened memory-mapped
+LARGE = 1 << 30                      # members this big get zip64 headers from the start
+
+
 def session_bytes(session: Session, detection_ref: str | None = None,
                   compress: bool = True) -> bytes:
     """The session file's content. With ``detection_ref`` (the detection's fingerprint) the
@@ -52,8 +60,17 @@ def session_bytes(session: Session, detection_ref: str | None = None,
     False stores the arrays as they are (the journal's copy of a detection: written at the
     first edit, it must not keep the edits waiting)."""
     buffer = io.BytesIO()
+    write_session(buffer, session, detection_ref, compress)
+    return buffer.getvalue()
+
+
+def write_session(stream: BinaryIO, session: Session, detection_ref: str | None = None,
+                  compress: bool = True) -> None:
+    """The session file written into ``stream`` as it goes (nothing held twice in memory).
+    The waveforms, the bulk of a detection, are stored, not deflated, so that opening the file
+    maps them instead of reading them (noisy float32 deflates by a few per cent anyway)."""
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(buffer, "w", compression=method, compresslevel=1) as zf:
+    with zipfile.ZipFile(stream, "w", compression=method, compresslevel=1) as zf:
         d = session.detection
         meta = {
             "schema_version": SCHEMA_VERSION, "spikeapp_version": __version__,
@@ -69,22 +86,26 @@ def session_bytes(session: Session, detection_ref: str | None = None,
             meta["detection_ref"] = detection_ref
         zf.writestr("meta.json", json.dumps(meta, indent=1))
         for name in _DETECTION_ARRAYS if detection_ref is None else ():
-            _write_array(zf, f"detection/{name}.npy", np.asarray(getattr(d, name)))
+            path = f"detection/{name}.npy"
+            _write_array(zf, path, np.asarray(getattr(d, name)),
+                         zipfile.ZIP_STORED if path == MAPPED else method)
         for name in _STATE_ARRAYS:
-            _write_array(zf, f"state/{name}.npy", getattr(session, name))
+            _write_array(zf, f"state/{name}.npy", getattr(session, name), method)
         for group, blob in session.networks.items():
             zf.writestr(f"networks/{group}.pt", blob)
-    return buffer.getvalue()
 
 
-def _write_array(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    zf.writestr(name, buffer.getvalue())
+def _write_array(zf: zipfile.ZipFile, name: str, array: np.ndarray, method: int) -> None:
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = method
+    info.external_attr = 0o644 << 16
+    with zf.open(info, "w", force_zip64=array.nbytes >= LARGE) as out:
+        np.lib.format.write_array(out, array, allow_pickle=False)
 
 
 def save_session(session: Session, path: str | Path) -> None:
-    atomic_write(path, session_bytes(session))
+    with atomic_file(path) as temporary, open(temporary, "wb") as stream:
+        write_session(stream, session)
 
 
 def load_session(path: str | Path, detection: DetectionResult | None = None) -> Session:
@@ -114,7 +135,8 @@ def load_session(path: str | Path, detection: DetectionResult | None = None) -> 
                                         "that is not the one given")
                 arrays = {n: getattr(detection, n) for n in _DETECTION_ARRAYS}
             else:
-                arrays = {n: _read_array(zf, f"detection/{n}.npy") for n in _DETECTION_ARRAYS
+                arrays = {n: _read_array(zf, f"detection/{n}.npy", path)
+                          for n in _DETECTION_ARRAYS
                           if n not in _OPTIONAL_DETECTION or f"detection/{n}.npy" in names}
             state = {n: _read_array(zf, f"state/{n}.npy") for n in _STATE_ARRAYS
                      if n not in _OPTIONAL_STATE or f"state/{n}.npy" in names}
@@ -223,5 +245,37 @@ def _build(meta: dict, arrays: dict, state: dict, networks: dict) -> Session:
                    training_params=meta.get("training_params", {}))
 
 
-def _read_array(zf: zipfile.ZipFile, name: str) -> np.ndarray:
+def _read_array(zf: zipfile.ZipFile, name: str, path: Path | None = None) -> np.ndarray:
+    """An array of the file: the waveforms memory-mapped where they are stored as they are
+    (they stay on disk; pages are read as views need them), everything else read."""
+    info = zf.getinfo(name)
+    if name == MAPPED and path is not None and info.compress_type == zipfile.ZIP_STORED \
+            and os.name != "nt":   # Windows cannot replace a mapped file: save would fail
+        return _map_array(path, info)
     return np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
+
+
+def _map_array(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
+    """A stored .npy member of the zip at ``path``, mapped read-only."""
+    with open(path, "rb") as stream:
+        stream.seek(info.header_offset)
+        header = stream.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise _Damaged(f"{info.filename}: no local header where the directory says")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        start = info.header_offset + 30 + name_length + extra_length
+        stream.seek(start)
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(stream)
+        offset = stream.tell()
+    if dtype.hasobject:
+        raise _Damaged(f"{info.filename}: holds Python objects")
+    count = int(np.prod(shape, dtype=np.int64))
+    if offset - start + count * dtype.itemsize > info.file_size:
+        raise _Damaged(f"{info.filename}: shorter than its shape {shape}")
+    if count == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran else "C")

@@ -167,23 +167,30 @@ class Simulation:
 def simulate(truth: NDArray[np.int64], coordinates: NDArray,
              fit_predict: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray],
              strategy: str, rng: np.random.Generator, start_per_unit: int = 1, batch: int = 3,
-             target: float = 0.99, budget: int = 60, features: NDArray | None = None
-             ) -> Simulation:
+             target: float = 0.99, budget: int = 60, features: NDArray | None = None,
+             start: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None) -> Simulation:
     """Label, train, measure, repeat: a person answering the queue (``strategy="queue"``) or
     labelling spikes picked at random (``"random"``), with the ground truth as their answers.
 
     ``fit_predict(labelled_indexes, their_classes)`` trains and returns class probabilities for
     every spike. The same first labels (``start_per_unit`` per unit) start both strategies
     when ``rng`` is seeded the same. ``features`` are what the queue clusters to find what the
-    labels do not cover (default ``coordinates``).
+    labels do not cover (default ``coordinates``). ``start`` (spikes, their classes) replaces
+    those first labels: accepted proposals' cores, say, whose classes may be wrong for some
+    spikes; the budget and the rounds' label counts include them.
     """
     truth = np.asarray(truth, dtype=np.int64)
     classes = np.unique(truth)
-    labelled = np.concatenate([rng.choice(np.flatnonzero(truth == c), start_per_unit,
-                                          replace=False) for c in classes])
+    answers = truth.copy()
+    if start is not None:
+        labelled = np.asarray(start[0], dtype=np.int64)
+        answers[labelled] = start[1]
+    else:
+        labelled = np.concatenate([rng.choice(np.flatnonzero(truth == c), start_per_unit,
+                                              replace=False) for c in classes])
     result = Simulation(strategy)
     while True:
-        probabilities = fit_predict(labelled, truth[labelled])
+        probabilities = fit_predict(labelled, answers[labelled])
         rest = np.setdiff1d(np.arange(len(truth)), labelled)
         accuracy = float((classes[probabilities[rest].argmax(axis=1)] == truth[rest]).mean())
         result.rounds.append(Round(len(labelled), accuracy))

@@ -26,7 +26,7 @@ from spikeapp.errors import SpikeappError
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import HUMAN, NETWORK, UNASSIGNED, UNRESOLVED, distinct_ids
-from spikeapp.session.storage import save_session, session_bytes
+from spikeapp.session.storage import save_session
 from spikeapp.tasks import CancelToken, Job, Progress, run_job
 from spikeapp.workflow import journal as journal_
 from spikeapp.workflow.journal import Crashed, Journal, default_data_dir, snapshot_state
@@ -629,10 +629,7 @@ class Workspace:
         def job() -> Job[SaveResult]:
             started = time.perf_counter()
             yield Progress(0, 1, f"saving {target}", "save")
-            data = session_bytes(snapshot)
-            from spikeapp.atomic import atomic_write
-
-            atomic_write(target, data)
+            save_session(snapshot, target)
             return SaveResult(target, revision, time.perf_counter() - started)
 
         return job()

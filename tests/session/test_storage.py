@@ -1,0 +1,62 @@
+"""Session files keep the waveforms on disk: stored, not deflated, and mapped when opened."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from spikeapp.errors import SpikeappError
+from spikeapp.session import commands as cmd
+from spikeapp.session.storage import MAPPED, load_session, save_session
+from tests.session.test_selection_and_commands import small_session
+
+
+def test_waveforms_open_memory_mapped_and_the_file_can_be_saved_over(tmp_path):
+    session = small_session(400)
+    path = tmp_path / "a.spikeapp"
+    save_session(session, path)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo(MAPPED).compress_type == zipfile.ZIP_STORED
+        assert zf.getinfo("state/assignment.npy").compress_type == zipfile.ZIP_DEFLATED
+    loaded = load_session(path)
+    waveforms = loaded.detection.waveforms
+    assert isinstance(waveforms, np.memmap) and not waveforms.flags.writeable
+    assert np.array_equal(waveforms, session.detection.waveforms)
+    assert not isinstance(loaded.detection.features, np.memmap)   # small: read
+    # Edit and save over the mapped file (as Ctrl+S does): the open session keeps working and
+    # the file holds the edit.
+    cmd.History(loaded).do(cmd.label_new_unit(loaded, np.arange(5), name="x"))
+    save_session(loaded, path)
+    assert np.array_equal(loaded.detection.waveforms, session.detection.waveforms)
+    again = load_session(path)
+    assert [u.name for u in again.units.values()] == ["x"]
+    assert np.array_equal(again.detection.waveforms, session.detection.waveforms)
+
+
+def test_files_with_deflated_waveforms_still_open(tmp_path):
+    """Sessions written before the waveforms were stored as they are."""
+    session = small_session(100)
+    path = tmp_path / "new.spikeapp"
+    save_session(session, path)
+    old = tmp_path / "old.spikeapp"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(old, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            out.writestr(info.filename, source.read(info.filename))
+    loaded = load_session(old)
+    assert not isinstance(loaded.detection.waveforms, np.memmap)
+    assert np.array_equal(loaded.detection.waveforms, session.detection.waveforms)
+
+
+def test_a_short_stored_waveform_member_is_a_damaged_file(tmp_path):
+    session = small_session(100)
+    path = tmp_path / "a.spikeapp"
+    save_session(session, path)
+    damaged = tmp_path / "damaged.spikeapp"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as out:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            out.writestr(info, data[:-400] if info.filename == MAPPED else data)
+    with pytest.raises(SpikeappError, match="damaged.spikeapp"):
+        load_session(damaged)
