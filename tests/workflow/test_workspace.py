@@ -429,3 +429,17 @@ def test_the_retrain_preview_counts_every_move_between_units(sorted_session):
     expected = Counter((int(a), int(b)) for a, b in zip(now, after) if a != b)
     assert {(a, b): n for a, b, n in summary.moves} == dict(expected)
     assert [n for _, _, n in summary.moves] == sorted(expected.values(), reverse=True)
+
+
+def test_pairs_are_counted_alike_for_small_and_far_apart_unit_ids():
+    """Unassigned (-1), unresolved and proposal ids are negative; ids far apart take the
+    other path (the codes would not fit a bincount)."""
+    from collections import Counter
+
+    from spikeapp.workflow.review import count_pairs
+
+    rng = np.random.default_rng(0)
+    for ids in ([-2, -1, 0, 1, 2, 7], [-1000, -1, 3, 5000]):
+        a, b = rng.choice(ids, 5000), rng.choice(ids, 5000)
+        assert count_pairs(a, b) == dict(Counter(zip(a.tolist(), b.tolist())))
+    assert count_pairs(np.zeros(0, int), np.zeros(0, int)) == {}
