@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 START_METHOD = "spawn"
 POLL_S = 0.1            # how often the parent looks at its workers' messages and futures
+POOL_RETRIES = 1        # a pool whose worker died runs its stopped groups again this often
 
 
 def available_cores() -> int:
@@ -210,6 +211,8 @@ class Portable:
 
 def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToken | None
                    ) -> Job[GroupTrainings]:
+    """The groups in worker processes. A worker that dies (killed for its memory, say) breaks
+    its pool and stops the groups running in it: those run again, once, in a new pool."""
     context = multiprocessing.get_context(START_METHOD)
     messages = context.Queue()
     stop = context.Event()
@@ -219,50 +222,74 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
     latest: dict[int, str] = {job.group: "waiting for a worker" for job in jobs}
     arrived: dict[int, Portable] = {}
     followed = jobs[0].group   # the group whose loss curve the progress carries
-    pool = ProcessPoolExecutor(plan.workers, mp_context=context, initializer=_start_worker,
-                               initargs=(messages, stop, plan.threads))
+    # A pool that breaks stops every group in it, not only the one that killed its worker:
+    # each stopped group runs again in a pool of its own, so that the others go through.
+    batches: list[tuple[list[TrainingJob], int]] = [(list(jobs), 0)]   # (jobs, attempt)
     try:
-        futures: dict[Future, int] = {
-            pool.submit(_train_in_worker, job.data, job.network, _training_params(job, plan),
-                        job.training["min_confidence"]): job.group for job in jobs}
-        pending = set(futures)
-        yield Progress(0, len(jobs), f"training {len(jobs)} channel groups in {plan.workers} "
-                       f"worker processes, {plan.threads} thread(s) each", "group")
-        while pending:
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled()
-            finished, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
-            extras: list[dict[str, Any]] = []   # each epoch of the followed group's curve
-            for group, progress in _drain(messages):
-                done_of[group] = min(_share(progress), 0.99)
-                latest[group] = progress.message
-                if group == followed and progress.extra:
-                    extras.append(progress.extra)
-            for future in finished:
-                group = futures[future]
-                done_of[group] = 1.0
-                try:
-                    arrived[group] = future.result()
-                    latest[group] = "done"
-                except Cancelled:
-                    raise
-                except BrokenProcessPool as error:
-                    latest[group] = "failed"
+        while batches:
+            todo, attempt = batches.pop(0)
+            stopped: list[int] = []   # groups whose worker died under them
+            pool = ProcessPoolExecutor(min(plan.workers, len(todo)), mp_context=context,
+                                       initializer=_start_worker,
+                                       initargs=(messages, stop, plan.threads))
+            try:
+                futures: dict[Future, int] = {
+                    pool.submit(_train_in_worker, job.data, job.network,
+                                _training_params(job, plan), job.training["min_confidence"]):
+                    job.group for job in todo}
+                pending = set(futures)
+                yield Progress(sum(done_of.values()), len(jobs), (
+                    f"training {len(todo)} channel groups in {plan.workers} worker processes, "
+                    f"{plan.threads} thread(s) each") if not attempt else (
+                    f"a worker process stopped: channel(s) {', '.join(str(j.group) for j in todo)} "
+                    "again in new worker processes"), "group")
+                while pending:
+                    if cancel is not None and cancel.cancelled:
+                        raise Cancelled()
+                    finished, pending = wait(pending, timeout=POLL_S,
+                                             return_when=FIRST_COMPLETED)
+                    extras: list[dict[str, Any]] = []   # each epoch of the followed curve
+                    for group, progress in _drain(messages):
+                        done_of[group] = min(_share(progress), 0.99)
+                        latest[group] = progress.message
+                        if group == followed and progress.extra:
+                            extras.append(progress.extra)
+                    for future in finished:
+                        group = futures[future]
+                        try:
+                            arrived[group] = future.result()
+                            latest[group], done_of[group] = "done", 1.0
+                        except Cancelled:
+                            raise
+                        except BrokenProcessPool:
+                            latest[group], done_of[group] = "waiting for a worker", 0.0
+                            stopped.append(group)
+                        except Exception as error:  # noqa: BLE001 - reported; the others go on
+                            latest[group], done_of[group] = "failed", 1.0
+                            result.failures.append(failure_of(group, error))
+                            log.warning("%s", result.failures[-1].message)
+                    running = [f"channel {g}: {latest[g]}" for g in by_group
+                               if latest[g] not in ("waiting for a worker", "done", "failed")]
+                    message = "; ".join(running) or f"{len(arrived)} of {len(jobs)} groups done"
+                    for extra in extras or [{}]:
+                        yield Progress(sum(done_of.values()), len(jobs), message, "group", extra)
+            except BaseException:
+                stop.set()   # running workers stop at their next step instead of finishing
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            if stopped:
+                log.warning("a worker process stopped under channel(s) %s", stopped)
+            for group in stopped:
+                if attempt < POOL_RETRIES:
+                    batches.append(([by_group[group]], attempt + 1))
+                else:
+                    latest[group], done_of[group] = "failed", 1.0
                     result.failures.append(GroupFailure(
-                        group, f"channel {group}: its worker process stopped ({error}); the "
-                        "groups that were running with it stopped too", "", False))
-                except Exception as error:  # noqa: BLE001 - reported; the others go on
-                    latest[group] = "failed"
-                    result.failures.append(failure_of(group, error))
-                    log.warning("%s", result.failures[-1].message)
-            running = [f"channel {g}: {latest[g]}" for g in by_group
-                       if latest[g] not in ("waiting for a worker", "done", "failed")]
-            message = "; ".join(running) or f"{len(arrived)} of {len(jobs)} groups done"
-            for extra in extras or [{}]:
-                yield Progress(sum(done_of.values()), len(jobs), message, "group", extra)
+                        group, f"channel {group}: its worker process stopped, "
+                        f"{attempt + 1} times (out of memory? try fewer --workers)", "", False))
     finally:
-        stop.set()   # running workers stop at their next step instead of finishing
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop.set()
         messages.close()
         messages.join_thread()
     for job in jobs:

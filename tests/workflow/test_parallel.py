@@ -110,6 +110,58 @@ def test_a_failing_group_is_named_and_the_other_finishes(workspace, workers):
     workspace.undo()
 
 
+def _die(marker: str) -> None:
+    """Unpickled in a worker: kills it (as the out-of-memory killer would), once if ``marker``
+    names a file to leave behind, every time if it is empty."""
+    import os
+    from pathlib import Path
+
+    if not marker or not os.path.exists(marker):
+        if marker:
+            Path(marker).touch()
+        os._exit(1)
+
+
+class DieInTheWorker:
+    def __init__(self, marker: str = "") -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return _die, (self.marker,)
+
+
+def run_with_messages(work) -> tuple:
+    messages = []
+    try:
+        while True:
+            messages.append(next(work).message)
+    except StopIteration as done:
+        return done.value, messages
+
+
+def test_a_worker_that_dies_is_replaced_and_its_group_trains_again(workspace, tmp_path):
+    jobs = [workspace.training_job(group) for group in (0, 1)]
+    serial = run_job(train_groups(jobs, WorkerPlan(1, 1)))
+    marker = tmp_path / "died"
+    data = replace(jobs[1].data)
+    data.__dict__["fault"] = DieInTheWorker(str(marker))   # travels with group 1, kills once
+    result, messages = run_with_messages(train_groups([jobs[0], replace(jobs[1], data=data)],
+                                                      WorkerPlan(2, 1)))
+    assert marker.exists()
+    assert any("a worker process stopped" in m for m in messages), messages
+    assert not result.failures and [o.group for o in result.outputs] == [0, 1]
+    for a, b in zip(serial.outputs, result.outputs):
+        assert np.array_equal(a.assigned, b.assigned) and a.network == b.network
+    # A group whose worker dies every time: named as such; the other finishes.
+    data.__dict__["fault"] = DieInTheWorker()
+    result, _ = run_with_messages(train_groups([jobs[0], replace(jobs[1], data=data)],
+                                               WorkerPlan(2, 1)))
+    assert [f.group for f in result.failures] == [1]
+    assert "stopped, 2 times" in result.failures[0].message
+    assert [o.group for o in result.outputs] == [0]
+    assert multiprocessing.active_children() == []
+
+
 def test_pool_outputs_equal_serial_outputs(workspace):
     """Arrays, rebuilt networks and histories: the pool's outputs are the serial path's."""
     jobs = [workspace.training_job(group) for group in (0, 1)]
