@@ -104,7 +104,7 @@ def _spike_change(session: Session, description: str, spikes: NDArray, **after: 
     if "source" in after and "assigned_at" not in after:
         # Provenance: when a person, a network or an import assigned the spike (NaN: nobody).
         after["assigned_at"] = np.where(np.asarray(after["source"]) != NONE, time.time(), np.nan)
-    before = {name: getattr(session, name)[spikes].copy() for name in after}
+    before = {name: getattr(session, name)[spikes] for name in after}   # indexing copies
     counters = (session.next_unit_id, session.network_versions)
     return Change(description, spikes, before, {k: np.asarray(v) for k, v in after.items()},
                   counters_before=counters, counters_after=counters)
