@@ -236,6 +236,9 @@ def proposal_savings(jobs: list[tuple], settings: dict, workers: int, context, s
     one label per unit; random labels added in both."""
     hand: dict[str, dict[str, list[float]]] = {}
     reached: dict[str, dict[str, int]] = {}
+    # accuracy with at most 0, 2, 6, 10 and 20 hand labels per unit (the last round within)
+    budgets = (0, 2, 6, 10, 20)
+    accuracy: dict[str, dict[str, dict[int, list[float]]]] = {}
     first: dict[str, list[float]] = {}
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         for name, seed, strategy, run, seconds in pool.map(run_one, jobs):
@@ -247,6 +250,11 @@ def proposal_savings(jobs: list[tuple], settings: dict, workers: int, context, s
             reached[name][strategy] += run.reached_at is not None
             if strategy == "proposals":
                 first.setdefault(name, []).append(run.rounds[0].accuracy)
+            for per_unit in budgets:
+                within = [r.accuracy for r in run.rounds if r.labels - free <= per_unit * units]
+                if within:   # a run that stopped at the target keeps its accuracy beyond it
+                    accuracy.setdefault(name, {}).setdefault(strategy, {}).setdefault(
+                        per_unit, []).append(within[-1])
             trace = " ".join(f"{r.labels - free}:{100 * r.accuracy:.2f}" for r in run.rounds)
             print(f"{name} seed {seed} {strategy:<9} "
                   f"{'reached' if run.reached_at else 'NOT reached'} at "
@@ -266,6 +274,17 @@ def proposal_savings(jobs: list[tuple], settings: dict, workers: int, context, s
                         f"{np.mean(values):.1f} ({reached[name][strategy]} of {len(values)} "
                         "reached)")
         print(" ".join(line[:1]) + " " + ", ".join(line[1:]), flush=True)
+        for strategy in ("random", "proposals"):
+            got = accuracy.get(name, {}).get(strategy, {})
+            print(f"  accuracy {'without' if strategy == 'random' else 'with':<7} proposals at "
+                  + ", ".join(f"{b}: {100 * np.mean(got[b]):.2f} %" for b in budgets if b in got)
+                  + " hand labels per unit")
+    for strategy in ("random", "proposals"):
+        print(f"mean accuracy {'without' if strategy == 'random' else 'with':<7} proposals: "
+              + ", ".join(f"{b}: {100 * np.mean([np.mean(accuracy[n][strategy][b]) for n in accuracy if b in accuracy[n].get(strategy, {})]):.2f} %"  # noqa: E501
+                          for b in budgets
+                          if any(b in accuracy[n].get(strategy, {}) for n in accuracy))
+              + " hand labels per unit")
     print(f"wall time {time.perf_counter() - started:.0f} s")
     print("hand labels per unit to 99 % of the all-labels ceiling (budget 20, runs that miss "
           f"count 20): without proposals {np.mean(means['random']):.1f}, with proposals "
