@@ -280,10 +280,10 @@ def proposal_savings(jobs: list[tuple], settings: dict, workers: int, context, s
                   + ", ".join(f"{b}: {100 * np.mean(got[b]):.2f} %" for b in budgets if b in got)
                   + " hand labels per unit")
     for strategy in ("random", "proposals"):
+        means_at = {b: [np.mean(by[strategy][b]) for by in accuracy.values()
+                        if b in by.get(strategy, {})] for b in budgets}
         print(f"mean accuracy {'without' if strategy == 'random' else 'with':<7} proposals: "
-              + ", ".join(f"{b}: {100 * np.mean([np.mean(accuracy[n][strategy][b]) for n in accuracy if b in accuracy[n].get(strategy, {})]):.2f} %"  # noqa: E501
-                          for b in budgets
-                          if any(b in accuracy[n].get(strategy, {}) for n in accuracy))
+              + ", ".join(f"{b}: {100 * np.mean(v):.2f} %" for b, v in means_at.items() if v)
               + " hand labels per unit")
     print(f"wall time {time.perf_counter() - started:.0f} s")
     print("hand labels per unit to 99 % of the all-labels ceiling (budget 20, runs that miss "
