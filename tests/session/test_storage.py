@@ -60,3 +60,43 @@ def test_a_short_stored_waveform_member_is_a_damaged_file(tmp_path):
             out.writestr(info, data[:-400] if info.filename == MAPPED else data)
     with pytest.raises(SpikeappError, match="damaged.spikeapp"):
         load_session(damaged)
+
+
+def test_a_prediction_keeps_one_source_and_version_and_undoes_exactly():
+    from spikeapp.session.state import NETWORK
+
+    session = small_session(400)
+    history = cmd.History(session)
+    unit = cmd.label_new_unit(session, np.arange(3), name="a")
+    history.do(unit)
+    before = {name: getattr(session, name).copy() for name in
+              ("assignment", "source", "confidence", "network_version", "assigned_at")}
+    group_spikes = np.flatnonzero(session.detection.channels == 0)
+    uid = next(iter(session.units))
+    change = cmd.apply_predictions(session, 0, group_spikes, np.full(len(group_spikes), uid),
+                                   np.full(len(group_spikes), 0.8, np.float32))
+    assert change.after["source"].shape == () and change.after["network_version"].shape == ()
+    assert change.after["assigned_at"].shape == ()
+    history.do(change)
+    open_ = group_spikes[3:]    # the three labels stay
+    assert (session.source[open_] == NETWORK).all() and (session.assignment[open_] == uid).all()
+    assert (session.network_version[open_] == 1).all()
+    history.undo()
+    for name, values in before.items():
+        assert np.array_equal(getattr(session, name), values, equal_nan=True), name
+
+
+def test_the_undo_history_keeps_its_memory_bounded_but_always_the_last_step():
+    session = small_session(400)
+    history = cmd.History(session, limit_bytes=2000)
+    for k in range(6):
+        history.do(cmd.label_new_unit(session, np.arange(20 * k, 20 * k + 20), name=f"u{k}"))
+    kept = len(history._undo)
+    assert 1 <= kept < 6
+    assert sum(c.nbytes for c in history._undo) <= 2000 or kept == 1
+    while history.undo():
+        pass
+    assert len(session.units) == 6 - kept   # the oldest steps can no longer be undone
+    huge = cmd.History(session, limit_bytes=1)
+    huge.do(cmd.label_new_unit(session, np.arange(300, 320), name="big"))
+    assert huge.can_undo
