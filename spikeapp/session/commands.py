@@ -51,9 +51,10 @@ class Change:
 
     def apply(self, session: Session, forward: bool = True) -> None:
         values = self.after if forward else self.before
+        where = as_span(self.spikes)
         for name in _FIELDS:
             if name in values:
-                getattr(session, name)[self.spikes] = values[name]
+                getattr(session, name)[where] = values[name]
         for unit_id, unit in (self.units_after if forward else self.units_before).items():
             if unit is None:
                 session.units.pop(unit_id, None)
@@ -110,12 +111,26 @@ def grow_detection(session: Session, description: str, detection: Any,
         added=np.asarray(added, dtype=np.int64))
 
 
+def as_span(spikes: NDArray[np.int64]) -> NDArray[np.int64] | slice:
+    """``spikes`` as a slice when they are one run of consecutive indexes (a single channel's
+    whole recording: reading and writing a slice copies memory, an index array gathers and
+    scatters), else as they are."""
+    n = len(spikes)
+    if n > 1024 and spikes[-1] - spikes[0] == n - 1 and spikes[0] >= 0 and \
+            bool(np.all(np.diff(spikes) == 1)):
+        return slice(int(spikes[0]), int(spikes[-1]) + 1)
+    return spikes
+
+
 def _spike_change(session: Session, description: str, spikes: NDArray, **after: NDArray) -> Change:
     spikes = np.asarray(spikes, dtype=np.int64)
     if "source" in after and "assigned_at" not in after:
         # Provenance: when a person, a network or an import assigned the spike (NaN: nobody).
         after["assigned_at"] = np.where(np.asarray(after["source"]) != NONE, time.time(), np.nan)
-    before = {name: getattr(session, name)[spikes] for name in after}   # indexing copies
+    where = as_span(spikes)
+    # A slice is a view, to copy; an index array's result is a copy already.
+    before = {name: (np.array if isinstance(where, slice) else np.asarray)(
+        getattr(session, name)[where]) for name in after}
     counters = (session.next_unit_id, session.network_versions)
     return Change(description, spikes, before, {k: np.asarray(v) for k, v in after.items()},
                   counters_before=counters, counters_after=counters)

@@ -13,16 +13,22 @@ def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_
     # Only points in the bounding box can be inside: test those alone.
     (x_low, y_low), (x_high, y_high) = polygon.min(axis=0), polygon.max(axis=0)
     candidates = np.flatnonzero((x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high))
-    x, y = x[candidates], y[candidates]
-    inside = np.zeros(len(x), dtype=bool)
+    # Sorted by y, the points an edge can cross (min(y1, y2) <= y < max(y1, y2)) are one
+    # slice: each point is tested against the few edges at its height, not against all of
+    # them (a lasso over millions of points: 1.7 s -> a fraction).
+    order = np.argsort(y[candidates], kind="stable")
+    xs, ys = x[candidates][order], y[candidates][order]
+    inside = np.zeros(len(xs), dtype=bool)
     px, py = polygon[:, 0], polygon[:, 1]
     qx, qy = np.roll(px, 1), np.roll(py, 1)
     for x1, y1, x2, y2 in zip(px, py, qx, qy):
-        crosses = (y1 > y) != (y2 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = (x2 - x1) * (y - y1) / (y2 - y1) + x1
-        inside ^= crosses & (x < at)
-    result[candidates[inside]] = True
+        if y1 == y2:
+            continue   # a horizontal edge is crossed by no horizontal ray
+        begin, end = np.searchsorted(ys, [min(y1, y2), max(y1, y2)], side="left")
+        band = slice(begin, end)
+        at = (x2 - x1) * (ys[band] - y1) / (y2 - y1) + x1
+        inside[band] ^= xs[band] < at
+    result[candidates[order[inside]]] = True
     return result
 
 

@@ -720,7 +720,11 @@ def _groups_of(session: Session, change: cmd.Change) -> set[int]:
     parts = getattr(change, "changes", None)
     if parts is not None:
         return set().union(*(_groups_of(session, part) for part in parts)) if parts else set()
-    groups = set(distinct_ids(session.detection.channels[change.spikes]).tolist())
+    if len(session.groups) == 1:
+        groups = {int(session.groups[0])} if len(change.spikes) else set()
+    else:
+        groups = set(distinct_ids(session.detection.channels[cmd.as_span(change.spikes)]
+                                  ).tolist())
     for side in (change.units_before, change.units_after):
         groups |= {u.group for u in side.values() if u is not None}
     return groups | set(change.networks_after)

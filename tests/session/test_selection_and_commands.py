@@ -19,6 +19,27 @@ def test_inside_polygon():
     assert inside_polygon(x, y, square).tolist() == [True, False, True, False]
 
 
+def test_inside_polygon_agrees_with_testing_every_edge():
+    """The banded test (each point against the edges at its height) against the plain
+    even-odd rule over every edge, on random polygons, self-crossing ones and points on
+    vertices' heights included."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = int(rng.integers(3, 12))
+        polygon = rng.integers(-5, 6, (k, 2)).astype(float) if rng.random() < 0.5 else \
+            rng.normal(size=(k, 2))
+        x, y = rng.normal(size=(2, 500)) * 3
+        x[:50], y[:50] = np.round(x[:50]), np.round(y[:50])   # on the grid of the vertices
+        plain = np.zeros(len(x), dtype=bool)
+        px, py = polygon[:, 0], polygon[:, 1]
+        for x1, y1, x2, y2 in zip(px, py, np.roll(px, 1), np.roll(py, 1)):
+            crosses = (y1 > y) != (y2 > y)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                at = (x2 - x1) * (y - y1) / (y2 - y1) + x1
+            plain ^= crosses & (x < at)
+        assert np.array_equal(inside_polygon(x, y, polygon), plain)
+
+
 def test_crossing_segment_is_a_polyline_intersection():
     waves = np.array([[0, -10, 0, 0], [0, -3, 0, 0], [0, 0, -10, 0]], dtype=float)
     assert crossing_segment(waves, (0.5, -5), (1.5, -5)).tolist() == [True, False, True]

@@ -100,3 +100,27 @@ def test_the_undo_history_keeps_its_memory_bounded_but_always_the_last_step():
     huge = cmd.History(session, limit_bytes=1)
     huge.do(cmd.label_new_unit(session, np.arange(300, 320), name="big"))
     assert huge.can_undo
+
+
+def test_a_change_over_one_run_of_spikes_acts_as_one_over_an_index_array():
+    """Runs of consecutive spikes are read and written as slices: the same result, and the
+    saved old values are copies, not views that the change would overwrite."""
+    from spikeapp.session.commands import as_span
+
+    assert as_span(np.arange(5000, 7000)) == slice(5000, 7000)
+    scattered = np.r_[np.arange(5000, 6000), np.arange(6001, 7001)]
+    assert as_span(scattered) is scattered
+    for spikes in (np.arange(100, 3100), np.r_[np.arange(100, 1600), np.arange(1601, 3101)]):
+        session = small_session(4000)
+        session.detection.channels[:] = 0
+        history = cmd.History(session)
+        history.do(cmd.label_new_unit(session, spikes[:5], name="a"))
+        uid = next(iter(session.units))
+        before = session.assignment.copy()
+        change = cmd.apply_predictions(session, 0, spikes, np.full(len(spikes), uid),
+                                       np.full(len(spikes), 0.9, np.float32))
+        history.do(change)
+        assert (session.assignment[spikes] == uid).all()
+        assert not np.shares_memory(change.before["assignment"], session.assignment)
+        history.undo()
+        assert np.array_equal(session.assignment, before)
