@@ -123,8 +123,9 @@ class SettingsDialog(QDialog):
     """The network and training parameters of the session, and where training runs."""
 
     def __init__(self, network: dict[str, Any], training: dict[str, Any],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, workers: int = 0) -> None:
         from spikeapp.training.device import choose_device
+        from spikeapp.workflow.parallel import available_cores
 
         super().__init__(parent)
         self.setWindowTitle("Network and training settings")
@@ -137,7 +138,16 @@ class SettingsDialog(QDialog):
                              + ("" if device.type != "cpu" else
                                 (f" ({training['threads']} threads)" if training.get("threads")
                                  else " (all cores but one)")))
-        _scrolled_form(self, [self.device, self.network, self.training])
+        # This machine's, not the session's: how many channel groups Shift+T trains at once.
+        self.workers = QSpinBox()
+        self.workers.setRange(0, max(1, available_cores()))
+        self.workers.setSpecialValueText("automatic (the cores less one)")
+        self.workers.setValue(workers)
+        self.workers.setToolTip("channel groups Shift+T trains at once, each in its own process; "
+                                "1: one after another")
+        machine = QFormLayout()
+        machine.addRow("groups trained at once (Shift+T)", self.workers)
+        _scrolled_form(self, [self.device, machine, self.network, self.training])
         self.resize(560, 720)
 
 

@@ -9,7 +9,7 @@ import time
 import traceback
 
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QColorDialog,
@@ -52,6 +52,14 @@ HEAVY_MODULES = ("spikeapp.training.trainer", "spikeapp.training.teacher",
                  "spikeapp.workflow.review", "spikeapp.workflow.proposals")
 
 
+def _stored_workers() -> int:
+    """Shift+T's worker processes as last set on this machine (0: automatic)."""
+    try:
+        return max(0, int(QSettings("spikeapp", "spikeapp").value("train_workers", 0) or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 def _import_heavy_modules() -> None:
     for name in HEAVY_MODULES:
         try:
@@ -86,7 +94,8 @@ class MainWindow(QMainWindow):
         self._train_queue: list[int] = []
         self._training_job = None
         self._group_jobs: dict = {}
-        self.train_workers = 0   # Shift+T's worker processes (0: as many as the cores allow)
+        # Shift+T's worker processes (0: as many as the cores allow); this machine's setting
+        self.train_workers = _stored_workers()
         self._stale: set[str] = set()
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
@@ -529,10 +538,13 @@ class MainWindow(QMainWindow):
         kept with the session; the device training runs on is shown."""
         from spikeapp.gui.dialogs import SettingsDialog
 
-        dialog = SettingsDialog(self.workspace.network, self.workspace.training, self)
+        dialog = SettingsDialog(self.workspace.network, self.workspace.training, self,
+                                self.train_workers)
         if self.ask_settings(dialog):
             self.workspace.set_params("network", **dialog.network.values())
             self.workspace.set_params("training", **dialog.training.values())
+            self.train_workers = dialog.workers.value()
+            QSettings("spikeapp", "spikeapp").setValue("train_workers", self.train_workers)
             self._show_parameters()
             self.status_text.setText("settings kept with the session; they apply from the next "
                                      "training")

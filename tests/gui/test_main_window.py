@@ -404,11 +404,17 @@ def test_small_things_users_met(window, qtbot, tmp_path):
     def edit(dialog):
         dialog.training.editors["epochs"].setValue(33)
         assert "training runs on: CPU" in dialog.device.text()
+        assert dialog.workers.value() == window.train_workers
+        dialog.workers.setValue(1)
         return True
 
     window.ask_settings = edit
     window.edit_settings()
     assert c.training["epochs"] == 33
+    # Shift+T's workers: this machine's setting, kept for the next window.
+    from spikeapp.gui.main_window import _stored_workers
+
+    assert window.train_workers == 1 and _stored_workers() == 1
     assert c.save(tmp_path / "s.spikeapp")
     assert load_session(tmp_path / "s.spikeapp").training_params["training"]["epochs"] == 33
 
