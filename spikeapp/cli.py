@@ -299,7 +299,8 @@ def _sort_on_dask(specs, args: argparse.Namespace, out: Path) -> int:
             print(f"spikeapp: error: {item.name}: {failure.message}", file=sys.stderr)
 
     try:
-        batch = sort_on_dask(client, specs, out, threads, separate, report)
+        batch = sort_on_dask(client, specs, out, threads, separate, report,
+                             progress=None if args.quiet else print)
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()

@@ -341,9 +341,10 @@ def _pick(prepared: Prepared, group: int, threads: int) -> TrainingJob:
     return prepared.job(group, threads)
 
 
-def _targets(prepared: Prepared) -> list[int]:
+def _targets(prepared: Prepared) -> tuple[list[int], int]:
+    """The groups to train and the spikes detected (what the client needs to go on)."""
     prepared.check()
-    return list(prepared.targets)
+    return list(prepared.targets), prepared.workspace.session.n_spikes
 
 
 def train_on_worker(job: TrainingJob, threads: int) -> Portable | GroupFailure:
@@ -397,11 +398,14 @@ class BatchResult:
 def sort_on_dask(client, specs: Sequence[SortSpec], out: Path, threads: int,
                  separate_folders: bool,
                  report: Callable[[SortResult | GroupFailure], None] | None = None,
-                 retries: int = RETRIES) -> BatchResult:
+                 retries: int = RETRIES, progress: Callable[[str], None] | None = None
+                 ) -> BatchResult:
     """Sort every spec on the cluster behind ``client``. Each recording's results go to
     ``out/NAME`` (``separate_folders``) or to ``out`` itself; ``report`` receives each
-    recording's result, or its failure (group -1: the recording itself), as it comes."""
+    recording's result, or its failure (group -1: the recording itself), as it comes;
+    ``progress`` a line as each recording is detected."""
     report = report or (lambda _: None)
+    progress = progress or (lambda _: None)
     from distributed import as_completed
 
     started = time.perf_counter()
@@ -415,6 +419,15 @@ def sort_on_dask(client, specs: Sequence[SortSpec], out: Path, threads: int,
     trained: dict[str, list[Portable]] = {}
     failures: dict[str, list[GroupFailure]] = {}
     waiting = as_completed()
+
+    def finish_later(name: str) -> None:
+        done = client.submit(finish_on_worker, prepared[name],
+                             sorted(trained[name], key=lambda p: p.group), failures[name],
+                             folders[name], threads, started, separate_folders,
+                             key=f"finish-{name}", retries=retries)
+        role[done] = ("finish", name, -1)
+        waiting.add(done)
+
     for name, future in prepared.items():
         targets = client.submit(_targets, future, key=f"targets-{name}")
         role[targets] = ("targets", name, -1)
@@ -432,9 +445,15 @@ def sort_on_dask(client, specs: Sequence[SortSpec], out: Path, threads: int,
                 report(batch.failed[name])
                 continue
         if kind == "targets":
-            pending_groups[name] = set(value)
+            groups, spikes = value
+            pending_groups[name] = set(groups)
             trained[name], failures[name] = [], []
-            for group in value:
+            progress(f"{name}: {spikes:,} spikes detected; "
+                     + (f"training {len(groups)} channel group(s)" if groups else
+                        "sorted by the earlier networks"))
+            if not groups:   # --networks: nothing to train
+                finish_later(name)
+            for group in groups:
                 job = client.submit(_pick, prepared[name], group, threads,
                                     key=f"job-{name}-{group}")
                 train = client.submit(train_on_worker, job, threads, retries=retries,
@@ -448,12 +467,7 @@ def sort_on_dask(client, specs: Sequence[SortSpec], out: Path, threads: int,
             elif value is not None:
                 trained[name].append(value)
             if not pending_groups[name]:
-                done = client.submit(finish_on_worker, prepared[name],
-                                     sorted(trained[name], key=lambda p: p.group),
-                                     failures[name], folders[name], threads, started,
-                                     separate_folders, key=f"finish-{name}", retries=retries)
-                role[done] = ("finish", name, -1)
-                waiting.add(done)
+                finish_later(name)
         else:
             batch.results.append(value)
             report(value)

@@ -98,6 +98,26 @@ def test_a_broken_recording_is_reported_and_the_others_finish(recordings, cluste
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
+def test_many_recordings_sorted_with_an_earlier_sessions_networks(recordings, cluster, tmp_path,
+                                                                  capsys):
+    earlier = tmp_path / "earlier"
+    assert sort(recordings / "day1.nwb", "--labels", recordings / "day1.seeds.csv", "--out",
+                earlier, "--workers", "1") == 0
+    capsys.readouterr()
+    out = tmp_path / "later"
+    code = main(["sort", str(recordings / "day*.nwb"), "--networks", str(earlier), "--out",
+                 str(out), "--scheduler", cluster.scheduler_address])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "day2: " in printed and "spikes detected; sorted by the earlier networks" in printed
+    for name in ("day1", "day2"):
+        assert (out / name / "drift.csv").is_file() and (out / name / "spiketrains.csv").is_file()
+        assert sorted(p.name for p in (out / name).glob("network_channel*.pt")) == sorted(
+            p.name for p in earlier.glob("network_channel*.pt"))
+        assert len(rows(out / name / "spiketrains.csv")) > 100
+
+
 class DieOnce(distributed.WorkerPlugin):
     """Kills the worker process the first time a training starts on it, as the out-of-memory
     killer would (once: a marker file remembers)."""
