@@ -23,8 +23,10 @@ def test_shift_t_trains_the_groups_in_workers_as_one_after_another_does(window, 
     messages = []
     window.trainer.progress.connect(lambda p: messages.append(p.message))
 
-    # Three cores, one kept for the window: two workers of one thread each.
+    # Three cores, one kept for the window: two workers of one thread each (the automatic
+    # count, whatever an earlier test stored in the settings).
     monkeypatch.setattr(parallel, "available_cores", lambda: 3)
+    window.train_workers = 0
     qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ShiftModifier)
     assert window.busy()
     qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
