@@ -366,8 +366,11 @@ def train_on_worker(job: TrainingJob, threads: int) -> Portable | GroupFailure:
 def finish_on_worker(prepared: Prepared, results: list[Portable], failures: list[GroupFailure],
                      folder: str, threads: int, started: float, whole_folder: bool
                      ) -> SortResult:
-    jobs = {group: prepared.job(group, threads).data for group in prepared.targets}
-    outputs = [rebuild(result, jobs[result.group]) for result in results]
+    # The spikes and unit ids each group trained on, as its snapshot had them (nothing has
+    # changed the prepared session since), without copying its waveforms again.
+    session = prepared.workspace.session
+    outputs = [rebuild(result, session.spikes_of_group(result.group),
+                       np.unique(session.human_labels(result.group)[1])) for result in results]
     result = finish(prepared, outputs, Path(folder), failures, threads, started,
                     whole_folder=whole_folder)
     result.lines[:0] = prepared.lines

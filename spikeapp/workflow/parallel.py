@@ -294,7 +294,8 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
         messages.join_thread()
     for job in jobs:
         if job.group in arrived:
-            result.outputs.append(rebuild(arrived[job.group], job.data))
+            result.outputs.append(rebuild(arrived[job.group], job.data.spikes,
+                                          job.data.unit_ids))
             result.worker_threads[job.group] = arrived[job.group].threads
     result.failures.sort(key=lambda f: [j.group for j in jobs].index(f.group))
     return result
@@ -320,7 +321,8 @@ def _drain(messages) -> list[tuple[int, Progress]]:
             return out
 
 
-def rebuild(arrived: Portable, data: TrainingInput) -> TrainingOutput:
+def rebuild(arrived: Portable, spikes: NDArray[np.int64], unit_ids: NDArray[np.int64]
+            ) -> TrainingOutput:
     """The output the serial path would have made, its network loaded from the bytes."""
     from spikeapp.training.checkpoint import load_checkpoint
 
@@ -329,9 +331,9 @@ def rebuild(arrived: Portable, data: TrainingInput) -> TrainingOutput:
     trained.train_seconds = arrived.train_seconds
     trained.calibration = arrived.calibration
     trained.pseudo_labelled = arrived.pseudo_labelled
-    return TrainingOutput(arrived.group, trained, arrived.network, data.spikes,
+    return TrainingOutput(arrived.group, trained, arrived.network, spikes,
                           arrived.assigned, arrived.confidence, arrived.probabilities,
-                          data.unit_ids, arrived.candidates)
+                          unit_ids, arrived.candidates)
 
 
 # -- in the worker process -------------------------------------------------------------------------

@@ -35,15 +35,23 @@ def test_waveforms_open_memory_mapped_and_the_file_can_be_saved_over(tmp_path):
     assert np.array_equal(again.detection.waveforms, session.detection.waveforms)
 
 
+def rewritten(path, target, deflate: bool = False, cut=lambda name, data: data):
+    """A copy of the session file ``path``: every member deflated (as files were written
+    before), or as stored with ``cut`` applied to each member's bytes."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(
+            target, "w", zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED) as out:
+        for info in source.infolist():
+            data = cut(info.filename, source.read(info.filename))
+            out.writestr(info.filename if deflate else info, data)
+    return target
+
+
 def test_files_with_deflated_waveforms_still_open(tmp_path):
     """Sessions written before the waveforms were stored as they are."""
     session = small_session(100)
     path = tmp_path / "new.spikeapp"
     save_session(session, path)
-    old = tmp_path / "old.spikeapp"
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(old, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in source.infolist():
-            out.writestr(info.filename, source.read(info.filename))
+    old = rewritten(path, tmp_path / "old.spikeapp", deflate=True)
     loaded = load_session(old)
     assert not isinstance(loaded.detection.waveforms, np.memmap)
     assert np.array_equal(loaded.detection.waveforms, session.detection.waveforms)
@@ -53,11 +61,8 @@ def test_a_short_stored_waveform_member_is_a_damaged_file(tmp_path):
     session = small_session(100)
     path = tmp_path / "a.spikeapp"
     save_session(session, path)
-    damaged = tmp_path / "damaged.spikeapp"
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as out:
-        for info in source.infolist():
-            data = source.read(info.filename)
-            out.writestr(info, data[:-400] if info.filename == MAPPED else data)
+    damaged = rewritten(path, tmp_path / "damaged.spikeapp",
+                        cut=lambda name, data: data[:-400] if name == MAPPED else data)
     with pytest.raises(SpikeappError, match="damaged.spikeapp"):
         load_session(damaged)
 
