@@ -131,7 +131,7 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
 
     spikes = np.arange(n)
     output = TrainingOutput(0, None, b"", spikes, np.asarray(units)[truth],
-                            np.full(n, 0.97, np.float32))
+                            np.full(n, 0.97, np.float32), unit_ids=np.asarray(units))
     angles = np.linspace(0, 2 * np.pi, 30)
     polygon = np.stack([-110 + 15 * np.cos(angles), 50 + 15 * np.sin(angles)], axis=1)
     # Round 0 warms caches up (fonts, first paint) and is not counted.

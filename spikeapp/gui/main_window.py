@@ -786,6 +786,7 @@ class MainWindow(QMainWindow):
                        self.proposer, self.matcher, self.carrier):
             runner.wait()
         self.units.stop()
+        self.unit_plots.stop()
         self.saver.join()   # a save or an export being written finishes (it is not cancelled)
         self.exporter.join()
         self.workspace.close(discard=True)

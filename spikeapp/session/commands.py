@@ -28,6 +28,55 @@ from spikeapp.session.state import (
 _FIELDS = ("assignment", "source", "confidence", "network_version", "assigned_at")
 
 
+PACK_FROM = 1024   # old values of this many spikes or more are kept packed when they allow
+
+
+@dataclass(frozen=True)
+class Mostly:
+    """Old values that are one value but at a few positions (before a first training, nearly
+    every spike is unassigned, unconfident, assigned by nobody): kept as that value and the
+    exceptions, not copied whole (250 MB at ten million spikes, in the undo history and the
+    journal)."""
+
+    length: int
+    value: Any
+    positions: NDArray[np.int64]
+    values: NDArray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.positions.nbytes + self.values.nbytes)
+
+    def write(self, target: NDArray, where: NDArray[np.int64] | slice) -> None:
+        """Put these values at ``where`` of ``target``."""
+        target[where] = self.value
+        if isinstance(where, slice):
+            target[where.start + self.positions] = self.values
+        else:
+            target[where[self.positions]] = self.values
+
+    def expand(self) -> NDArray:
+        whole = np.full(self.length, self.value, dtype=self.values.dtype)
+        whole[self.positions] = self.values
+        return whole
+
+
+def packed(values: NDArray, is_copy: bool) -> NDArray | Mostly:
+    """``values`` as they are (copied unless ``is_copy``), or packed when all but a sixteenth
+    are one value (the most common of 64 taken evenly)."""
+    n = len(values)
+    if n >= PACK_FROM:
+        probe = values[np.linspace(0, n - 1, 64).astype(np.int64)]
+        kinds, counts = np.unique(probe, return_counts=True)
+        common = kinds[np.argmax(counts)]
+        nan = values.dtype.kind == "f" and bool(np.isnan(common))
+        differs = ~np.isnan(values) if nan else values != common
+        if np.count_nonzero(differs) <= n // 16:
+            positions = np.flatnonzero(differs)
+            return Mostly(n, common, positions, values[positions])
+    return values if is_copy else np.array(values)
+
+
 @dataclass
 class Change:
     """Differences made by one command (or a group of them)."""
@@ -42,18 +91,43 @@ class Change:
     counters_after: tuple[int, int] = (0, 0)
     networks_before: dict[int, bytes | None] = field(default_factory=dict)
     networks_after: dict[int, bytes | None] = field(default_factory=dict)
+    # Which of ``spikes`` the change writes forward (None: all). Set where a run of consecutive
+    # spikes is written with a few left alone (the labelled ones, by a prediction): the run
+    # stays a slice (copies, not gathers: ten million spikes) and ``before`` holds the run
+    # whole, so undo restores it whole.
+    only: NDArray[np.bool_] | None = None
+    _span: Any = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def where(self) -> NDArray[np.int64] | slice:
+        """``spikes`` as a slice when they are one run (found once: changes never change)."""
+        if self._span is None:
+            self._span = as_span(self.spikes)
+        return self._span
 
     @property
     def nbytes(self) -> int:
         """Memory its arrays hold (what the undo history keeps)."""
-        return int(self.spikes.nbytes) + sum(
-            np.asarray(v).nbytes for side in (self.before, self.after) for v in side.values())
+        return int(self.spikes.nbytes) + (0 if self.only is None else self.only.nbytes) + sum(
+            v.nbytes if isinstance(v, Mostly) else np.asarray(v).nbytes
+            for side in (self.before, self.after) for v in side.values())
 
     def apply(self, session: Session, forward: bool = True) -> None:
         values = self.after if forward else self.before
-        where = as_span(self.spikes)
+        where = self.where
         for name in _FIELDS:
-            if name in values:
+            if name not in values:
+                continue
+            if forward and self.only is not None:
+                target = getattr(session, name)
+                if isinstance(where, slice):
+                    np.copyto(target[where], values[name], where=self.only)
+                else:
+                    value = np.asarray(values[name])
+                    target[self.spikes[self.only]] = value[self.only] if value.ndim else value
+            elif isinstance(values[name], Mostly):
+                values[name].write(getattr(session, name), where)
+            else:
                 getattr(session, name)[where] = values[name]
         for unit_id, unit in (self.units_after if forward else self.units_before).items():
             if unit is None:
@@ -111,29 +185,34 @@ def grow_detection(session: Session, description: str, detection: Any,
         added=np.asarray(added, dtype=np.int64))
 
 
-def as_span(spikes: NDArray[np.int64]) -> NDArray[np.int64] | slice:
+def as_span(spikes: NDArray[np.int64], ordered: bool = False) -> NDArray[np.int64] | slice:
     """``spikes`` as a slice when they are one run of consecutive indexes (a single channel's
     whole recording: reading and writing a slice copies memory, an index array gathers and
-    scatters), else as they are."""
+    scatters), else as they are. ``ordered``: they are known to be sorted and distinct (a
+    group's spikes, a selection), so the ends alone tell."""
     n = len(spikes)
-    if n > 1024 and spikes[-1] - spikes[0] == n - 1 and spikes[0] >= 0 and \
-            bool(np.all(np.diff(spikes) == 1)):
+    if n > 1024 and spikes[-1] - spikes[0] == n - 1 and spikes[0] >= 0 and (
+            ordered or bool(np.all(np.diff(spikes) == 1))):
         return slice(int(spikes[0]), int(spikes[-1]) + 1)
     return spikes
 
 
-def _spike_change(session: Session, description: str, spikes: NDArray, **after: NDArray) -> Change:
+def _spike_change(session: Session, description: str, spikes: NDArray,
+                  where: NDArray[np.int64] | slice | None = None, **after: NDArray) -> Change:
     spikes = np.asarray(spikes, dtype=np.int64)
     if "source" in after and "assigned_at" not in after:
         # Provenance: when a person, a network or an import assigned the spike (NaN: nobody).
         after["assigned_at"] = np.where(np.asarray(after["source"]) != NONE, time.time(), np.nan)
-    where = as_span(spikes)
-    # A slice is a view, to copy; an index array's result is a copy already.
-    before = {name: (np.array if isinstance(where, slice) else np.asarray)(
-        getattr(session, name)[where]) for name in after}
+    if where is None:
+        where = as_span(spikes)
+    # A slice is a view, to copy (or pack); an index array's result is a copy already.
+    before = {name: packed(getattr(session, name)[where], not isinstance(where, slice))
+              for name in after}
     counters = (session.next_unit_id, session.network_versions)
-    return Change(description, spikes, before, {k: np.asarray(v) for k, v in after.items()},
-                  counters_before=counters, counters_after=counters)
+    change = Change(description, spikes, before, {k: np.asarray(v) for k, v in after.items()},
+                    counters_before=counters, counters_after=counters)
+    change._span = where
+    return change
 
 
 def _check_spikes(session: Session, spikes: NDArray) -> NDArray[np.int64]:
@@ -274,26 +353,38 @@ def edit_unit(session: Session, unit_id: int, **changes: str) -> Change:
 
 
 def apply_predictions(session: Session, group: int, spikes: NDArray, unit_ids: NDArray,
-                      confidence: NDArray, network: bytes | None = None) -> Change:
+                      confidence: NDArray, network: bytes | None = None,
+                      classes: NDArray | None = None) -> Change:
     """Give the network's units to spikes that no person labelled (one undoable step).
 
-    ``unit_ids`` may hold UNRESOLVED for spikes below the confidence threshold.
+    ``unit_ids`` may hold UNRESOLVED for spikes below the confidence threshold. ``classes``:
+    the units the network can name (its outputs), checked instead of every spike's.
     """
     spikes = np.asarray(spikes, dtype=np.int64)
     unit_ids = np.asarray(unit_ids, dtype=np.int64)
-    keep = ~np.isin(session.source[spikes], LABELLED)
-    spikes, unit_ids = spikes[keep], unit_ids[keep]
-    confidence = np.asarray(confidence, dtype=np.float32)[keep]
-    unknown = set(distinct_ids(unit_ids).tolist()) - set(session.units) - {UNRESOLVED}
+    confidence = np.asarray(confidence, dtype=np.float32)
+    where = as_span(spikes)
+    free = ~np.isin(session.source[where], LABELLED)
+    only = None
+    if isinstance(where, slice):
+        # One run of spikes (a channel's whole recording) stays one: the labelled ones are
+        # skipped by a mask rather than cut out (ten million gathers and scatters per field).
+        only = None if free.all() else free
+    else:
+        spikes, unit_ids, confidence = spikes[free], unit_ids[free], confidence[free]
+        where = spikes
+    named = distinct_ids(unit_ids) if classes is None else np.asarray(classes)
+    unknown = set(named.tolist()) - set(session.units) - {UNRESOLVED}
     if unknown:
         raise SpikeappError(f"the prediction names units that no longer exist: {sorted(unknown)}")
     version = session.network_versions + 1
     # The same source, version and time for every spike: one value each, not one per spike (a
     # million-spike prediction keeps 17 MB less in the undo history and the journal).
     change = _spike_change(session, f"apply network #{version} to channel {group}", spikes,
-                           assignment=unit_ids, source=np.int8(NETWORK),
+                           where, assignment=unit_ids, source=np.int8(NETWORK),
                            confidence=confidence,
                            network_version=np.asarray(version, session.network_version.dtype))
+    change.only = only
     change.counters_after = (session.next_unit_id, version)
     if network is not None:
         change.networks_before = {group: session.networks.get(group)}

@@ -14,20 +14,28 @@ FEW_UNITS = 8       # up to this many units (unassigned included), members are f
 
 def unit_members(spikes: NDArray[np.int64], assignment: NDArray[np.int64]
                  ) -> dict[int, NDArray[np.int64]]:
-    """The spikes of each unit among ``spikes`` (in their order), the unassigned and unresolved
-    included under their ids; one pass over a small set of unit ids."""
-    units = assignment[spikes]
-    if len(units) == 0:
+    """The spikes of each unit among ``spikes`` (sorted and distinct, as a group's are), the
+    unassigned and unresolved included under their ids; one pass over a small set of unit ids."""
+    if len(spikes) == 0:
         return {}
-    low = int(units.min())
-    if int(units.max()) - low < 2**15:
-        codes = (units - low).astype(np.int16)
-        counts = np.bincount(codes)
-        present = np.flatnonzero(counts)
+    span = spikes[-1] - spikes[0] == len(spikes) - 1   # one run: read a view, not a gather
+    start = int(spikes[0])
+    units = assignment[start:start + len(spikes)] if span else assignment[spikes]
+    low, high = int(units.min()), int(units.max())
+    if high - low < 2**15:
+        codes = (units - low).astype(np.int16) if low or units.dtype != np.int16 else units
+        present = [code for code in range(high - low + 1)] if high - low < FEW_UNITS else \
+            np.flatnonzero(np.bincount(codes)).tolist()
         if len(present) <= FEW_UNITS:
             # A pass per unit: at ten million spikes, a handful of comparisons beat a sort.
-            return {int(code) + low: spikes[codes == code] for code in present}
+            members = {}
+            for code in present:
+                rows = np.flatnonzero(codes == code)
+                if len(rows):
+                    members[code + low] = rows + start if span else spikes[rows]
+            return members
         # One stable radix sort of 16-bit ids (linear) instead of one pass per unit.
+        counts = np.bincount(codes)
         parts = np.split(spikes[np.argsort(codes, kind="stable")], np.cumsum(counts)[:-1])
         return {code + low: part for code, part in enumerate(parts) if len(part)}
     return {int(unit): spikes[units == unit] for unit in distinct_ids(units)}
@@ -46,7 +54,13 @@ def display_sample(members: dict[int, NDArray[np.int64]], per_unit: int) -> NDAr
 
 def selected_among(selection: NDArray[np.int64], spikes: NDArray[np.int64], n_spikes: int
                    ) -> NDArray[np.int64]:
-    """The selected spikes among ``spikes``, by a mask (linear, unlike a set intersection)."""
+    """The selected spikes among ``spikes`` (both sorted and distinct): a range of the
+    selection when ``spikes`` are one run, else by a mask (linear, unlike a set intersection)."""
+    if len(spikes) == 0 or len(selection) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if spikes[-1] - spikes[0] == len(spikes) - 1:
+        begin, end = np.searchsorted(selection, [spikes[0], spikes[-1] + 1])
+        return np.asarray(selection[begin:end], dtype=np.int64)
     mask = np.zeros(n_spikes, dtype=bool)
     mask[selection] = True
     return spikes[mask[spikes]]

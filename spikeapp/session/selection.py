@@ -5,19 +5,67 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+GRID = 256             # cells a side of the lasso's grid
+GRID_FROM = 50_000     # candidate points from which the grid pays
+
 
 def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_]:
-    """Points (x, y) inside a closed polygon (even-odd rule), vectorised over points."""
+    """Points (x, y) inside a closed polygon (even-odd rule), vectorised over points.
+
+    Only points in the polygon's bounding box can be inside. Among many, a grid over the box
+    decides most at once: a cell that no edge comes near lies wholly inside or outside (its
+    centre tells which); only the points in cells along the edges are tested exactly."""
     polygon = np.asarray(polygon, dtype=float)
+    # Columns of the feature matrix are strided: one copy each beats five strided passes.
+    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
     result = np.zeros(len(x), dtype=bool)
-    # Only points in the bounding box can be inside: test those alone.
     (x_low, y_low), (x_high, y_high) = polygon.min(axis=0), polygon.max(axis=0)
     candidates = np.flatnonzero((x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high))
-    # Sorted by y, the points an edge can cross (min(y1, y2) <= y < max(y1, y2)) are one
-    # slice: each point is tested against the few edges at its height, not against all of
-    # them (a lasso over millions of points: 1.7 s -> a fraction).
-    order = np.argsort(y[candidates])   # ties may come in any order: each point is its own
-    xs, ys = x[candidates][order], y[candidates][order]
+    if len(candidates) < GRID_FROM or x_high <= x_low or y_high <= y_low:
+        result[candidates] = _crossings(x[candidates], y[candidates], polygon)
+        return result
+    x_scale, y_scale = GRID / (x_high - x_low), GRID / (y_high - y_low)
+    column = np.minimum(((x[candidates] - x_low) * x_scale).astype(np.int32), GRID - 1)
+    row = np.minimum(((y[candidates] - y_low) * y_scale).astype(np.int32), GRID - 1)
+    state = _cell_states(polygon, x_low, y_low, x_scale, y_scale)[row * GRID + column]
+    result[candidates[state == 1]] = True
+    near = candidates[state == 2]
+    result[near] = _crossings(x[near], y[near], polygon)
+    return result
+
+
+def _cell_states(polygon: NDArray, x_low: float, y_low: float, x_scale: float, y_scale: float
+                 ) -> NDArray[np.int8]:
+    """Per grid cell (row-major): 0 wholly outside, 1 wholly inside, 2 near an edge. Each edge
+    is walked in quarter-cell steps; the cells it visits and their neighbours are "near" (a
+    step cannot leave the neighbours of the cell it started in)."""
+    gx, gy = (polygon[:, 0] - x_low) * x_scale, (polygon[:, 1] - y_low) * y_scale
+    ends_x, ends_y = np.roll(gx, -1), np.roll(gy, -1)
+    steps = np.ceil(4 * np.maximum(np.abs(ends_x - gx), np.abs(ends_y - gy))).astype(int) + 1
+    share = np.concatenate([np.linspace(0, 1, k) for k in steps])
+    edge = np.repeat(np.arange(len(gx)), steps)
+    walk_x = gx[edge] + share * (ends_x - gx)[edge]
+    walk_y = gy[edge] + share * (ends_y - gy)[edge]
+    visited = np.zeros((GRID + 2, GRID + 2), dtype=bool)   # a margin of one cell each side
+    visited[np.clip(walk_y.astype(int), 0, GRID - 1) + 1,
+            np.clip(walk_x.astype(int), 0, GRID - 1) + 1] = True
+    near = np.zeros((GRID, GRID), dtype=bool)
+    for dy in range(3):
+        for dx in range(3):
+            near |= visited[dy:dy + GRID, dx:dx + GRID]
+    centre = (np.arange(GRID) + 0.5)
+    cx, cy = np.meshgrid(x_low + centre / x_scale, y_low + centre / y_scale)
+    state = _crossings(cx.ravel(), cy.ravel(), polygon).astype(np.int8)
+    state[near.ravel()] = 2
+    return state
+
+
+def _crossings(xs: NDArray, ys: NDArray, polygon: NDArray) -> NDArray[np.bool_]:
+    """The even-odd rule for each point: sorted by y, the points an edge can cross
+    (min(y1, y2) <= y < max(y1, y2)) are one slice, so each point is tested against the few
+    edges at its height, not against all of them."""
+    order = np.argsort(ys)   # ties may come in any order: each point is its own
+    xs, ys = xs[order], ys[order]
     inside = np.zeros(len(xs), dtype=bool)
     px, py = polygon[:, 0], polygon[:, 1]
     qx, qy = np.roll(px, 1), np.roll(py, 1)
@@ -28,7 +76,8 @@ def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_
         band = slice(begin, end)
         at = (x2 - x1) * (ys[band] - y1) / (y2 - y1) + x1
         inside[band] ^= xs[band] < at
-    result[candidates[order[inside]]] = True
+    result = np.zeros(len(xs), dtype=bool)
+    result[order] = inside
     return result
 
 

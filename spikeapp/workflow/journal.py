@@ -53,7 +53,9 @@ _HEADER = struct.Struct("<4sQI")   # magic, payload length, crc32 of the payload
 MANIFEST = "manifest.json"
 DETECTION_COPY = "detection.spikeapp"
 CHECKPOINT_EVERY = 200             # records between two checkpoints
-CHECKPOINT_BYTES = 256 * 2**20     # or when the journal file grows past this
+CHECKPOINT_BYTES = 256 * 2**20     # or when the journal file grows past this,
+CHECKPOINT_STATES = 4              # or past this many copies of the state, if more (a copy of
+                                   # the state is made on the GUI thread: 250 MB at 10M spikes)
 _LIVE: set[str] = set()            # journal folders open in this process (not crashed)
 
 
@@ -70,9 +72,19 @@ def _encode_change(change: cmd.Change, prefix: str, arrays: dict[str, np.ndarray
                 "parts": [_encode_change(part, f"{prefix}{k}.", arrays)
                           for k, part in enumerate(change.changes)]}
     arrays[f"{prefix}spikes"] = np.asarray(change.spikes, np.int64)
+    if change.only is not None:
+        arrays[f"{prefix}only"] = np.asarray(change.only, np.bool_)
+    packed = {}
     for side, values in (("before", change.before), ("after", change.after)):
         for name, value in values.items():
-            arrays[f"{prefix}{side}.{name}"] = np.asarray(value)
+            if isinstance(value, cmd.Mostly):
+                packed[f"{side}.{name}"] = value.length
+                arrays[f"{prefix}{side}.{name}.value"] = np.asarray([value.value],
+                                                                    value.values.dtype)
+                arrays[f"{prefix}{side}.{name}.positions"] = value.positions
+                arrays[f"{prefix}{side}.{name}.values"] = value.values
+            else:
+                arrays[f"{prefix}{side}.{name}"] = np.asarray(value)
     networks = {}
     for side, blobs in (("before", change.networks_before), ("after", change.networks_after)):
         networks[side] = {}
@@ -88,7 +100,8 @@ def _encode_change(change: cmd.Change, prefix: str, arrays: dict[str, np.ndarray
         "before": sorted(change.before), "after": sorted(change.after)},
         "units_before": units(change.units_before), "units_after": units(change.units_after),
         "counters_before": list(change.counters_before),
-        "counters_after": list(change.counters_after), "networks": networks}
+        "counters_after": list(change.counters_after), "networks": networks,
+        "packed": packed}
 
 
 def _decode_change(meta: dict, prefix: str, arrays: dict[str, np.ndarray]) -> cmd.Change:
@@ -104,13 +117,22 @@ def _decode_change(meta: dict, prefix: str, arrays: dict[str, np.ndarray]) -> cm
         for group, present in meta["networks"][side].items():
             networks[side][int(group)] = (arrays[f"{prefix}net.{side}.{group}"].tobytes()
                                           if present else None)
+    packed = meta.get("packed", {})
+
+    def values(side: str, name: str) -> np.ndarray | cmd.Mostly:
+        key = f"{prefix}{side}.{name}"
+        if f"{side}.{name}" in packed:
+            return cmd.Mostly(packed[f"{side}.{name}"], arrays[f"{key}.value"][0],
+                              arrays[f"{key}.positions"], arrays[f"{key}.values"])
+        return arrays[key]
+
     return cmd.Change(
         meta["description"], arrays[f"{prefix}spikes"],
-        {n: arrays[f"{prefix}before.{n}"] for n in meta["fields"]["before"]},
-        {n: arrays[f"{prefix}after.{n}"] for n in meta["fields"]["after"]},
+        {n: values("before", n) for n in meta["fields"]["before"]},
+        {n: values("after", n) for n in meta["fields"]["after"]},
         units(meta["units_before"]), units(meta["units_after"]),
         tuple(meta["counters_before"]), tuple(meta["counters_after"]),
-        networks["before"], networks["after"])
+        networks["before"], networks["after"], only=arrays.get(f"{prefix}only"))
 
 
 def encode_record(seq: int, op: str, change: cmd.Change | None = None,
@@ -224,6 +246,7 @@ class Journal:
         self.error: str | None = None
         self._since_checkpoint = 0
         self._bytes = 0
+        self.state_bytes = 0   # what a checkpoint copies
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._stream = None
         self._unsynced = False
@@ -254,6 +277,7 @@ class Journal:
                                   if session_path and not copy_detection else None},
                     "checkpoint": None, "journal": "journal-00000000.bin"}
         journal = cls(folder, manifest)
+        journal.state_bytes = 25 * session.n_spikes
         if session_path is None or copy_detection:
             journal._queue.put(_Item("detection", snapshot_state(session)))
             journal._queue.put(_Item("checkpoint", (0, snapshot_state(session))))
@@ -281,7 +305,8 @@ class Journal:
         self._queue.put(_Item("manifest"))
 
     def wants_checkpoint(self) -> bool:
-        return self._since_checkpoint >= CHECKPOINT_EVERY or self._bytes >= CHECKPOINT_BYTES
+        return self._since_checkpoint >= CHECKPOINT_EVERY or self._bytes >= max(
+            CHECKPOINT_BYTES, CHECKPOINT_STATES * self.state_bytes)
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until everything queued is on disk."""

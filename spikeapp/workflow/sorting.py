@@ -233,9 +233,10 @@ def output_change(session: Session, output: TrainingOutput, units: set[int] | No
                   ) -> cmd.Change:
     """The undoable change applying a training output (human labels are never overwritten).
     ``units``: apply only the predictions into these units (the rest keep their unit)."""
-    keep = np.ones(len(output.spikes), dtype=bool)
-    if units is not None:
-        keep = np.isin(output.assigned, list(units))
+    if units is None:
+        return cmd.apply_predictions(session, output.group, output.spikes, output.assigned,
+                                     output.confidence, output.network, output.unit_ids)
+    keep = np.isin(output.assigned, list(units))
     return cmd.apply_predictions(session, output.group, output.spikes[keep],
                                  output.assigned[keep], output.confidence[keep], output.network)
 

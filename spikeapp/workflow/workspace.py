@@ -517,8 +517,8 @@ class Workspace:
             return Offer(output, True, invalid="spikes were added to the detection or taken "
                          "away while the network trained (template matching): its "
                          "predictions were discarded; train again")
-        missing = set(distinct_ids(output.assigned).tolist()) - set(session.units) - {
-            UNASSIGNED, UNRESOLVED}
+        named = output.unit_ids if output.unit_ids is not None else distinct_ids(output.assigned)
+        missing = set(np.asarray(named).tolist()) - set(session.units) - {UNASSIGNED, UNRESOLVED}
         if missing:
             return Offer(output, True, invalid="units were deleted while the network trained: "
                          "its predictions were discarded; train again")
@@ -532,8 +532,8 @@ class Workspace:
         """Recolour the trained group's spikes (or only those predicted into ``units``) and keep
         its network with the session: one undo step. Labels are never overwritten."""
         session = self._open_session()
-        missing = set(distinct_ids(output.assigned).tolist()) - set(session.units) - {
-            UNASSIGNED, UNRESOLVED}
+        named = output.unit_ids if output.unit_ids is not None else distinct_ids(output.assigned)
+        missing = set(np.asarray(named).tolist()) - set(session.units) - {UNASSIGNED, UNRESOLVED}
         if missing:
             raise SpikeappError("units were deleted while the network trained: its predictions "
                                 "were discarded; train again")

@@ -491,7 +491,8 @@ def test_a_channel_groups_waveforms_are_named_per_channel(window, qtbot, tmp_pat
     grab(window, "group-waveforms", tmp_path)
 
 
-def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtbot, tmp_path):
+def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtbot, tmp_path,
+                                                                     monkeypatch):
     from spikeapp.gui.views.units import COLUMNS, MOST_SIMILAR, UnitTable
 
     window.files.open_demo()
@@ -520,6 +521,19 @@ def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtb
     window.unit_plots.refresh()
     title = window.unit_plots.ccg.titleLabel.text
     assert " x " in title and "waveform similarity" in title
+    # Units of many spikes are worked out off the GUI thread: the same plots, drawn when ready.
+    from spikeapp.gui.views import unit_plots
+
+    drawn = window.unit_plots._pools[window.unit_plots.isi]._items[0].getData()[1].copy()
+    monkeypatch.setattr(unit_plots, "ASYNC_FROM", 0)
+    window.controller.select_units([table.most_similar[first], first])
+    window.unit_plots.refresh()
+    assert window.unit_plots._runner.running
+    qtbot.waitUntil(lambda: window.unit_plots.ccg.titleLabel.text not in ("", title),
+                    timeout=5_000)
+    assert " x " in window.unit_plots.ccg.titleLabel.text
+    curves = window.unit_plots._pools[window.unit_plots.isi]._items
+    assert any(np.array_equal(curve.getData()[1], drawn) for curve in curves)
     # a hidden column stays hidden in the next window
     assert table.isColumnHidden(COLUMNS.index("assigned by"))
     table.show_column(COLUMNS.index("assigned by"), True)

@@ -9,7 +9,9 @@ import pytest
 
 from spikeapp.errors import SpikeappError
 from spikeapp.session import commands as cmd
+from spikeapp.session.state import HUMAN, NETWORK, UNASSIGNED
 from spikeapp.session.storage import MAPPED, load_session, save_session
+from spikeapp.workflow.journal import _decode_payload, decode_change, encode_record
 from tests.session.test_selection_and_commands import small_session
 
 
@@ -124,8 +126,31 @@ def test_a_change_over_one_run_of_spikes_acts_as_one_over_an_index_array():
         before = session.assignment.copy()
         change = cmd.apply_predictions(session, 0, spikes, np.full(len(spikes), uid),
                                        np.full(len(spikes), 0.9, np.float32))
+        source_before, at_before = session.source.copy(), session.assigned_at.copy()
         history.do(change)
         assert (session.assignment[spikes] == uid).all()
-        assert not np.shares_memory(change.before["assignment"], session.assignment)
+        old = change.before["assignment"]
+        # Nearly all unassigned before: kept as that value and the labelled exceptions.
+        assert isinstance(old, cmd.Mostly) and old.value == UNASSIGNED
+        # A run keeps its labelled spikes (skipped by the mask), an index array leaves them out.
+        run = isinstance(change.where, slice)
+        assert len(old.positions) == (5 if run else 0)
+        assert np.array_equal(old.expand(), before[spikes if run else spikes[5:]])
+        # The labelled spikes inside the run keep who labelled them; the rest are the network's.
+        assert (session.source[spikes[:5]] == HUMAN).all()
+        assert (session.source[spikes[5:]] == NETWORK).all()
+        assert (change.only is not None) == isinstance(change.where, slice)
         history.undo()
         assert np.array_equal(session.assignment, before)
+        assert np.array_equal(session.source, source_before)
+        # As the journal writes and reads it back, the change acts the same.
+        pieces = encode_record(1, "do", change)
+        payload = b"".join(bytes(piece) for piece in pieces[1:])
+        replayed = decode_change(*_decode_payload(payload))
+        replayed.apply(session)
+        assert (session.source[spikes[:5]] == HUMAN).all()
+        assert (session.assignment[spikes] == uid).all()
+        replayed.apply(session, forward=False)   # packed old values, NaN times among them
+        assert np.array_equal(session.assignment, before)
+        assert np.array_equal(session.source, source_before)
+        assert np.array_equal(session.assigned_at, at_before, equal_nan=True)

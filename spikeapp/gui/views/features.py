@@ -9,6 +9,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from spikeapp.gui.views.layers import PointsItem
+from spikeapp.session.commands import as_span
 from spikeapp.session.display import selected_among, spike_colours, tint_proposals
 from spikeapp.session.selection import inside_polygon
 from spikeapp.session.state import HUMAN
@@ -88,15 +89,18 @@ class FeatureView(QWidget):
         self._box.polygon.connect(self.select_polygon)
 
     def values(self, axis: str, spikes: np.ndarray) -> np.ndarray:
+        """One axis's values of ``spikes`` (sorted and distinct: a run of them is read as a
+        view, ten million spikes without a gather)."""
         d = self.controller.session.detection
+        where = as_span(spikes, ordered=True)
         if axis == "amplitude":
-            return d.amplitudes[spikes]
+            return d.amplitudes[where]
         if axis == "time":
-            return d.times_s[spikes]
+            return d.times_s[where]
         component = int(axis[2:]) - 1
         if component >= d.features.shape[1]:
             return np.zeros(len(spikes), dtype=np.float32)   # fewer components were kept
-        return d.features[spikes, component]
+        return d.features[where, component]
 
     def _visible(self) -> np.ndarray:
         return self.controller.visible_spikes(self.hidden_units)

@@ -3,16 +3,23 @@ selected units (up to three; the first unit when none is selected)."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pyqtgraph as pg
 
 from spikeapp.gui.views.layers import CurvePool, PointsItem
+from spikeapp.gui.workers import JobRunner
 from spikeapp.metrics import correlogram, firing_rate, isi_histogram
 from spikeapp.metrics.quality import similarity, templates
 from spikeapp.session.display import hex_to_rgb
+from spikeapp.tasks import Progress
 
 AMPLITUDE_POINTS = 1500  # per unit
 MAX_UNITS = 3            # units plotted together
+ASYNC_FROM = 200_000     # spikes shown from which the plots are worked out off the GUI thread
+
+log = logging.getLogger(__name__)
 
 
 class UnitPlots(pg.GraphicsLayoutWidget):
@@ -34,6 +41,13 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         for item in self._amplitudes:
             self.amplitude.addItem(item)
         self._drawn = None  # what is on screen: (revision, group, units)
+        self._want = None   # what a background job is working out (the same key)
+        self._inputs = None
+        self._runner = JobRunner(self)
+        self._runner.finished.connect(self._ready)
+        self._runner.cancelled.connect(self._start)
+        self._runner.failed.connect(lambda message, _details: log.warning(
+            "unit plots failed: %s", message))
 
     def units_shown(self) -> list[int]:
         session = self.controller.session
@@ -44,58 +58,112 @@ class UnitPlots(pg.GraphicsLayoutWidget):
 
     def refresh(self) -> None:
         """Redraw, unless neither the session nor the units shown changed (a spike selection
-        alone leaves these plots as they are)."""
+        alone leaves these plots as they are). Units of many spikes are worked out off the GUI
+        thread (ISI, correlogram and rate of millions of spikes take a few hundred ms) and drawn
+        when ready; a few are drawn at once."""
         units = self.units_shown()
         key = (self.controller.revision, self.controller.group, tuple(units))
-        if key == self._drawn:
+        if key in (self._drawn, self._want):
             return
+        session = self.controller.session
+        if session is None or not units:
+            self._want = None
+            self._show(key, None)
+            return
+        members = {u: self.controller.members().get(u, np.zeros(0, dtype=np.int64))
+                   for u in units}
+        inputs = (session.detection, {u: session.units[u] for u in units}, members)
+        if sum(len(m) for m in members.values()) < ASYNC_FROM:
+            self._want = None
+            self._show(key, plot_figures(*inputs))
+            return
+        self._want, self._inputs = key, inputs
+        self._start()
+
+    def _start(self) -> None:
+        if self._runner.running or self._want is None:
+            return   # the running job's result is dropped and the wanted one started then
+        key, inputs = self._want, self._inputs
+
+        def job(_token):
+            yield Progress(0, 1, "unit plots", "plots")
+            return key, plot_figures(*inputs)
+
+        self._runner.start(job)
+
+    def _ready(self, result) -> None:
+        key, figures = result
+        if key != self._want:
+            self._start()
+            return
+        self._want = self._inputs = None
+        self._show(key, figures)
+
+    def stop(self) -> None:
+        """Before the window closes: a running job is cancelled and its thread joined."""
+        self._want = None
+        self._runner.wait()
+
+    def _show(self, key, figures: dict | None) -> None:
         self._drawn = key
         for pool in self._pools.values():
             pool.begin()
         for item in self._amplitudes:
             item.setData([], [], (0, 0, 0))
-        session = self.controller.session
-        if session is not None and units:
-            self._draw(session, units)
+        if figures is not None:
+            self._draw(figures)
         for pool in self._pools.values():
             pool.end()
 
-    def _draw(self, session, units: list[int]) -> None:
-        d = session.detection
-        members = {u: self.controller.members().get(u, np.zeros(0, dtype=np.int64)) for u in units}
-        times = {u: d.times_s[members[u]] for u in units}
-        start = d.t_start
-        stop = d.t_start + d.n_samples / d.sampling_rate
-        for unit_id in units:
-            colour = hex_to_rgb(session.units[unit_id].colour)
-            counts, edges = isi_histogram(times[unit_id])
+    def _draw(self, figures: dict) -> None:
+        for k, (colour, unit) in enumerate(zip(figures["colours"], figures["units"])):
+            counts, edges = unit["isi"]
             self._pools[self.isi].draw(edges, counts, pg.mkPen(colour), stepMode="center",
                                        fillLevel=0, brush=(*colour, 120))
-            shown = members[unit_id][:: max(1, len(members[unit_id]) // AMPLITUDE_POINTS)]
-            self._amplitudes[units.index(unit_id)].setData(d.times_s[shown], d.amplitudes[shown],
-                                                           (*colour, 200))
-            rate, edges = firing_rate(times[unit_id], start, stop)
+            self._amplitudes[k].setData(*unit["amplitude"], (*colour, 200))
+            rate, edges = unit["rate"]
             self._pools[self.rate].draw(edges, rate, pg.mkPen(colour, width=2), stepMode="center")
-        names = ", ".join(session.units[u].name for u in units)
+        names = figures["names"]
         self.isi.setTitle(f"ISI of {names} (ms)")
-        self.amplitude.setTitle(f"amplitude ({d.signal_unit}) of {names} over time (s)")
+        self.amplitude.setTitle(f"amplitude ({figures['signal_unit']}) of {names} over time (s)")
         self.rate.setTitle(f"firing rate (Hz) of {names} over time (s)")
-        a = units[0]
-        b = units[1] if len(units) > 1 else units[0]
-        counts, edges = correlogram(times[a], times[a] if a == b else times[b])
-        colour = hex_to_rgb(session.units[b].colour)
+        counts, edges = figures["correlogram"]
+        colour = figures["correlogram_colour"]
         self._pools[self.ccg].draw(edges, counts, pg.mkPen(colour), stepMode="center",
                                    fillLevel=0, brush=(*colour, 120))
-        self.ccg.setTitle(f"autocorrelogram of {session.units[a].name} (ms)" if a == b else
-                          f"{session.units[a].name} x {session.units[b].name} (ms)"
-                          + self._similarity(session, members, a, b))
+        self.ccg.setTitle(figures["correlogram_title"])
 
-    @staticmethod
-    def _similarity(session, members: dict, a: int, b: int) -> str:
-        """", waveform similarity 0.97" for two units of one group (nothing across groups: their
-        waveforms are on different channels)."""
-        if session.units[a].group != session.units[b].group or not (len(members[a])
-                                                                     and len(members[b])):
-            return ""
-        means = templates(session.detection.waveforms, {a: members[a], b: members[b]})
-        return f", waveform similarity {similarity(means[a], means[b]):.2f}"
+
+def plot_figures(detection, units: dict, members: dict) -> dict:
+    """What the plots draw for ``units`` (id -> Unit, in order) and their ``members``, without
+    Qt (run on a worker thread for big units): per unit its ISI histogram, amplitude points
+    and firing rate; the first unit's autocorrelogram, or the first two's cross-correlogram
+    with their waveform similarity."""
+    d = detection
+    ids = list(units)
+    times = {u: d.times_s[members[u]] for u in ids}
+    start = d.t_start
+    stop = d.t_start + d.n_samples / d.sampling_rate
+    per_unit = []
+    for unit_id in ids:
+        shown = members[unit_id][:: max(1, len(members[unit_id]) // AMPLITUDE_POINTS)]
+        per_unit.append({"isi": isi_histogram(times[unit_id]),
+                         "amplitude": (d.times_s[shown], d.amplitudes[shown]),
+                         "rate": firing_rate(times[unit_id], start, stop)})
+    a = ids[0]
+    b = ids[1] if len(ids) > 1 else ids[0]
+    title = (f"autocorrelogram of {units[a].name} (ms)" if a == b else
+             f"{units[a].name} x {units[b].name} (ms)" + _similarity(d, units, members, a, b))
+    return {"units": per_unit, "colours": [hex_to_rgb(units[u].colour) for u in ids],
+            "names": ", ".join(units[u].name for u in ids), "signal_unit": d.signal_unit,
+            "correlogram": correlogram(times[a], times[a] if a == b else times[b]),
+            "correlogram_title": title, "correlogram_colour": hex_to_rgb(units[b].colour)}
+
+
+def _similarity(detection, units: dict, members: dict, a: int, b: int) -> str:
+    """", waveform similarity 0.97" for two units of one group (nothing across groups: their
+    waveforms are on different channels)."""
+    if units[a].group != units[b].group or not (len(members[a]) and len(members[b])):
+        return ""
+    means = templates(detection.waveforms, {a: members[a], b: members[b]})
+    return f", waveform similarity {similarity(means[a], means[b]):.2f}"
