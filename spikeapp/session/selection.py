@@ -10,7 +10,15 @@ GRID_FROM = 50_000     # candidate points from which the grid pays
 
 
 def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_]:
-    """Points (x, y) inside a closed polygon (even-odd rule), vectorised over points.
+    """Points (x, y) inside a closed polygon (even-odd rule), as a mask."""
+    result = np.zeros(len(x), dtype=bool)
+    result[points_inside(x, y, polygon)] = True
+    return result
+
+
+def points_inside(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.int64]:
+    """Indexes (sorted) of the points (x, y) inside a closed polygon (even-odd rule),
+    vectorised over points.
 
     Only points in the polygon's bounding box can be inside. Among many, a grid over the box
     decides most at once: a cell that no edge comes near lies wholly inside or outside (its
@@ -18,20 +26,18 @@ def inside_polygon(x: NDArray, y: NDArray, polygon: NDArray) -> NDArray[np.bool_
     polygon = np.asarray(polygon, dtype=float)
     # Columns of the feature matrix are strided: one copy each beats five strided passes.
     x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
-    result = np.zeros(len(x), dtype=bool)
     (x_low, y_low), (x_high, y_high) = polygon.min(axis=0), polygon.max(axis=0)
     candidates = np.flatnonzero((x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high))
     if len(candidates) < GRID_FROM or x_high <= x_low or y_high <= y_low:
-        result[candidates] = _crossings(x[candidates], y[candidates], polygon)
-        return result
+        return candidates[_crossings(x[candidates], y[candidates], polygon)]
     x_scale, y_scale = GRID / (x_high - x_low), GRID / (y_high - y_low)
     column = np.minimum(((x[candidates] - x_low) * x_scale).astype(np.int32), GRID - 1)
     row = np.minimum(((y[candidates] - y_low) * y_scale).astype(np.int32), GRID - 1)
     state = _cell_states(polygon, x_low, y_low, x_scale, y_scale)[row * GRID + column]
-    result[candidates[state == 1]] = True
-    near = candidates[state == 2]
-    result[near] = _crossings(x[near], y[near], polygon)
-    return result
+    keep = state == 1
+    near = np.flatnonzero(state == 2)
+    keep[near] = _crossings(x[candidates[near]], y[candidates[near]], polygon)
+    return candidates[keep]
 
 
 def _cell_states(polygon: NDArray, x_low: float, y_low: float, x_scale: float, y_scale: float

@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from spikeapp.gui.views.layers import PointsItem
 from spikeapp.session.commands import as_span
 from spikeapp.session.display import selected_among, spike_colours, tint_proposals
-from spikeapp.session.selection import inside_polygon
+from spikeapp.session.selection import points_inside
 from spikeapp.session.state import HUMAN
 
 PER_UNIT = 2000           # spikes drawn per unit
@@ -162,4 +162,7 @@ class FeatureView(QWidget):
         visible = self._visible()
         x = self.values(self.x_axis.currentText(), visible)
         y = self.values(self.y_axis.currentText(), visible)
-        self.controller.select(visible[inside_polygon(x, y, polygon)])
+        inside = points_inside(x, y, polygon)
+        where = as_span(visible, ordered=True)
+        self.controller.select(inside + where.start if isinstance(where, slice) else
+                               visible[inside])
