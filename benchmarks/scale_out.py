@@ -60,24 +60,41 @@ def probe_case(seconds: float, seed: int = 0) -> CaseSpec:
                     groups, background=60)
 
 
+SEGMENT_S = 300.0   # generated this much at a time (the simulator holds a segment in memory)
+
+
 def write_case(folder: Path, seconds: float, labels: int) -> tuple[Path, Path]:
-    """The recording (int16 raw binary) and its seed labels: ``labels`` per unit."""
+    """The recording (int16 raw binary) and its seed labels: ``labels`` per unit. Generated in
+    segments of at most SEGMENT_S seconds, each its own draw (spike times, background) of the
+    same units, written one after the other: 30 minutes of 32 channels in float64 would not fit
+    in memory at once."""
     started = time.perf_counter()
-    sim = simulate(probe_case(seconds), seed=0)
     raw = folder / "probe32.raw"
-    np.clip(np.round(sim.data / GAIN), -32768, 32767).astype(np.int16).tofile(raw)
+    times, units, best = [], [], None
+    count = max(1, int(np.ceil(seconds / SEGMENT_S)))
+    with open(raw, "wb") as handle:
+        for k in range(count):
+            length = min(SEGMENT_S, seconds - k * SEGMENT_S) if count > 1 else seconds
+            sim = simulate(probe_case(length), seed=k)
+            np.clip(np.round(sim.data / GAIN), -32768, 32767).astype(np.int16).tofile(handle)
+            times.append(sim.truth_times_s + k * SEGMENT_S)
+            units.append(sim.truth_units)
+            best = sim.best_channel if best is None else best
+            del sim
+    truth_times, truth_units = np.concatenate(times), np.concatenate(units)
     rng = np.random.default_rng(1)
     seeds = folder / "seeds.csv"
     with open(seeds, "w", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(["time_s", "channel", "unit"])
-        for unit in np.unique(sim.truth_units):
-            times = sim.truth_times_s[sim.truth_units == unit]
-            for t in np.sort(rng.choice(times, min(labels, len(times)), replace=False)):
-                out.writerow([f"{t:.6f}", int(sim.best_channel[unit]), f"u{unit}"])
-    print(f"generated {seconds:g} s x 32 channels, {len(sim.truth_times_s)} true spikes of "
-          f"{len(np.unique(sim.truth_units))} units in {time.perf_counter() - started:.0f} s "
-          f"({raw.stat().st_size / 2**20:.0f} MiB)", flush=True)
+        for unit in np.unique(truth_units):
+            chosen = truth_times[truth_units == unit]
+            for t in np.sort(rng.choice(chosen, min(labels, len(chosen)), replace=False)):
+                out.writerow([f"{t:.6f}", int(best[unit]), f"u{unit}"])
+    print(f"generated {seconds:g} s x 32 channels in {count} segment(s), {len(truth_times)} "
+          f"true spikes of {len(np.unique(truth_units))} units in "
+          f"{time.perf_counter() - started:.0f} s ({raw.stat().st_size / 2**20:.0f} MiB)",
+          flush=True)
     return raw, seeds
 
 

@@ -97,6 +97,7 @@ class Change:
     # whole, so undo restores it whole.
     only: NDArray[np.bool_] | None = None
     _span: Any = field(default=None, init=False, repr=False, compare=False)
+    _skipped: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def where(self) -> NDArray[np.int64] | slice:
@@ -121,7 +122,13 @@ class Change:
             if forward and self.only is not None:
                 target = getattr(session, name)
                 if isinstance(where, slice):
-                    np.copyto(target[where], values[name], where=self.only)
+                    # Written whole, the few skipped spikes put back: two copies beat a
+                    # masked one (which runs element by element).
+                    if self._skipped is None:
+                        self._skipped = where.start + np.flatnonzero(~self.only)
+                    kept = target[self._skipped]
+                    target[where] = values[name]
+                    target[self._skipped] = kept
                 else:
                     value = np.asarray(values[name])
                     target[self.spikes[self.only]] = value[self.only] if value.ndim else value
