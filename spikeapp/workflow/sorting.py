@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -126,16 +127,38 @@ def trainable_groups(session: Session) -> list[int]:
 
 @dataclass(frozen=True)
 class TrainingInput:
-    """A frozen snapshot of what training one group needs (copied, so the user may go on
-    editing while a background job trains)."""
+    """A frozen snapshot of what training one group needs: the labels copied, so the user may
+    go on editing while a background job trains. The waveforms are read from the detection
+    (which never changes) when the job first needs them, on the job's thread: at a million
+    spikes that copy is 256 MB, too long for the GUI thread."""
 
     group: int
-    labelled: NDArray[np.float32]
     classes: NDArray[np.int64]
     unit_ids: NDArray[np.int64]
     spikes: NDArray[np.int64]
-    waveforms: NDArray[np.float32]
     human: NDArray[np.bool_]
+    position: NDArray[np.int64]           # the labelled spikes' rows among ``spikes``
+    width: int                            # channels of the group
+    source: Any = field(repr=False, compare=False)   # the detection's waveforms
+
+    @cached_property
+    def waveforms(self) -> NDArray[np.float32]:
+        return np.array(self.source[cmd.as_span(self.spikes, ordered=True)][:, :self.width],
+                        dtype=np.float32)
+
+    @property
+    def labelled(self) -> NDArray[np.float32]:
+        return self.waveforms[self.position]
+
+    def __getstate__(self) -> dict:
+        """Sent to another process with its group's waveforms only, not the detection's."""
+        state = dict(self.__dict__)
+        state["waveforms"] = self.waveforms
+        state["source"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
 
 @dataclass
@@ -152,7 +175,7 @@ class TrainingOutput:
 
 
 def snapshot_training(session: Session, group: int) -> TrainingInput:
-    """Copy the human labels and waveforms of one group."""
+    """Copy the human labels of one group (its waveforms are read when the job needs them)."""
     labelled_spikes, units = session.human_labels(group)
     unit_ids = np.unique(units)
     if len(unit_ids) < 2:
@@ -160,11 +183,10 @@ def snapshot_training(session: Session, group: int) -> TrainingInput:
                             "training")
     width = len(session.detection.group_members(group))
     spikes = session.spikes_of_group(group)
-    waveforms = np.array(session.detection.waveforms[spikes][:, :width], dtype=np.float32)
     human = np.isin(session.source[spikes], LABELLED)
     position = np.searchsorted(spikes, labelled_spikes)
-    return TrainingInput(group, waveforms[position], np.searchsorted(unit_ids, units), unit_ids,
-                         spikes, waveforms, human)
+    return TrainingInput(group, np.searchsorted(unit_ids, units), unit_ids, spikes, human,
+                         position, width, session.detection.waveforms)
 
 
 def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None,

@@ -205,3 +205,29 @@ def test_workers_must_be_positive(tmp_path, capsys):
 
 def test_no_groups_no_work():
     assert run_job(train_groups([], WorkerPlan(4, 1))).outputs == []
+
+
+def test_a_training_snapshot_reads_its_waveforms_late_and_travels_with_its_group_only():
+    """The snapshot copies the labels at once (later edits do not reach it) and reads the
+    waveforms when the job first needs them, off the GUI thread; sent to a worker process it
+    carries its own group's waveforms, not the whole detection's."""
+    import pickle
+
+    from spikeapp.session import commands as cmd
+    from spikeapp.workflow.sorting import snapshot_training
+    from tests.session.test_selection_and_commands import small_session
+
+    session = small_session(4000)
+    history = cmd.History(session)
+    history.do(cmd.label_new_unit(session, np.arange(0, 10), name="a"))
+    history.do(cmd.label_new_unit(session, np.arange(10, 20), name="b"))
+    data = snapshot_training(session, 0)
+    assert "waveforms" not in data.__dict__   # nothing read yet
+    history.do(cmd.unlabel(session, np.arange(0, 5)))   # an edit after the snapshot
+    assert data.human.sum() == 20
+    group = session.spikes_of_group(0)
+    assert np.array_equal(data.waveforms, session.detection.waveforms[group][:, :1])
+    assert np.array_equal(data.labelled, session.detection.waveforms[np.arange(20)][:, :1])
+    sent = pickle.loads(pickle.dumps(data))
+    assert sent.source is None and np.array_equal(sent.waveforms, data.waveforms)
+    assert len(pickle.dumps(data)) < session.detection.waveforms.nbytes * 0.75
