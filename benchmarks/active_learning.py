@@ -193,7 +193,8 @@ def run_one(job: tuple) -> tuple:
     run = simulate(truth, features[:, :3], fit_predict,
                    "random" if strategy == "proposals" else strategy,
                    np.random.default_rng(seed), batch=args["batch"], target=args["target"],
-                   budget=budget, features=features[:, :args["components"]], start=start)
+                   budget=budget, features=features[:, :args["components"]], start=start,
+                   give_way=args.get("give_way") if strategy == "proposals" else None)
     return name, seed, strategy, run, time.perf_counter() - started
 
 
@@ -302,6 +303,10 @@ def main() -> None:
     parser.add_argument("--proposals", action="store_true",
                         help="with --suite: every case, random labels from the accepted "
                         "proposals against from one label per unit (issue 17)")
+    parser.add_argument("--give-way", type=int, default=None, metavar="K",
+                        help="with --proposals: a unit's accepted cores leave the training once "
+                        "it has K hand labels (default: the app's, training parameter "
+                        "cores_give_way; 0: never)")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--batch", type=int, default=1, help="labels added per round")
@@ -314,6 +319,11 @@ def main() -> None:
                         help="runs at once, one process and one torch thread each")
     args = parser.parse_args()
     seeds = args.seeds or (3 if args.quick else 10)
+    if args.give_way is None:
+        from spikeapp.params import defaults
+
+        args.give_way = defaults("training").get("cores_give_way", 0)
+    args.give_way = args.give_way or None   # 0: the cores never leave
     args.budget = args.budget or (30 if args.quick else 60)
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     started = time.perf_counter()
@@ -324,7 +334,8 @@ def main() -> None:
         step = 2 if args.quick else 1
         settings = {name: {"batch": step * (int(t.max()) + 1), "target": 0.99 * ceiling,
                            "budget": 20 * (int(t.max()) + 1), "components": args.components,
-                           "start": accepted(PROPOSED[name], t), "ceiling": ceiling}
+                           "start": accepted(PROPOSED[name], t), "ceiling": ceiling,
+                           "give_way": args.give_way}
                     for name, w, t, ceiling in suite}
         strategies = ("random", "proposals")
     elif args.suite:

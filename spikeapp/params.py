@@ -186,6 +186,10 @@ PARAMS: tuple[Param, ...] = (
           choices=("lda", "network")),
     Param("pseudo_confidence", "training", "float", 0.9,
           "least confidence of a spike used as a pseudo-label", low=0.5, high=1.0),
+    Param("cores_give_way", "training", "int", 0,
+          "accepted proposals' core spikes train a unit until it has this many labels of a "
+          "person's own; then they leave the training and the network predicts them like any "
+          "other spike (0: they stay labels)", low=0, high=100_000),
     Param("seed", "training", "int", 0, "random seed (reproducible training)", low=0),
     Param("threads", "training", "int", 0, "torch CPU threads (0: all cores but one)", low=0,
           high=256),

@@ -11,9 +11,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp import __version__
-from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, Session, Unit
+from spikeapp.session.state import ACCEPTED, HUMAN, IMPORTED, NETWORK, Session, Unit
 
-LABELLED_BY = {HUMAN: "human", NETWORK: "network", IMPORTED: "imported"}
+LABELLED_BY = {HUMAN: "human", NETWORK: "network", IMPORTED: "imported",
+               ACCEPTED: "accepted proposal"}
 MEAN_OF = 5000  # spikes a mean waveform is computed from, at most
 
 

@@ -1,6 +1,7 @@
 """The sorting state, its commands and undo history, storage and autosave."""
 
 from spikeapp.session.state import (
+    ACCEPTED,
     HUMAN,
     IMPORTED,
     NETWORK,
@@ -11,4 +12,4 @@ from spikeapp.session.state import (
     Unit,
 )
 
-__all__ = ["HUMAN", "IMPORTED", "NETWORK", "NONE", "UNASSIGNED", "UNRESOLVED", "Session", "Unit"]
+__all__ = ["ACCEPTED", "HUMAN", "IMPORTED", "NETWORK", "NONE", "UNASSIGNED", "UNRESOLVED", "Session", "Unit"]

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from spikeapp.errors import SpikeappError
 from spikeapp.session.state import (
+    ACCEPTED,
     HUMAN,
     LABELLED,
     NETWORK,
@@ -371,7 +372,11 @@ def apply_predictions(session: Session, group: int, spikes: NDArray, unit_ids: N
     unit_ids = np.asarray(unit_ids, dtype=np.int64)
     confidence = np.asarray(confidence, dtype=np.float32)
     where = as_span(spikes)
-    free = ~np.isin(session.source[where], LABELLED)
+    source = session.source[where]
+    free = ~np.isin(source, LABELLED)
+    yielding = session.yielding_units(group)
+    if yielding:   # accepted cores that gave way take the network's units like other spikes
+        free |= (source == ACCEPTED) & np.isin(session.assignment[where], sorted(yielding))
     only = None
     if isinstance(where, slice):
         # One run of spikes (a channel's whole recording) stays one: the labelled ones are

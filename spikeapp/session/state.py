@@ -15,8 +15,10 @@ from spikeapp.detection import DetectionResult
 
 UNASSIGNED = -1   # no unit yet
 UNRESOLVED = -2   # the network was not confident enough
-NONE, HUMAN, NETWORK, IMPORTED = 0, 1, 2, 3   # who made an assignment
-LABELLED = (HUMAN, IMPORTED)   # assignments the network learns from and never overwrites
+NONE, HUMAN, NETWORK, IMPORTED, ACCEPTED = 0, 1, 2, 3, 4   # who made an assignment
+# ACCEPTED: the core of a proposed unit a person accepted (one key for many spikes)
+LABELLED = (HUMAN, IMPORTED, ACCEPTED)   # what the network learns from and never overwrites
+OWN = (HUMAN, IMPORTED)   # labels of a person's own (or another sorting's), spike by spike
 
 QUALITIES = ("unsorted", "good", "mua", "noise")
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
@@ -112,11 +114,51 @@ class Session:
         return f"unit {number}"
 
     def human_labels(self, group: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Spike indexes of a group labelled by a person (or imported from another sorting), and
-        their unit ids: what the network learns from."""
+        """Spike indexes of a group labelled by a person (or imported from another sorting, or
+        accepted as a proposal's core), and their unit ids: what the network learns from."""
         spikes = self.spikes_of_group(group)
-        human = spikes[np.isin(self.source[spikes], LABELLED)]
+        human = spikes[self.taught(group)]
         return human, self.assignment[human]
+
+    def cores_give_way(self) -> int:
+        """Labels of a person's own from which a unit's accepted cores leave the training (0:
+        never): the training parameter kept with the session, else its default."""
+        from spikeapp.params import param
+
+        stored = self.training_params.get("training")
+        value = stored.get("cores_give_way") if isinstance(stored, dict) else None
+        return int(value if value is not None else param("cores_give_way").default)
+
+    def yielding_units(self, group: int) -> set[int]:
+        """Units of a group whose accepted cores gave way: they have enough labels of a
+        person's own for the network to learn from those alone (a proposal's core holds the
+        errors of the clustering that made it; spike by spike labels do not)."""
+        need = self.cores_give_way()
+        spikes = self.spikes_of_group(group)
+        if need <= 0 or not (self.source[_run(spikes)] == ACCEPTED).any():
+            return set()
+        own = spikes[np.isin(self.source[_run(spikes)], OWN)]
+        ids, counts = np.unique(self.assignment[own], return_counts=True)
+        return {int(u) for u, k in zip(ids, counts) if k >= need}
+
+    def taught(self, group: int) -> NDArray[np.bool_]:
+        """Per spike of the group: a label the network learns from (the cores of yielding
+        units left out)."""
+        spikes = self.spikes_of_group(group)
+        source = self.source[_run(spikes)]
+        taught = np.isin(source, LABELLED)
+        yielding = self.yielding_units(group)
+        if yielding:
+            taught &= ~((source == ACCEPTED)
+                        & np.isin(self.assignment[_run(spikes)], sorted(yielding)))
+        return taught
+
+
+def _run(spikes: NDArray[np.int64]) -> NDArray[np.int64] | slice:
+    """A group's spikes (sorted, distinct) as a slice when they are one run: read as a view."""
+    if len(spikes) and spikes[-1] - spikes[0] == len(spikes) - 1:
+        return slice(int(spikes[0]), int(spikes[-1]) + 1)
+    return spikes
 
 
 def distinct_ids(values: NDArray[np.integer]) -> NDArray[np.int64]:

@@ -168,7 +168,8 @@ def simulate(truth: NDArray[np.int64], coordinates: NDArray,
              fit_predict: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray],
              strategy: str, rng: np.random.Generator, start_per_unit: int = 1, batch: int = 3,
              target: float = 0.99, budget: int = 60, features: NDArray | None = None,
-             start: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None) -> Simulation:
+             start: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+             give_way: int | None = None) -> Simulation:
     """Label, train, measure, repeat: a person answering the queue (``strategy="queue"``) or
     labelling spikes picked at random (``"random"``), with the ground truth as their answers.
 
@@ -177,32 +178,45 @@ def simulate(truth: NDArray[np.int64], coordinates: NDArray,
     when ``rng`` is seeded the same. ``features`` are what the queue clusters to find what the
     labels do not cover (default ``coordinates``). ``start`` (spikes, their classes) replaces
     those first labels: accepted proposals' cores, say, whose classes may be wrong for some
-    spikes; the budget and the rounds' label counts include them.
+    spikes; the budget and the rounds' label counts include them. ``give_way``: a class's
+    ``start`` spikes leave the training (and are scored like any other spike) once it has this
+    many labels of the person's own, as the app's accepted cores do.
     """
     truth = np.asarray(truth, dtype=np.int64)
     classes = np.unique(truth)
     answers = truth.copy()
     if start is not None:
-        labelled = np.asarray(start[0], dtype=np.int64)
-        answers[labelled] = start[1]
+        cores = np.asarray(start[0], dtype=np.int64)
+        answers[cores] = start[1]
+        hand = np.zeros(0, dtype=np.int64)
     else:
-        labelled = np.concatenate([rng.choice(np.flatnonzero(truth == c), start_per_unit,
-                                              replace=False) for c in classes])
+        cores = np.zeros(0, dtype=np.int64)
+        hand = np.concatenate([rng.choice(np.flatnonzero(truth == c), start_per_unit,
+                                          replace=False) for c in classes])
     result = Simulation(strategy)
     while True:
+        active = cores
+        if give_way is not None and len(cores):
+            counts = np.bincount(answers[hand], minlength=int(answers.max()) + 1)
+            active = cores[counts[answers[cores]] < give_way]
+        labelled = np.concatenate([active, hand])   # in the order given (training draws by row)
         probabilities = fit_predict(labelled, answers[labelled])
         rest = np.setdiff1d(np.arange(len(truth)), labelled)
         accuracy = float((classes[probabilities[rest].argmax(axis=1)] == truth[rest]).mean())
-        result.rounds.append(Round(len(labelled), accuracy))
+        used = len(hand) + len(cores)   # cores that gave way were still given
+        result.rounds.append(Round(used, accuracy))
         if accuracy >= target:
-            result.reached_at = len(labelled)
+            result.reached_at = used
             return result
-        if len(labelled) >= budget or len(rest) == 0:
+        if used >= budget or len(rest) == 0:
             return result
-        take = min(batch, budget - len(labelled), len(rest))
+        pool = np.setdiff1d(rest, cores)   # a person labels spikes not already given
+        take = min(batch, budget - used, len(pool))
+        if take == 0:
+            return result
         if strategy == "queue":
-            picks = rank_queue(probabilities, coordinates, rest, take, labelled=labelled,
+            picks = rank_queue(probabilities, coordinates, pool, take, labelled=labelled,
                                features=features)
         else:
-            picks = rng.choice(rest, take, replace=False)
-        labelled = np.concatenate([labelled, picks])
+            picks = rng.choice(pool, take, replace=False)
+        hand = np.concatenate([hand, picks])

@@ -183,7 +183,7 @@ def snapshot_training(session: Session, group: int) -> TrainingInput:
                             "training")
     width = len(session.detection.group_members(group))
     spikes = session.spikes_of_group(group)
-    human = np.isin(session.source[spikes], LABELLED)
+    human = session.taught(group)
     position = np.searchsorted(spikes, labelled_spikes)
     return TrainingInput(group, np.searchsorted(unit_ids, units), unit_ids, spikes, human,
                          position, width, session.detection.waveforms)

@@ -25,7 +25,7 @@ from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
-from spikeapp.session.state import HUMAN, NETWORK, UNASSIGNED, UNRESOLVED, distinct_ids
+from spikeapp.session.state import ACCEPTED, HUMAN, NETWORK, UNASSIGNED, UNRESOLVED, distinct_ids
 from spikeapp.session.storage import save_session
 from spikeapp.tasks import CancelToken, Job, Progress, run_job
 from spikeapp.workflow import journal as journal_
@@ -495,7 +495,8 @@ class Workspace:
 
     def _accept(self, cores: list[NDArray[np.int64]]) -> int:
         changes = cmd.in_sequence(self._open_session(),
-                                  [lambda s, c=c: cmd.label_new_unit(s, c) for c in cores])
+                                  [lambda s, c=c: cmd.label_new_unit(s, c, source=ACCEPTED)
+                                   for c in cores])
         if changes:
             self.commit(cmd.combine(f"accept {len(changes)} proposed unit(s)", changes))
         return len(changes)

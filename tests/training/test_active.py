@@ -114,3 +114,33 @@ def test_the_first_question_is_the_unlabelled_spike_with_the_smallest_margin():
     assert first_question(session, output) == 11
     session.source[[10, 11, 13]] = HUMAN
     assert first_question(session, output) is None
+
+
+def test_accepted_cores_give_way_once_a_unit_has_enough_hand_labels():
+    """``start`` (accepted proposals' cores, some labelled wrongly) trains until a class has
+    ``give_way`` labels of the person's own; then its cores leave the training and are scored
+    like any other spike, while the label count still includes them."""
+    rng = np.random.default_rng(4)
+    truth = np.repeat([0, 1], 150)
+    where = truth[:, None] * 3 + rng.normal(size=(300, 2))
+    cores = np.r_[np.arange(0, 20), np.arange(150, 170)]
+    classes = truth[cores].copy()
+    classes[:3] = 1   # a core that took three spikes of the other unit
+    seen = []
+
+    def fit(labelled, answers):
+        seen.append(set(labelled.tolist()))
+        means = np.stack([where[labelled[answers == c]].mean(axis=0) for c in (0, 1)])
+        distance = ((where[:, None, :] - means[None]) ** 2).sum(axis=2)
+        scores = np.exp(-distance)
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    run = simulate(truth, where, fit, "random", np.random.default_rng(0), batch=2, target=1.01,
+                   budget=len(cores) + 12, start=(cores, classes), give_way=3)
+    assert seen[0] == set(cores.tolist())          # the cores alone to start
+    assert not seen[-1] & set(cores.tolist())      # both units past 3 hand labels: cores gone
+    assert run.rounds[0].labels == len(cores) and run.rounds[-1].labels == len(cores) + 12
+    kept = simulate(truth, where, fit, "random", np.random.default_rng(0), batch=2,
+                    target=1.01, budget=len(cores) + 12, start=(cores, classes))
+    assert set(cores.tolist()) <= seen[-1]         # without give_way they stay
+    assert [r.labels for r in kept.rounds] == [r.labels for r in run.rounds]

@@ -443,3 +443,42 @@ def test_pairs_are_counted_alike_for_small_and_far_apart_unit_ids():
         a, b = rng.choice(ids, 5000), rng.choice(ids, 5000)
         assert count_pairs(a, b) == dict(Counter(zip(a.tolist(), b.tolist())))
     assert count_pairs(np.zeros(0, int), np.zeros(0, int)) == {}
+
+
+def test_accepted_cores_give_way_to_hand_labels(data_dir, detection):
+    """Accepted cores are labels (kind "accepted") until their unit has ``cores_give_way``
+    labels of a person's own; then training leaves them out and the network's predictions
+    reach them, as any other spike; the other unit's cores stay labels. Undo brings them
+    back."""
+    from spikeapp.session.state import ACCEPTED, NETWORK
+    from spikeapp.workflow.sorting import TrainingOutput, snapshot_training
+
+    ws, truth = proposed(data_dir, detection)
+    ws.set_params("training", cores_give_way=3)
+    assert ws.accept_all_proposals(only={0}) == 2
+    session = ws.session
+    a, b = sorted(u.id for u in session.units.values())
+    cores = {u: np.flatnonzero(session.assignment == u) for u in (a, b)}
+    assert all((session.source[c] == ACCEPTED).all() for c in cores.values())
+    group = session.spikes_of_group(0)
+    assert session.taught(0).sum() == 100 and not session.yielding_units(0)
+    own = [s for s in group if truth[s] == truth[cores[a][0]] and s not in cores[a]][:3]
+    ws.label(np.array(own[:2]), a)
+    assert not session.yielding_units(0)            # two hand labels: the cores still teach
+    ws.label(np.array(own[2:3]), a)
+    assert session.yielding_units(0) == {a}
+    data = snapshot_training(session, 0)
+    taught = set(group[data.human].tolist())
+    assert not taught & set(cores[a].tolist()) and set(cores[b].tolist()) <= taught
+    assert set(own) <= taught and len(data.labelled) == 3 + 50
+    # The network's output names every spike of the group; its units reach A's cores only.
+    guess = np.where(np.isin(group, cores[a]), b, a)
+    output = TrainingOutput(0, None, b"net", group, guess, np.full(len(group), 0.9, np.float32),
+                            unit_ids=np.array([a, b]))
+    ws.apply(output)
+    assert (session.assignment[cores[a]] == b).all()
+    assert (session.source[cores[a]] == NETWORK).all()
+    assert (session.source[cores[b]] == ACCEPTED).all() and (session.assignment[cores[b]] == b).all()
+    assert (session.assignment[own] == a).all()     # hand labels are never overwritten
+    ws.undo()
+    assert (session.source[cores[a]] == ACCEPTED).all() and (session.assignment[cores[a]] == a).all()

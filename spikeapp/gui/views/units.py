@@ -14,7 +14,14 @@ from spikeapp.gui.workers import JobRunner
 from spikeapp.metrics import unit_metrics
 from spikeapp.metrics.quality import unit_quality
 from spikeapp.session.display import UNRESOLVED_COLOUR, proposal_colour
-from spikeapp.session.state import HUMAN, IMPORTED, NETWORK, UNRESOLVED, distinct_ids
+from spikeapp.session.state import (
+    ACCEPTED,
+    HUMAN,
+    IMPORTED,
+    NETWORK,
+    UNRESOLVED,
+    distinct_ids,
+)
 from spikeapp.tasks import Progress
 
 # What a curator sets comes first (quality, notes), then the metrics they sort by; the header's
@@ -60,7 +67,7 @@ def provenance(session, members) -> str:
         return ""
     source = session.source[members]
     parts = []
-    for code, name in ((HUMAN, "hand"), (IMPORTED, "imported")):
+    for code, name in ((HUMAN, "hand"), (IMPORTED, "imported"), (ACCEPTED, "accepted")):
         count = int((source == code).sum())
         if count:
             parts.append(f"{count} {name}")
