@@ -186,15 +186,17 @@ def run_one(job: tuple) -> tuple:
     name, waveforms, truth, features, seed, strategy, args = job   # args: this set's settings
     started = time.perf_counter()
     fit_predict = make_fit_predict(waveforms, 1, [])
-    # "proposals": the accepted proposals' cores start, then random labels (as "random").
-    start = args["start"] if strategy == "proposals" else None
+    # "proposals K": the accepted proposals' cores start (leaving the training of a unit with K
+    # hand labels; 0: never), then random labels (as "random").
+    proposals = strategy.startswith("proposals")
+    start = args["start"] if proposals else None
     budget = args["budget"] + (len(start[0]) if start is not None else 0)
     # Spread over the first 3 components; clusters sought in the 5 the app keeps per spike.
     run = simulate(truth, features[:, :3], fit_predict,
-                   "random" if strategy == "proposals" else strategy,
+                   "random" if proposals else strategy,
                    np.random.default_rng(seed), batch=args["batch"], target=args["target"],
                    budget=budget, features=features[:, :args["components"]], start=start,
-                   give_way=args.get("give_way") if strategy == "proposals" else None)
+                   give_way=(int(strategy.split()[1]) or None) if proposals else None)
     return name, seed, strategy, run, time.perf_counter() - started
 
 
@@ -244,12 +246,12 @@ def proposal_savings(jobs: list[tuple], settings: dict, workers: int, context, s
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         for name, seed, strategy, run, seconds in pool.map(run_one, jobs):
             units = settings[name]["budget"] // 20
-            free = len(settings[name]["start"][0]) if strategy == "proposals" else 0
+            free = len(settings[name]["start"][0]) if strategy != "random" else 0
             hand.setdefault(name, {}).setdefault(strategy, []).append(
                 (run.labels_needed - free) / units)
             reached.setdefault(name, {}).setdefault(strategy, 0)
             reached[name][strategy] += run.reached_at is not None
-            if strategy == "proposals":
+            if strategy != "random":
                 first.setdefault(name, []).append(run.rounds[0].accuracy)
             for per_unit in budgets:
                 within = [r.accuracy for r in run.rounds if r.labels - free <= per_unit * units]
@@ -261,35 +263,42 @@ def proposal_savings(jobs: list[tuple], settings: dict, workers: int, context, s
                   f"{'reached' if run.reached_at else 'NOT reached'} at "
                   f"{run.labels_needed - free} hand labels  [{trace}]  {seconds:.0f} s",
                   flush=True)
-    means = {"random": [], "proposals": []}
+    strategies = ["random"] + sorted({s for by in hand.values() for s in by} - {"random"},
+                                     key=lambda s: int(s.split()[1]))
+    means: dict[str, list[float]] = {s: [] for s in strategies}
+
+    def called(strategy: str) -> str:
+        if strategy == "random":
+            return "without proposals"
+        k = int(strategy.split()[1])
+        return f"with proposals ({f'cores give way at {k}' if k else 'cores kept'})"
+
     for name in hand:
         s = settings[name]
         cores = len(s["start"][0])
         line = [f"{name}: ceiling {100 * s['ceiling']:.2f} %, target {100 * s['target']:.2f} %; "
                 f"accepted proposals alone {100 * np.mean(first[name]):.2f} % ({cores} core "
                 "spikes); hand labels per unit:"]
-        for strategy in ("random", "proposals"):
+        for strategy in strategies:
             values = hand[name][strategy]
             means[strategy].append(np.mean(values))
-            line.append(f"{'without' if strategy == 'random' else 'with'} proposals "
-                        f"{np.mean(values):.1f} ({reached[name][strategy]} of {len(values)} "
-                        "reached)")
+            line.append(f"{called(strategy)} {np.mean(values):.1f} ({reached[name][strategy]} "
+                        f"of {len(values)} reached)")
         print(" ".join(line[:1]) + " " + ", ".join(line[1:]), flush=True)
-        for strategy in ("random", "proposals"):
+        for strategy in strategies:
             got = accuracy.get(name, {}).get(strategy, {})
-            print(f"  accuracy {'without' if strategy == 'random' else 'with':<7} proposals at "
+            print(f"  accuracy {called(strategy)} at "
                   + ", ".join(f"{b}: {100 * np.mean(got[b]):.2f} %" for b in budgets if b in got)
                   + " hand labels per unit")
-    for strategy in ("random", "proposals"):
+    for strategy in strategies:
         means_at = {b: [np.mean(by[strategy][b]) for by in accuracy.values()
                         if b in by.get(strategy, {})] for b in budgets}
-        print(f"mean accuracy {'without' if strategy == 'random' else 'with':<7} proposals: "
+        print(f"mean accuracy {called(strategy)}: "
               + ", ".join(f"{b}: {100 * np.mean(v):.2f} %" for b, v in means_at.items() if v)
               + " hand labels per unit")
     print(f"wall time {time.perf_counter() - started:.0f} s")
     print("hand labels per unit to 99 % of the all-labels ceiling (budget 20, runs that miss "
-          f"count 20): without proposals {np.mean(means['random']):.1f}, with proposals "
-          f"{np.mean(means['proposals']):.1f}")
+          "count 20): " + ", ".join(f"{called(s)} {np.mean(means[s]):.1f}" for s in strategies))
 
 
 def main() -> None:
@@ -303,10 +312,10 @@ def main() -> None:
     parser.add_argument("--proposals", action="store_true",
                         help="with --suite: every case, random labels from the accepted "
                         "proposals against from one label per unit (issue 17)")
-    parser.add_argument("--give-way", type=int, default=None, metavar="K",
+    parser.add_argument("--give-way", default=None, metavar="K[,K...]",
                         help="with --proposals: a unit's accepted cores leave the training once "
-                        "it has K hand labels (default: the app's, training parameter "
-                        "cores_give_way; 0: never)")
+                        "it has K hand labels (0: never); several values compared in one run "
+                        "(default: the app's, training parameter cores_give_way)")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--batch", type=int, default=1, help="labels added per round")
@@ -322,8 +331,9 @@ def main() -> None:
     if args.give_way is None:
         from spikeapp.params import defaults
 
-        args.give_way = defaults("training").get("cores_give_way", 0)
-    args.give_way = args.give_way or None   # 0: the cores never leave
+        args.give_way = [int(defaults("training")["cores_give_way"])]
+    else:
+        args.give_way = [int(k) for k in str(args.give_way).split(",")]
     args.budget = args.budget or (30 if args.quick else 60)
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     started = time.perf_counter()
@@ -334,10 +344,9 @@ def main() -> None:
         step = 2 if args.quick else 1
         settings = {name: {"batch": step * (int(t.max()) + 1), "target": 0.99 * ceiling,
                            "budget": 20 * (int(t.max()) + 1), "components": args.components,
-                           "start": accepted(PROPOSED[name], t), "ceiling": ceiling,
-                           "give_way": args.give_way}
+                           "start": accepted(PROPOSED[name], t), "ceiling": ceiling}
                     for name, w, t, ceiling in suite}
-        strategies = ("random", "proposals")
+        strategies = ("random",) + tuple(f"proposals {k}" for k in args.give_way)
     elif args.suite:
         suite = suite_sets(args.quick, args.tuning, args.sets)
         with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
