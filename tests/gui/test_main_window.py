@@ -11,6 +11,7 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor
 
+from spikeapp.session.state import ACCEPTED
 from spikeapp.session.storage import load_session
 
 SHOTS = Path(os.environ.get("SPIKEAPP_SCREENSHOTS", "")) if os.environ.get(
@@ -430,7 +431,7 @@ def test_proposed_units_are_found_after_detection_and_p_accepts_them(window, qtb
     units = c.units()
     assert len(units) == len(proposals)
     assert [u.name for u in units] == [f"unit {k}" for k in range(1, len(units) + 1)]
-    assert int((c.session.source == 1).sum()) == sum(len(p.core) for p in proposals)
+    assert int((c.session.source == ACCEPTED).sum()) == sum(len(p.core) for p in proposals)
     # Each proposal's core is one true unit of the demo (its most typical spikes).
     demo, d = window.demo, c.session.detection
     on = demo.truth_channels == c.group
