@@ -23,6 +23,7 @@ from spikeapp.session.state import (
     UNRESOLVED,
     Session,
     Unit,
+    as_span,
     distinct_ids,
 )
 
@@ -121,18 +122,14 @@ class Change:
             if name not in values:
                 continue
             if forward and self.only is not None:
+                # Written whole, the few skipped spikes put back: two copies beat a masked one
+                # (which runs element by element).
+                if self._skipped is None:
+                    self._skipped = self.spikes[~self.only]
                 target = getattr(session, name)
-                if isinstance(where, slice):
-                    # Written whole, the few skipped spikes put back: two copies beat a
-                    # masked one (which runs element by element).
-                    if self._skipped is None:
-                        self._skipped = where.start + np.flatnonzero(~self.only)
-                    kept = target[self._skipped]
-                    target[where] = values[name]
-                    target[self._skipped] = kept
-                else:
-                    value = np.asarray(values[name])
-                    target[self.spikes[self.only]] = value[self.only] if value.ndim else value
+                kept = target[self._skipped]
+                target[where] = values[name]
+                target[self._skipped] = kept
             elif isinstance(values[name], Mostly):
                 values[name].write(getattr(session, name), where)
             else:
@@ -191,18 +188,6 @@ def grow_detection(session: Session, description: str, detection: Any,
         state_before={name: getattr(session, name).copy() for name in _FIELDS},
         state_after={name: np.asarray(state[name]).copy() for name in _FIELDS},
         added=np.asarray(added, dtype=np.int64))
-
-
-def as_span(spikes: NDArray[np.int64], ordered: bool = False) -> NDArray[np.int64] | slice:
-    """``spikes`` as a slice when they are one run of consecutive indexes (a single channel's
-    whole recording: reading and writing a slice copies memory, an index array gathers and
-    scatters), else as they are. ``ordered``: they are known to be sorted and distinct (a
-    group's spikes, a selection), so the ends alone tell."""
-    n = len(spikes)
-    if n > 1024 and spikes[-1] - spikes[0] == n - 1 and spikes[0] >= 0 and (
-            ordered or bool(np.all(np.diff(spikes) == 1))):
-        return slice(int(spikes[0]), int(spikes[-1]) + 1)
-    return spikes
 
 
 def _spike_change(session: Session, description: str, spikes: NDArray,

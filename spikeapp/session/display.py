@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.session.state import PALETTE, UNASSIGNED, UNRESOLVED, Session, distinct_ids
+from spikeapp.session.state import (
+    PALETTE,
+    UNASSIGNED,
+    UNRESOLVED,
+    Session,
+    as_span,
+    distinct_ids,
+)
 
 UNASSIGNED_COLOUR = "#9a9a9a"
 UNRESOLVED_COLOUR = "#5a5a5a"
@@ -18,9 +25,10 @@ def unit_members(spikes: NDArray[np.int64], assignment: NDArray[np.int64]
     unassigned and unresolved included under their ids; one pass over a small set of unit ids."""
     if len(spikes) == 0:
         return {}
-    span = spikes[-1] - spikes[0] == len(spikes) - 1   # one run: read a view, not a gather
+    where = as_span(spikes, ordered=True)   # one run: read a view, not a gather
+    span = isinstance(where, slice)
     start = int(spikes[0])
-    units = assignment[start:start + len(spikes)] if span else assignment[spikes]
+    units = assignment[where]
     low, high = int(units.min()), int(units.max())
     if high - low < 2**15:
         codes = (units - low).astype(np.int16) if low or units.dtype != np.int16 else units
@@ -58,7 +66,7 @@ def selected_among(selection: NDArray[np.int64], spikes: NDArray[np.int64], n_sp
     selection when ``spikes`` are one run, else by a mask (linear, unlike a set intersection)."""
     if len(spikes) == 0 or len(selection) == 0:
         return np.zeros(0, dtype=np.int64)
-    if spikes[-1] - spikes[0] == len(spikes) - 1:
+    if isinstance(as_span(spikes, ordered=True), slice):
         begin, end = np.searchsorted(selection, [spikes[0], spikes[-1] + 1])
         return np.asarray(selection[begin:end], dtype=np.int64)
     mask = np.zeros(n_spikes, dtype=bool)

@@ -135,9 +135,9 @@ class Session:
         errors of the clustering that made it; spike by spike labels do not)."""
         need = self.cores_give_way()
         spikes = self.spikes_of_group(group)
-        if need <= 0 or not (self.source[_run(spikes)] == ACCEPTED).any():
+        if need <= 0 or not (self.source[as_span(spikes, ordered=True)] == ACCEPTED).any():
             return set()
-        own = spikes[np.isin(self.source[_run(spikes)], OWN)]
+        own = spikes[np.isin(self.source[as_span(spikes, ordered=True)], OWN)]
         ids, counts = np.unique(self.assignment[own], return_counts=True)
         return {int(u) for u, k in zip(ids, counts) if k >= need}
 
@@ -145,18 +145,23 @@ class Session:
         """Per spike of the group: a label the network learns from (the cores of yielding
         units left out)."""
         spikes = self.spikes_of_group(group)
-        source = self.source[_run(spikes)]
+        source = self.source[as_span(spikes, ordered=True)]
         taught = np.isin(source, LABELLED)
         yielding = self.yielding_units(group)
         if yielding:
             taught &= ~((source == ACCEPTED)
-                        & np.isin(self.assignment[_run(spikes)], sorted(yielding)))
+                        & np.isin(self.assignment[as_span(spikes, ordered=True)], sorted(yielding)))
         return taught
 
 
-def _run(spikes: NDArray[np.int64]) -> NDArray[np.int64] | slice:
-    """A group's spikes (sorted, distinct) as a slice when they are one run: read as a view."""
-    if len(spikes) and spikes[-1] - spikes[0] == len(spikes) - 1:
+def as_span(spikes: NDArray[np.int64], ordered: bool = False) -> NDArray[np.int64] | slice:
+    """``spikes`` as a slice when they are one run of consecutive indexes (a single channel's
+    whole recording: reading and writing a slice copies memory, an index array gathers and
+    scatters), else as they are. ``ordered``: they are known to be sorted and distinct (a
+    group's spikes, a selection), so the ends alone tell."""
+    n = len(spikes)
+    if n > 1024 and spikes[-1] - spikes[0] == n - 1 and spikes[0] >= 0 and (
+            ordered or bool(np.all(np.diff(spikes) == 1))):
         return slice(int(spikes[0]), int(spikes[-1]) + 1)
     return spikes
 

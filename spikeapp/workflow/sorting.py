@@ -176,15 +176,15 @@ class TrainingOutput:
 
 def snapshot_training(session: Session, group: int) -> TrainingInput:
     """Copy the human labels of one group (its waveforms are read when the job needs them)."""
-    labelled_spikes, units = session.human_labels(group)
+    spikes = session.spikes_of_group(group)
+    human = session.taught(group)
+    position = np.flatnonzero(human)
+    units = session.assignment[spikes[position]]
     unit_ids = np.unique(units)
     if len(unit_ids) < 2:
         raise SpikeappError(f"channel {group}: label spikes of at least two units before "
                             "training")
     width = len(session.detection.group_members(group))
-    spikes = session.spikes_of_group(group)
-    human = session.taught(group)
-    position = np.searchsorted(spikes, labelled_spikes)
     return TrainingInput(group, np.searchsorted(unit_ids, units), unit_ids, spikes, human,
                          position, width, session.detection.waveforms)
 

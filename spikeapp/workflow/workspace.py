@@ -518,9 +518,7 @@ class Workspace:
             return Offer(output, True, invalid="spikes were added to the detection or taken "
                          "away while the network trained (template matching): its "
                          "predictions were discarded; train again")
-        named = output.unit_ids if output.unit_ids is not None else distinct_ids(output.assigned)
-        missing = set(np.asarray(named).tolist()) - set(session.units) - {UNASSIGNED, UNRESOLVED}
-        if missing:
+        if _names_deleted_units(session, output):
             return Offer(output, True, invalid="units were deleted while the network trained: "
                          "its predictions were discarded; train again")
         self.outputs[output.group] = output
@@ -533,9 +531,7 @@ class Workspace:
         """Recolour the trained group's spikes (or only those predicted into ``units``) and keep
         its network with the session: one undo step. Labels are never overwritten."""
         session = self._open_session()
-        named = output.unit_ids if output.unit_ids is not None else distinct_ids(output.assigned)
-        missing = set(np.asarray(named).tolist()) - set(session.units) - {UNASSIGNED, UNRESOLVED}
-        if missing:
+        if _names_deleted_units(session, output):
             raise SpikeappError("units were deleted while the network trained: its predictions "
                                 "were discarded; train again")
         change = self.edit(lambda s: output_change(s, output, units))
@@ -712,6 +708,13 @@ class Workspace:
     @property
     def journal_folder(self) -> Path | None:
         return self._journal.folder if self._journal is not None else None
+
+
+def _names_deleted_units(session: Session, output: TrainingOutput) -> bool:
+    """Whether the output can name units deleted since its training began (its classes, or
+    the units it assigned when it does not say)."""
+    named = output.unit_ids if output.unit_ids is not None else distinct_ids(output.assigned)
+    return bool(set(np.asarray(named).tolist()) - set(session.units) - {UNASSIGNED, UNRESOLVED})
 
 
 def _groups_of(session: Session, change: cmd.Change) -> set[int]:
