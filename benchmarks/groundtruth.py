@@ -84,6 +84,7 @@ class CaseResult:
     n_eval: int = 0
     recovered: int = 0                  # spikes found by template matching (--recover)
     recovered_true: float = 0.0         # share of them within 0.4 ms of a true spike
+    curve: dict[int, tuple[float, float]] = field(default_factory=dict)  # --label-curve
     recall_recovered: list[float] = field(default_factory=list)
     e2e_recovered: float = float("nan")
 
@@ -129,15 +130,29 @@ def draw_labels(truth: GroupTruth, per_unit: int, rng: np.random.Generator
     return np.sort(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
 
 
-def label_session(session: Session, truths: list[GroupTruth], labelled: list[NDArray]) -> None:
-    """Label the drawn spikes as a person would (one undo step per unit, source HUMAN)."""
+def draw_noise(truth: GroupTruth, count: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Rows of ``truth.spikes`` a person labels as noise (key 0): ``count`` detections that are
+    no spike of a unit seen in the group (far-away neurons, threshold crossings of the noise)."""
+    mine = np.flatnonzero(truth.true_unit < 0)
+    if count <= 0 or len(mine) < 2:
+        return np.zeros(0, np.int64)
+    return np.sort(rng.choice(mine, min(count, len(mine)), replace=False))
+
+
+def label_session(session: Session, truths: list[GroupTruth], labelled: list[NDArray],
+                  noise: list[NDArray] | None = None) -> None:
+    """Label the drawn spikes as a person would (one undo step per unit, source HUMAN), and the
+    drawn noise as the group's noise unit (what key 0 does in the window)."""
     from spikeapp.session import commands as cmd
 
     history = History(session)
-    for truth, rows in zip(truths, labelled):
+    for index, (truth, rows) in enumerate(zip(truths, labelled)):
         for unit in np.unique(truth.true_unit[rows]):
             spikes = truth.spikes[rows[truth.true_unit[rows] == unit]]
             history.do(cmd.label_new_unit(session, spikes, name=f"u{unit}"))
+        if noise is not None and len(noise[index]):
+            history.do(cmd.label_new_unit(session, truth.spikes[noise[index]], name="noise",
+                                          quality="noise"))
 
 
 def sort_session(session: Session, training: dict, network: dict) -> float:
@@ -178,16 +193,17 @@ def _flat(waveforms: NDArray) -> NDArray:
     return np.asarray(waveforms, dtype=np.float64).reshape(len(waveforms), -1)
 
 
-def lda_accuracies(session: Session, truths: list[GroupTruth], labelled: list[NDArray]
-                   ) -> tuple[float, float]:
-    """Shrinkage LDA with the same labels on the same waveforms and spikes, and the ceiling:
-    shrinkage LDA on every detected true spike, 5-fold cross-validated."""
+def lda_accuracies(session: Session, truths: list[GroupTruth], labelled: list[NDArray],
+                   noise: list[NDArray] | None = None) -> tuple[float, float]:
+    """Shrinkage LDA with the same labels (noise labels too, as a class of their own) on the same
+    waveforms and spikes, and the ceiling: shrinkage LDA on every detected true spike, 5-fold
+    cross-validated."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     right = total = ceil_right = ceil_total = 0
     d = session.detection
-    for truth, rows in zip(truths, labelled):
+    for index, (truth, rows) in enumerate(zip(truths, labelled)):
         width = len(d.group_members(truth.group))
         matched = np.flatnonzero(truth.true_unit >= 0)
         if len(np.unique(truth.true_unit[rows])) < 2:
@@ -196,7 +212,10 @@ def lda_accuracies(session: Session, truths: list[GroupTruth], labelled: list[ND
         y = truth.true_unit[matched]
         is_label = np.isin(matched, rows)
         lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
-        lda.fit(x[is_label], y[is_label])
+        noisy = noise[index] if noise is not None else np.zeros(0, np.int64)
+        x_noise = np.asarray(d.waveforms[truth.spikes[noisy]])[:, :width]
+        lda.fit(np.concatenate([x[is_label], x_noise.reshape(len(noisy), x.shape[1])]),
+                np.concatenate([y[is_label], np.full(len(noisy), -1)]))
         right += int((lda.predict(x[~is_label]) == y[~is_label]).sum())
         total += int((~is_label).sum())
         counts = np.bincount(y)
@@ -210,6 +229,43 @@ def lda_accuracies(session: Session, truths: list[GroupTruth], labelled: list[ND
             ceil_right += int((guess[scored] == y[ok][scored]).sum())
             ceil_total += int(scored.sum())
     return right / max(1, total), ceil_right / max(1, ceil_total)
+
+
+def label_curve(session: Session, truths: list[GroupTruth], budgets: list[int], seed: int
+                ) -> dict[int, tuple[float, float]]:
+    """What more labels would give: per budget of labels per unit (drawn at random, as the
+    hand labels are), shrinkage LDA on the labels alone and the app's LDA teacher (self-trained
+    on the unlabelled detections), scored on the detected true spikes nobody labelled."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from spikeapp.training.teacher import lda_pseudo_labels
+
+    d = session.detection
+    curve = {}
+    for budget in budgets:
+        rng = np.random.default_rng([seed, budget, 7])
+        right = [0, 0]
+        total = 0
+        for truth in truths:
+            rows = draw_labels(truth, budget, rng)
+            if len(np.unique(truth.true_unit[rows])) < 2:
+                continue
+            width = len(d.group_members(truth.group))
+            x = _flat(np.asarray(d.waveforms[truth.spikes])[:, :width])
+            y = truth.true_unit
+            scored = y >= 0
+            scored[rows] = False
+            rest = np.flatnonzero(~np.isin(np.arange(len(x)), rows))
+            plain = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x[rows],
+                                                                                   y[rows])
+            picked, classes = lda_pseudo_labels(x[rows], y[rows], x[rest], 1000, 0.9)
+            taught = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(
+                np.concatenate([x[rows], x[rest][picked]]), np.concatenate([y[rows], classes]))
+            for i, model in enumerate((plain, taught)):
+                right[i] += int((model.predict(x[scored]) == y[scored]).sum())
+            total += int(scored.sum())
+        curve[budget] = (right[0] / max(1, total), right[1] / max(1, total))
+    return curve
 
 
 def end_to_end(sim: Simulated, session: Session, truths: list[GroupTruth],
@@ -272,7 +328,8 @@ def _recall(sim: Simulated, truths: list[GroupTruth]) -> list[float]:
 
 
 def run_case(sim: Simulated, labels_per_unit: int, train_seeds: int, training: dict,
-             network: dict, peers: list[str], recover: float = 0.0) -> CaseResult:
+             network: dict, peers: list[str], recover: float = 0.0,
+             noise_labels: int = 0, curve: list[int] | None = None) -> CaseResult:
     case = sim.case
     recording = ArrayRecording(sim.data, case.fs, path=f"<{case.name}>")
     groups = [list(g) for g in case.groups] if case.groups and case.kind == "probe" else (
@@ -283,15 +340,19 @@ def run_case(sim: Simulated, labels_per_unit: int, train_seeds: int, training: d
               for g in detection.group_ids]
     rng = np.random.default_rng([sim.seed, labels_per_unit])
     labelled = [draw_labels(t, labels_per_unit, rng) for t in truths]
+    # Drawn after the unit labels, so the unit labels are the same with and without noise ones.
+    noise = [draw_noise(t, noise_labels, rng) for t in truths] if noise_labels else None
     recall = _recall(sim, truths)
     detected = sum(int((t.true_unit >= 0).sum()) for t in truths)
     precision = detected / max(1, sum(len(t.spikes) for t in truths))
     result = CaseResult(case.name, case.kind, sim.seed, len(case.units),
                         [float(s) for s in sim.snr], recall, precision)
-    result.lda, result.ceiling = lda_accuracies(base, truths, labelled)
+    result.lda, result.ceiling = lda_accuracies(base, truths, labelled, noise)
+    if curve:
+        result.curve = label_curve(base, truths, curve, sim.seed)
     for train_seed in range(train_seeds):
         session = Session(detection)
-        label_session(session, truths, labelled)
+        label_session(session, truths, labelled, noise)
         seconds = sort_session(session, dict(training, seed=train_seed), network)
         accuracy, result.n_eval = network_accuracy(session, truths, labelled)
         result.network.append(accuracy)
@@ -399,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recover", type=float, default=0.0, metavar="Z",
                         help="after the first training seed, template matching at this score "
                              "(spikeapp sort --recover); recall and e2e again")
+    parser.add_argument("--noise-labels", type=int, default=0, metavar="N",
+                        help="the person also labels N detections per group that are no unit's "
+                             "spike as noise (key 0), as a noise unit the network learns")
+    parser.add_argument("--label-curve", default="", metavar="N,N,...",
+                        help="also LDA and the LDA teacher with these many labels per unit "
+                             "(what more labels would give), e.g. 10,20,50,100")
     parser.add_argument("--json", help="write every record here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -428,13 +495,18 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             started = time.perf_counter()
             result = run_case(simulate(case, seed), args.labels, train_seeds, training, network,
-                              peers, args.recover)
+                              peers, args.recover, args.noise_labels,
+                              [int(b) for b in args.label_curve.split(",") if b])
             results.append(result)
             print(f"{case.name} seed {seed}: network "
                   f"{' '.join(f'{100 * a:.2f}' for a in result.network)} lda {100 * result.lda:.2f}"
                   f" ceiling {100 * result.ceiling:.2f} e2e {result.e2e:.3f} recall "
                   f"{' '.join(f'{r:.2f}' for r in result.recall)} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
+            if result.curve:
+                print("  labels per unit -> lda / lda teacher: " + ", ".join(
+                    f"{b}: {100 * a:.1f} / {100 * t:.1f}" for b, (a, t) in result.curve.items()),
+                    flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({
             "seeds": list(seeds), "tuning": args.tuning, "labels_per_unit": args.labels,

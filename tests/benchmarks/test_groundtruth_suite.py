@@ -56,6 +56,16 @@ def test_scoring_matches_detections_one_to_one_and_lda_beats_chance():
     labelled = [groundtruth.draw_labels(truth, 20, np.random.default_rng(0))]
     lda, ceiling = groundtruth.lda_accuracies(session, [truth], labelled)
     assert 0.7 < lda <= 1 and 0.7 < ceiling <= 1
+    # Noise labels (--noise-labels): detections that are no unit's spike, labelled as the
+    # group's noise unit; the LDA then has a noise class, so it can call a true spike noise.
+    noise = [groundtruth.draw_noise(truth, 10, np.random.default_rng(0))]
+    assert len(noise[0]) == 10 and (truth.true_unit[noise[0]] == -1).all()
+    groundtruth.label_session(session, [truth], labelled, noise)
+    noise_unit = session.unit_by_name(0, "noise")
+    assert noise_unit.quality == "noise"
+    assert (session.assignment[truth.spikes[noise[0]]] == noise_unit.id).all()
+    with_noise, same_ceiling = groundtruth.lda_accuracies(session, [truth], labelled, noise)
+    assert same_ceiling == ceiling and 0.6 < with_noise <= 1
 
 
 def test_two_detections_near_one_true_spike_claim_it_once():
