@@ -5,6 +5,7 @@ history, trainings and saving belong to the Workspace."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from spikeapp.errors import SpikeappError
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
-from spikeapp.session.state import UNASSIGNED
+from spikeapp.session.state import UNASSIGNED, UNRESOLVED
 from spikeapp.workflow.sorting import TrainingOutput
 from spikeapp.workflow.workspace import TrainingJob, Workspace
 
@@ -46,7 +47,7 @@ class Controller(QObject):
         self._open: list = []
         self._open_key: tuple | None = None
         self._samples: dict = {}
-        self._members: dict[int, NDArray] = {}
+        self._members: Mapping[int, NDArray] = {}
         self._members_key: tuple | None = None
 
     # -- the Workspace's state, read here by the views ------------------------------------------
@@ -115,15 +116,18 @@ class Controller(QObject):
             self.message.emit(text)
 
     # -- session ---------------------------------------------------------------------------------
-    def members(self) -> dict[int, NDArray]:
+    def members(self) -> Mapping[int, NDArray]:
         """Spikes of each unit of the current group (unassigned and unresolved included), cached
-        until the next edit: the views and plots share one pass over the spikes."""
+        until the next edit: the views and plots share one pass over the spikes, and a unit's
+        list is made when first asked for (``count`` and ``sample`` need none)."""
         from spikeapp.session.display import unit_members
 
         key = (self.revision, self.group)
         if self._members_key != key:
             self._members = unit_members(self.session.spikes_of_group(self.group),
-                                         self.session.assignment)
+                                         self.session.assignment,
+                                         [*(u.id for u in self.session.units_of_group(self.group)),
+                                          UNASSIGNED, UNRESOLVED])
             self._members_key = key
             self._samples = {}
         return self._members
@@ -136,8 +140,7 @@ class Controller(QObject):
         members = self.members()
         key = (per_unit, frozenset(hidden))
         if key not in self._samples:
-            self._samples[key] = display_sample(
-                {u: spikes for u, spikes in members.items() if u not in hidden}, per_unit)
+            self._samples[key] = display_sample(members, per_unit, hidden)
         return self._samples[key]
 
     def visible_spikes(self, hidden: set) -> NDArray:

@@ -347,16 +347,19 @@ def edit_unit(session: Session, unit_id: int, **changes: str) -> Change:
 
 def apply_predictions(session: Session, group: int, spikes: NDArray, unit_ids: NDArray,
                       confidence: NDArray, network: bytes | None = None,
-                      classes: NDArray | None = None) -> Change:
+                      classes: NDArray | None = None,
+                      where: NDArray[np.int64] | slice | None = None) -> Change:
     """Give the network's units to spikes that no person labelled (one undoable step).
 
     ``unit_ids`` may hold UNRESOLVED for spikes below the confidence threshold. ``classes``:
-    the units the network can name (its outputs), checked instead of every spike's.
+    the units the network can name (its outputs), checked instead of every spike's. ``where``:
+    ``as_span(spikes)`` where the caller has it already (a training output finds it on its
+    job's thread).
     """
     spikes = np.asarray(spikes, dtype=np.int64)
     unit_ids = np.asarray(unit_ids, dtype=np.int64)
     confidence = np.asarray(confidence, dtype=np.float32)
-    where = as_span(spikes)
+    where = as_span(spikes) if where is None else where
     source = session.source[where]
     free = ~np.isin(source, LABELLED)
     yielding = session.yielding_units(group)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -19,44 +22,124 @@ UNRESOLVED_COLOUR = "#5a5a5a"
 FEW_UNITS = 8       # up to this many units (unassigned included), members are found unit by unit
 
 
-def unit_members(spikes: NDArray[np.int64], assignment: NDArray[np.int64]
-                 ) -> dict[int, NDArray[np.int64]]:
+class Members(Mapping):
+    """The spikes of each unit among a group's spikes, found when first asked for.
+
+    The unit of every spike is read once, as small codes; counts and which units are present
+    come from that at once, a unit's spike list only when something needs it (the selection of
+    that unit, its plots), so a recolour of ten million spikes does not build ten lists of
+    millions. Safe to read from a worker thread (the metrics job does)."""
+
+    def __init__(self, spikes: NDArray[np.int64], codes: NDArray, low: int, present: list[int],
+                 counts: dict[int, int]) -> None:
+        self._spikes = spikes
+        self._span = isinstance(as_span(spikes, ordered=True), slice)
+        self._codes = codes
+        self._low = low
+        self._counts = counts                       # unit id -> spikes (present units only)
+        self._present = [code + low for code in present]
+        self._lists: dict[int, NDArray[np.int64]] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, unit: int) -> NDArray[np.int64]:
+        unit = int(unit)
+        if unit not in self._counts:
+            raise KeyError(unit)
+        with self._lock:
+            found = self._lists.get(unit)
+            if found is None:
+                rows = np.flatnonzero(self._codes == unit - self._low)
+                found = rows + int(self._spikes[0]) if self._span else self._spikes[rows]
+                self._lists[unit] = found
+            return found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._present)
+
+    def __len__(self) -> int:
+        return len(self._present)
+
+    def __contains__(self, unit: object) -> bool:
+        return unit in self._counts
+
+    def count(self, unit: int) -> int:
+        """Spikes of ``unit`` (0 when it has none here), without listing them."""
+        return self._counts.get(int(unit), 0)
+
+    def sample(self, unit: int, per_unit: int) -> NDArray[np.int64]:
+        """At most ``per_unit`` spikes of ``unit``, spread evenly over the recording: a unit with
+        more is sampled from a strided subset of the group's spikes (a small share of the
+        work of listing it), then evenly among those."""
+        count = self.count(unit)
+        if count <= per_unit:
+            return self[unit] if count else np.zeros(0, dtype=np.int64)
+        with self._lock:
+            listed = self._lists.get(int(unit))
+        if listed is None:
+            step = max(1, count // (2 * per_unit))
+            rows = np.flatnonzero(self._codes[::step] == int(unit) - self._low) * step
+            listed = rows + int(self._spikes[0]) if self._span else self._spikes[rows]
+        if len(listed) > per_unit:
+            listed = listed[np.linspace(0, len(listed) - 1, per_unit).astype(np.int64)]
+        return listed
+
+
+def unit_members(spikes: NDArray[np.int64], assignment: NDArray[np.int64],
+                 ids: Iterable[int] | None = None) -> Mapping[int, NDArray[np.int64]]:
     """The spikes of each unit among ``spikes`` (sorted and distinct, as a group's are), the
-    unassigned and unresolved included under their ids; one pass over a small set of unit ids."""
+    unassigned and unresolved included under their ids: a :class:`Members` (lists made when
+    asked for) where the unit ids span less than 2**15, else a dict. ``ids``: the ids the
+    spikes can hold (the session's units, unassigned, unresolved), which spares a pass to find
+    the smallest and largest; checked by the counts adding up."""
     if len(spikes) == 0:
         return {}
-    where = as_span(spikes, ordered=True)   # one run: read a view, not a gather
-    span = isinstance(where, slice)
-    start = int(spikes[0])
-    units = assignment[where]
+    units = assignment[as_span(spikes, ordered=True)]   # one run: a view, not a gather
+    possible = sorted({int(i) for i in ids}) if ids is not None else []
+    if possible and len(possible) <= FEW_UNITS and -2**15 <= possible[0] \
+            and possible[-1] < 2**15:
+        codes = units.astype(np.int16)
+        # A comparison per unit: at ten million spikes, cheaper than a count over all.
+        counts = {i: int(np.count_nonzero(codes == i)) for i in possible}
+        if sum(counts.values()) == len(units):
+            present = [i for i in possible if counts[i]]
+            return Members(spikes, codes, 0, present, {i: counts[i] for i in present})
     low, high = int(units.min()), int(units.max())
-    if high - low < 2**15:
-        codes = (units - low).astype(np.int16) if low or units.dtype != np.int16 else units
-        present = [code for code in range(high - low + 1)] if high - low < FEW_UNITS else \
-            np.flatnonzero(np.bincount(codes)).tolist()
-        if len(present) <= FEW_UNITS:
-            # A pass per unit: at ten million spikes, a handful of comparisons beat a sort.
-            members = {}
-            for code in present:
-                rows = np.flatnonzero(codes == code)
-                if len(rows):
-                    members[code + low] = rows + start if span else spikes[rows]
-            return members
-        # One stable radix sort of 16-bit ids (linear) instead of one pass per unit.
-        counts = np.bincount(codes)
-        parts = np.split(spikes[np.argsort(codes, kind="stable")], np.cumsum(counts)[:-1])
-        return {code + low: part for code, part in enumerate(parts) if len(part)}
-    return {int(unit): spikes[units == unit] for unit in distinct_ids(units)}
+    if high - low >= 2**15:
+        return {int(unit): spikes[units == unit] for unit in distinct_ids(units)}
+    kind = np.int8 if high - low < 2**7 else np.int16
+    codes = (units - low).astype(kind)
+    if high - low < FEW_UNITS:
+        counts = {code: int(np.count_nonzero(codes == code)) for code in range(high - low + 1)}
+    else:
+        counts = dict(enumerate(np.bincount(codes).tolist()))
+    present = [code for code, n in counts.items() if n]
+    return Members(spikes, codes, low, present, {code + low: counts[code] for code in present})
 
 
-def display_sample(members: dict[int, NDArray[np.int64]], per_unit: int) -> NDArray[np.int64]:
-    """At most ``per_unit`` spikes of each unit, chosen evenly over time, sorted; the views draw
-    these, while every operation acts on all spikes."""
-    chosen = []
-    for spikes in members.values():
-        if len(spikes) > per_unit:
-            spikes = spikes[np.linspace(0, len(spikes) - 1, per_unit).astype(np.int64)]
-        chosen.append(spikes)
+def count_of(members: Mapping[int, NDArray[np.int64]], unit: int) -> int:
+    """Spikes of ``unit`` in ``members`` (any mapping), listing none where it can."""
+    if isinstance(members, Members):
+        return members.count(unit)
+    return len(members.get(unit, ()))
+
+
+def sample_of(members: Mapping[int, NDArray[np.int64]], unit: int, per_unit: int
+              ) -> NDArray[np.int64]:
+    """At most ``per_unit`` spikes of ``unit``, evenly over time (none when it has none)."""
+    if isinstance(members, Members):
+        return members.sample(unit, per_unit)
+    spikes = members.get(unit, np.zeros(0, dtype=np.int64))
+    if len(spikes) > per_unit:
+        spikes = spikes[np.linspace(0, len(spikes) - 1, per_unit).astype(np.int64)]
+    return spikes
+
+
+def display_sample(members: Mapping[int, NDArray[np.int64]], per_unit: int,
+                   hidden: Iterable[int] = ()) -> NDArray[np.int64]:
+    """At most ``per_unit`` spikes of each unit not ``hidden``, chosen evenly over time, sorted;
+    the views draw these, while every operation acts on all spikes."""
+    hidden = set(hidden)
+    chosen = [sample_of(members, unit, per_unit) for unit in members if unit not in hidden]
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 

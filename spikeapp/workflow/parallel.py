@@ -331,9 +331,11 @@ def rebuild(arrived: Portable, spikes: NDArray[np.int64], unit_ids: NDArray[np.i
     trained.train_seconds = arrived.train_seconds
     trained.calibration = arrived.calibration
     trained.pseudo_labelled = arrived.pseudo_labelled
-    return TrainingOutput(arrived.group, trained, arrived.network, spikes,
-                          arrived.assigned, arrived.confidence, arrived.probabilities,
-                          unit_ids, arrived.candidates)
+    output = TrainingOutput(arrived.group, trained, arrived.network, spikes,
+                            arrived.assigned, arrived.confidence, arrived.probabilities,
+                            unit_ids, arrived.candidates)
+    _ = output.where   # found off the GUI thread, as the serial path does
+    return output
 
 
 # -- in the worker process -------------------------------------------------------------------------

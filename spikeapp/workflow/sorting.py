@@ -173,6 +173,12 @@ class TrainingOutput:
     unit_ids: NDArray[np.int64] | None = None
     candidates: list[NDArray[np.int64]] = field(default_factory=list)  # proposed new units
 
+    @cached_property
+    def where(self) -> NDArray[np.int64] | slice:
+        """``spikes`` as a slice when they are one run (a channel's whole recording), found once
+        (the predicting job does it, so the apply on the GUI thread need not read them all)."""
+        return cmd.as_span(self.spikes)
+
 
 def snapshot_training(session: Session, group: int) -> TrainingInput:
     """Copy the human labels of one group (its waveforms are read when the job needs them)."""
@@ -247,8 +253,10 @@ def predict_output(trained: Any, network: bytes, data: TrainingInput, min_confid
                             cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
-    return TrainingOutput(data.group, trained, network, data.spikes, assigned, confidence,
-                          probabilities, data.unit_ids, [data.spikes[c.rows] for c in found])
+    output = TrainingOutput(data.group, trained, network, data.spikes, assigned, confidence,
+                            probabilities, data.unit_ids, [data.spikes[c.rows] for c in found])
+    _ = output.where   # found here, on the job's thread
+    return output
 
 
 def output_change(session: Session, output: TrainingOutput, units: set[int] | None = None
@@ -257,7 +265,8 @@ def output_change(session: Session, output: TrainingOutput, units: set[int] | No
     ``units``: apply only the predictions into these units (the rest keep their unit)."""
     if units is None:
         return cmd.apply_predictions(session, output.group, output.spikes, output.assigned,
-                                     output.confidence, output.network, output.unit_ids)
+                                     output.confidence, output.network, output.unit_ids,
+                                     where=output.where)
     keep = np.isin(output.assigned, list(units))
     return cmd.apply_predictions(session, output.group, output.spikes[keep],
                                  output.assigned[keep], output.confidence[keep], output.network)

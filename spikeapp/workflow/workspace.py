@@ -727,8 +727,7 @@ def _groups_of(session: Session, change: cmd.Change) -> set[int]:
     if len(session.groups) == 1:
         groups = {int(session.groups[0])} if len(change.spikes) else set()
     else:
-        groups = set(distinct_ids(session.detection.channels[cmd.as_span(change.spikes)]
-                                  ).tolist())
+        groups = set(distinct_ids(session.detection.channels[change.where]).tolist())
     for side in (change.units_before, change.units_after):
         groups |= {u.group for u in side.values() if u is not None}
     return groups | set(change.networks_after)

@@ -87,6 +87,8 @@ class FeatureView(QWidget):
         self.x_axis.currentIndexChanged.connect(self.refresh)
         self.y_axis.currentIndexChanged.connect(self.refresh)
         self._box.polygon.connect(self.select_polygon)
+        self._columns_of = None            # the detection the kept feature columns are of
+        self._columns: dict[int, np.ndarray] = {}
 
     def values(self, axis: str, spikes: np.ndarray) -> np.ndarray:
         """One axis's values of ``spikes`` (sorted and distinct: a run of them is read as a
@@ -100,7 +102,23 @@ class FeatureView(QWidget):
         component = int(axis[2:]) - 1
         if component >= d.features.shape[1]:
             return np.zeros(len(spikes), dtype=np.float32)   # fewer components were kept
-        return d.features[where, component]
+        return self._column(d, component)[where]
+
+    def _column(self, detection, component: int) -> np.ndarray:
+        """One component of every spike, contiguous, kept while the detection is the same: a
+        column of the (spikes x components) matrix is strided, and reading it for a lasso over
+        ten million spikes cost more than the lasso itself."""
+        if self._columns_of is not detection:
+            self._columns_of, self._columns = detection, {}
+        if component not in self._columns:
+            self._columns = {k: v for k, v in self._columns.items() if k in self._wanted()}
+            self._columns[component] = np.ascontiguousarray(detection.features[:, component])
+        return self._columns[component]
+
+    def _wanted(self) -> set[int]:
+        """The components the two axes show now (the others' columns are let go)."""
+        return {int(name[2:]) - 1 for name in (self.x_axis.currentText(),
+                                               self.y_axis.currentText()) if name.startswith("PC")}
 
     def _visible(self) -> np.ndarray:
         return self.controller.visible_spikes(self.hidden_units)

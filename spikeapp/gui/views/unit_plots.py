@@ -12,7 +12,7 @@ from spikeapp.gui.views.layers import CurvePool, PointsItem
 from spikeapp.gui.workers import JobRunner
 from spikeapp.metrics import correlogram, firing_rate, isi_histogram
 from spikeapp.metrics.quality import similarity, templates
-from spikeapp.session.display import hex_to_rgb
+from spikeapp.session.display import count_of, hex_to_rgb
 from spikeapp.tasks import Progress
 
 AMPLITUDE_POINTS = 1500  # per unit
@@ -70,10 +70,10 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             self._want = None
             self._show(key, None)
             return
-        members = {u: self.controller.members().get(u, np.zeros(0, dtype=np.int64))
-                   for u in units}
+        # The units' spike lists are made where the figures are (the job's thread, for big ones).
+        members = self.controller.members()
         inputs = (session.detection, {u: session.units[u] for u in units}, members)
-        if sum(len(m) for m in members.values()) < ASYNC_FROM:
+        if sum(count_of(members, u) for u in units) < ASYNC_FROM:
             self._want = None
             self._show(key, plot_figures(*inputs))
             return
@@ -141,6 +141,7 @@ def plot_figures(detection, units: dict, members: dict) -> dict:
     with their waveform similarity."""
     d = detection
     ids = list(units)
+    members = {u: members.get(u, np.zeros(0, dtype=np.int64)) for u in ids}
     times = {u: d.times_s[members[u]] for u in ids}
     start = d.t_start
     stop = d.t_start + d.n_samples / d.sampling_rate

@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidget
 from spikeapp.gui.workers import JobRunner
 from spikeapp.metrics import unit_metrics
 from spikeapp.metrics.quality import unit_quality
-from spikeapp.session.display import UNRESOLVED_COLOUR, proposal_colour
+from spikeapp.session.display import UNRESOLVED_COLOUR, count_of, proposal_colour
 from spikeapp.session.state import (
     ACCEPTED,
     HUMAN,
@@ -177,7 +177,7 @@ class UnitTable(QTableWidget):
             visible.setBackground(QColor(unit.colour))
             last = self._figures.get(unit.id, [""] * len(COMPUTED))
             cells = [visible, QTableWidgetItem(unit.name),
-                     _Number(str(len(members.get(unit.id, ())))), None,
+                     _Number(str(count_of(members, unit.id))), None,
                      QTableWidgetItem(unit.quality), QTableWidgetItem(unit.notes)]
             cells += [None] * (len(COLUMNS) - len(cells))
             for column, text in zip(COMPUTED, last):
@@ -210,11 +210,12 @@ class UnitTable(QTableWidget):
                            source=session.source, confidence=session.confidence,
                            network_version=session.network_version,
                            assigned_at=session.assigned_at, units=dict(session.units))
-        members = {u.id: self.controller.members().get(u.id, np.zeros(0, np.int64))
-                   for u in self.controller.units()}
+        every = self.controller.members()    # each unit's list is made on the job's thread
+        ids = [u.id for u in self.controller.units()]
 
         def job(_token):
             yield Progress(0, 1, "unit metrics", "metrics")
+            members = {u: every.get(u, np.zeros(0, np.int64)) for u in ids}
             return key, unit_figures(snapshot, members)
 
         self._metrics.start(job)

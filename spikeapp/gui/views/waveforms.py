@@ -10,7 +10,13 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 
 from spikeapp.gui.views.layers import CurvePool
-from spikeapp.session.display import UNASSIGNED_COLOUR, UNRESOLVED_COLOUR, hex_to_rgb, selected_among
+from spikeapp.session.display import (
+    UNASSIGNED_COLOUR,
+    UNRESOLVED_COLOUR,
+    hex_to_rgb,
+    sample_of,
+    selected_among,
+)
 from spikeapp.session.selection import crossing_segment
 from spikeapp.session.state import UNASSIGNED, UNRESOLVED
 
@@ -130,8 +136,8 @@ class WaveformView(pg.PlotWidget):
             for unit_id in self.controller.selected_units:
                 if unit_id in self.hidden_units:
                     continue
-                members = self.controller.members().get(unit_id, visible[:0])
-                members = members[:: max(1, len(members) // 5000)]  # mean and SD from 5000 at most
+                # Mean and SD from 5000 at most.
+                members = sample_of(self.controller.members(), unit_id, 5000)
                 if len(members):
                     self._draw_mean(np.asarray(waves[members]), self._colour(unit_id))
             selected = selected_among(self.controller.selection, visible, session.n_spikes)
