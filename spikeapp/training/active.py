@@ -40,7 +40,8 @@ def rank_queue(probabilities: NDArray, coordinates: NDArray, candidates: NDArray
                size: int = 20, labelled: NDArray[np.int64] | None = None,
                features: NDArray | None = None, seed: int = 0, explain: bool = False
                ) -> NDArray[np.int64] | tuple[NDArray[np.int64], int]:
-    """Up to ``size`` spike indexes (into ``probabilities`` rows) from ``candidates``: first
+    """Up to ``size`` spike indexes (into ``probabilities`` rows) from ``candidates`` (sorted,
+    distinct): first
     the typical spikes of clusters no label covers, then the most uncertain, spread out.
 
     ``coordinates`` (spikes x d) place the spikes for spreading: for example the first PCA
@@ -57,7 +58,11 @@ def rank_queue(probabilities: NDArray, coordinates: NDArray, candidates: NDArray
         guesses = np.asarray(probabilities).argmax(axis=1)
         first = uncovered_clusters(coordinates if features is None else features, candidates,
                                    np.asarray(labelled, dtype=np.int64), seed, guesses)[:size]
-    rest = _uncertain(probabilities, coordinates, np.setdiff1d(candidates, first),
+    # Candidates are sorted and distinct (a mask's indexes) and ``first`` is a handful: a
+    # mask keeps them in order (setdiff1d sorted a million of them again, holding the GIL for
+    # 150 ms of the GUI thread's time while the queue was ranked on a worker).
+    rest = _uncertain(probabilities, coordinates,
+                      candidates[~np.isin(candidates, first)] if len(first) else candidates,
                       size - len(first))
     picks = np.concatenate([first, rest])
     return (picks, len(first)) if explain else picks

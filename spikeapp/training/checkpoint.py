@@ -16,10 +16,11 @@ from spikeapp.nets import build_network
 from spikeapp.training.trainer import TrainedClassifier
 
 FORMAT = "spikeapp-network"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Format 1 networks had no noise-whitening buffers: they were trained on unwhitened input, which
-# identity buffers reproduce exactly.
-READABLE_VERSIONS = (1, 2)
+# identity buffers reproduce exactly. Format 3 keeps the LDA teacher whose vote joins the
+# network's (format 2 networks predict alone, as they did).
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def checkpoint_bytes(trained: TrainedClassifier) -> bytes:
@@ -32,6 +33,10 @@ def checkpoint_bytes(trained: TrainedClassifier) -> bytes:
         "training_params": dict(trained.training_params), "temperature": trained.temperature,
         "state_dict": {k: v.detach().cpu() for k, v in trained.model.state_dict().items()},
     }
+    if trained.teacher_weights is not None:
+        payload.update(teacher_weights=torch.as_tensor(trained.teacher_weights),
+                       teacher_bias=torch.as_tensor(trained.teacher_bias),
+                       teacher_share=float(trained.teacher_share))
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -72,10 +77,19 @@ def load_checkpoint(source: str | Path | bytes, name: str = "") -> TrainedClassi
     except RuntimeError as error:
         raise SpikeappError(f"{label}: the weights do not fit the network they describe") from error
     model.eval()
-    return TrainedClassifier(model=model, kind=payload["kind"],
-                             class_names=list(payload["class_names"]),
-                             scale=np.asarray(payload["scale"], dtype=np.float32),
-                             input_shape=(channels, samples),
-                             network_params=payload["network_params"],
-                             training_params=payload["training_params"],
-                             temperature=float(payload["temperature"]))
+    trained = TrainedClassifier(model=model, kind=payload["kind"],
+                                class_names=list(payload["class_names"]),
+                                scale=np.asarray(payload["scale"], dtype=np.float32),
+                                input_shape=(channels, samples),
+                                network_params=payload["network_params"],
+                                training_params=payload["training_params"],
+                                temperature=float(payload["temperature"]))
+    if "teacher_weights" in payload:
+        weights = np.asarray(payload["teacher_weights"], dtype=np.float32)
+        bias = np.asarray(payload["teacher_bias"], dtype=np.float32)
+        if weights.shape != (len(trained.class_names), channels * samples) or \
+                bias.shape != (len(trained.class_names),):
+            raise SpikeappError(f"{label}: its LDA teacher does not fit the network it belongs to")
+        trained.teacher_weights, trained.teacher_bias = weights, bias
+        trained.teacher_share = float(payload["teacher_share"])
+    return trained

@@ -47,6 +47,36 @@ def lda_pseudo_labels(waveforms: NDArray, labels: NDArray[np.int64], unlabelled:
     return rows, classes
 
 
+def linear_model(waveforms: NDArray, labels: NDArray[np.int64], n_classes: int
+                 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Shrinkage LDA fitted on ``waveforms`` and class indexes ``labels``, as weights
+    (n_classes x features) and biases whose softmax is its class probabilities (a class with
+    no example gets none). Kept with the network: its vote joins the network's
+    (:func:`linear_probabilities`)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    x = _flat(waveforms)
+    model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x, labels)
+    weights = np.zeros((n_classes, x.shape[1]), dtype=np.float64)
+    bias = np.full(n_classes, -1e9, dtype=np.float64)
+    present = model.classes_.astype(np.int64)
+    if len(present) == 2:   # one discriminant: sigmoid(d) = softmax([0, d])
+        weights[present[1]], bias[present[1]] = model.coef_[0], model.intercept_[0]
+        bias[present[0]] = 0.0
+    else:
+        weights[present], bias[present] = model.coef_, model.intercept_
+    return weights.astype(np.float32), bias.astype(np.float32)
+
+
+def linear_probabilities(weights: NDArray, bias: NDArray, waveforms: NDArray
+                         ) -> NDArray[np.float32]:
+    """Class probabilities of a :func:`linear_model` for (n, channels, samples) waveforms."""
+    scores = _flat(waveforms) @ np.asarray(weights, np.float64).T + np.asarray(bias, np.float64)
+    scores -= scores.max(axis=1, keepdims=True)
+    probabilities = np.exp(scores)
+    return (probabilities / probabilities.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def most_confident(probabilities: NDArray, per_class: int, least: float
                    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Up to ``per_class`` rows per predicted class with top probability >= least, the most

@@ -54,6 +54,11 @@ class TrainedClassifier:
     train_seconds: float = 0.0
     calibration: dict[str, Any] = field(default_factory=dict)
     pseudo_labelled: int = 0              # unlabelled spikes it learnt from as pseudo-labels
+    # The LDA teacher (linear weights and biases over the flattened waveform) and its share of
+    # the prediction: its vote steadies the network's (see ``teacher_share``). None: alone.
+    teacher_weights: NDArray[np.float32] | None = None
+    teacher_bias: NDArray[np.float32] | None = None
+    teacher_share: float = 0.0
 
     def logits(self, waveforms: NDArray, batch: int = 0) -> NDArray[np.float32]:
         """Raw network outputs for (n, channels, samples) waveforms, in batches: 2048 on the CPU
@@ -104,9 +109,23 @@ class TrainedClassifier:
                 out[begin:begin + len(block)] = (total / len(shifts)).cpu().numpy()
         return out
 
+    def probabilities(self, waveforms: NDArray, logits: NDArray | None = None,
+                      temperature: float | None = None) -> NDArray[np.float32]:
+        """Class probabilities: the network's (its ``logits`` divided by the temperature),
+        averaged with the LDA teacher's where it has one, by ``teacher_share``."""
+        logits = self.logits(waveforms) if logits is None else logits
+        probabilities = _softmax(logits / (self.temperature if temperature is None
+                                           else temperature))
+        if self.teacher_weights is None or self.teacher_share <= 0:
+            return probabilities
+        vote = teacher.linear_probabilities(self.teacher_weights, self.teacher_bias,
+                                            _as_3d(waveforms))
+        return ((1.0 - self.teacher_share) * probabilities
+                + self.teacher_share * vote).astype(np.float32)
+
     def predict(self, waveforms: NDArray, min_confidence: float = 0.0) -> Prediction:
         """Calibrated class probabilities; spikes below ``min_confidence`` get label -1."""
-        probabilities = _softmax(self.logits(waveforms) / self.temperature)
+        probabilities = self.probabilities(waveforms)
         order = np.sort(probabilities, axis=1)
         confidence = order[:, -1]
         margin = confidence - (order[:, -2] if order.shape[1] > 1 else 0.0)
@@ -287,6 +306,11 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
                                 history=fit.history)
     if taught:
         trained.pseudo_labelled = int(len(rows))
+        if train_p["teacher_share"] > 0:
+            # The teacher as it stands after its last round (labels and its pseudo-labels).
+            trained.teacher_weights, trained.teacher_bias = teacher.linear_model(
+                x_train, y_train, len(class_names))
+            trained.teacher_share = float(train_p["teacher_share"])
     if self_train and not taught:
         if len(y_stop):
             trained.temperature = fit_temperature(trained.logits(x_stop), y_stop)
@@ -331,14 +355,23 @@ def _calibrate(trained: TrainedClassifier, x_valid: NDArray, y_valid: NDArray[np
     logits = trained.logits(x_valid)
     temperature = fit_temperature(logits, y_valid)
     half = _stratified_half(y_valid, np.random.default_rng(train_p["seed"]))
-    calibration: dict[str, Any] = {"held_out": int(len(y_valid)),
-                                   "ece_before": expected_calibration_error(logits, y_valid)}
+
+    def judged_as_shown(rows: NDArray[np.bool_], at: float) -> NDArray:
+        """Log-probabilities of what the prediction shows (the teacher's vote included), the
+        network's logits at temperature ``at``."""
+        return np.log(np.maximum(trained.probabilities(x_valid[rows], logits[rows], at), 1e-12))
+
+    everything = np.ones(len(y_valid), dtype=bool)
+    calibration: dict[str, Any] = {"held_out": int(len(y_valid)), "ece_before":
+                                   expected_calibration_error(judged_as_shown(everything, 1.0),
+                                                              y_valid)}
     if half.all() or not half.any():
         calibration["missing"] = "too few held-out labels to judge the calibration"
         return temperature, calibration
     scaled = np.empty_like(logits)
     for judged in (half, ~half):
-        scaled[judged] = logits[judged] / fit_temperature(logits[~judged], y_valid[~judged])
+        scaled[judged] = judged_as_shown(
+            judged, fit_temperature(logits[~judged], y_valid[~judged]))
     calibration.update(ece_after=expected_calibration_error(scaled, y_valid),
                        reliability=reliability(scaled, y_valid), cross_fitted=True)
     return temperature, calibration
