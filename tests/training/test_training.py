@@ -15,6 +15,7 @@ from spikeapp.training.checkpoint import checkpoint_bytes, load_checkpoint
 from spikeapp.training.classifiers import known_classifiers, make_classifier
 from spikeapp.training.trainer import (
     LEAST_LABELS_TO_HOLD_OUT,
+    _softmax,
     running_mean,
     split_validation,
     train_classifier,
@@ -75,6 +76,51 @@ def test_multichannel_training_and_self_training():
     assert trained.input_shape == (4, 64)
     assert trained.pseudo_labelled > 0   # the LDA teacher's pseudo-labels joined the labels
     assert (trained.predict(x).labels == y).mean() > 0.95
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_teacher_kept_with_the_network_is_the_lda_it_fitted(classes):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from spikeapp.training.teacher import linear_model, linear_probabilities
+
+    x, y = toy_waveforms(40)
+    keep = y < classes
+    x, y = x[keep], y[keep]
+    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x.reshape(len(x), -1),
+                                                                         y)
+    weights, bias = linear_model(x, y, 4)       # one class more than it saw: never chosen
+    votes = linear_probabilities(weights, bias, x)
+    assert votes.shape == (len(x), 4) and np.allclose(votes[:, 3], 0)
+    np.testing.assert_allclose(votes[:, :classes], lda.predict_proba(x.reshape(len(x), -1)),
+                               atol=1e-4)
+
+
+def test_the_prediction_averages_the_network_and_its_teacher_and_keeps_it_saved():
+    x, y = toy_waveforms(channels=4)
+    noisy = x + np.random.default_rng(1).normal(0, 0.6, x.shape).astype(np.float32)
+    names = ["a", "b", "c"]
+    trained = run_job(train_classifier(noisy[::3], y[::3], names, unlabelled=noisy,
+                                       training=dict(FAST, pseudo_labels=20)))
+    assert trained.teacher_share == 0.5 and trained.teacher_weights.shape == (3, 4 * 64)
+    from spikeapp.training.teacher import linear_probabilities
+
+    network = _softmax(trained.logits(noisy) / trained.temperature)
+    vote = linear_probabilities(trained.teacher_weights, trained.teacher_bias, noisy)
+    shown = trained.predict(noisy).probabilities
+    np.testing.assert_allclose(shown, 0.5 * network + 0.5 * vote, atol=1e-5)
+    assert not np.allclose(shown, network, atol=1e-3)   # the vote counts
+    loaded = load_checkpoint(checkpoint_bytes(trained))
+    np.testing.assert_allclose(loaded.predict(noisy).probabilities, shown, atol=1e-5)
+    # Alone (share 0), or without a teacher (labels only): the network's own probabilities.
+    alone = run_job(train_classifier(noisy[::3], y[::3], names, unlabelled=noisy,
+                                     training=dict(FAST, pseudo_labels=20, teacher_share=0.0)))
+    assert alone.teacher_weights is None
+    unlabelled = run_job(train_classifier(noisy[::3], y[::3], names, training=FAST))
+    assert unlabelled.teacher_weights is None
+    np.testing.assert_allclose(load_checkpoint(checkpoint_bytes(alone)).predict(noisy)
+                               .probabilities, _softmax(alone.logits(noisy) / alone.temperature),
+                               atol=1e-5)
 
 
 def test_cancel_between_batches():
