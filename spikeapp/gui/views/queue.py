@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from spikeapp.session.display import hex_to_rgb
+from spikeapp.session.display import hex_to_rgb, sample_of
 from spikeapp.session.state import LABELLED
 
 QUEUE_SIZE = 20
@@ -142,10 +142,11 @@ class QueuePanel(QWidget):
         samples = waves.shape[2]
         members = self.controller.members()
         for unit in units:
-            spikes = members.get(unit)
-            if spikes is None or not len(spikes) or unit not in session.units:
+            # The mean of 2000 at most, spread over the recording (no list of all its spikes).
+            spikes = sample_of(members, unit, 2000)
+            if not len(spikes) or unit not in session.units:
                 continue
-            mean = np.asarray(waves[spikes[:: max(1, len(spikes) // 2000)]])[:, :width].mean(0)
+            mean = np.asarray(waves[spikes])[:, :width].mean(0)
             colour = hex_to_rgb(session.units[unit].colour)
             for channel in range(width):
                 x = channel * (samples + 4) + np.arange(samples)
