@@ -123,6 +123,22 @@ def test_the_prediction_averages_the_network_and_its_teacher_and_keeps_it_saved(
                                atol=1e-5)
 
 
+def test_the_held_out_labels_and_the_teacher_do_not_change_with_the_training_seed():
+    # 20 labels per unit hold some out; which ones must not depend on the seed: another draw
+    # trains on other labels, and that swung the sorting more than the network's weights did.
+    x, y = toy_waveforms(channels=2)
+    noisy = x + np.random.default_rng(2).normal(0, 0.6, x.shape).astype(np.float32)
+    rows = np.concatenate([np.flatnonzero(y == c)[:20] for c in range(3)])
+    runs = [run_job(train_classifier(noisy[rows], y[rows], ["a", "b", "c"], unlabelled=noisy,
+                                     training=dict(FAST, pseudo_labels=30, seed=seed)))
+            for seed in (0, 1)]
+    assert runs[0].calibration["held_out"] == runs[1].calibration["held_out"] > 0
+    np.testing.assert_array_equal(runs[0].teacher_weights, runs[1].teacher_weights)
+    weights = [r.model.state_dict() for r in runs]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0]
+               if weights[0][k].is_floating_point())   # the network's own draws still differ
+
+
 def test_cancel_between_batches():
     x, y = toy_waveforms()
     token = CancelToken()
