@@ -186,11 +186,10 @@ PARAMS: tuple[Param, ...] = (
           choices=("lda", "network")),
     Param("pseudo_confidence", "training", "float", 0.9,
           "least confidence of a spike used as a pseudo-label", low=0.5, high=1.0),
-    # 0.5: on the suite's tuning seeds (101 and 102; 7 single channels and 3 tetrodes, 4
-    # training seeds each, 20 labels per unit) the network alone averaged 72.40 % with a
-    # worst spread over training seeds of 5.8 points (below its teacher on the tetrodes); with
-    # the teacher's vote at half, 72.62 % and 2.0 points; the teacher alone 72.36 %. A share
-    # of 1/3 gave 72.68 % and 3.8 points.
+    # 0.5: on the suite's tuning seeds (101 and 102; 7 single channels and 3 tetrodes, 3
+    # training seeds each, 20 labels per unit, held-out labels fixed): the network alone
+    # averaged 72.16 % with a worst spread over training seeds of 1.74 points (mean 0.90);
+    # with the teacher's vote at half, 72.15 % and 1.00 (mean 0.37).
     Param("teacher_share", "training", "float", 0.5,
           "the LDA teacher's share of the prediction: its class probabilities are averaged with "
           "the network's (steadier from one training to the next; 0: the network alone)",
