@@ -130,7 +130,8 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
         """Until the background work an interaction started is done (unit metrics, unit plots,
         the journal's writing): a person does not act ten times a second, and a measure taken
         while the last one's jobs still run would count them."""
-        while window.units._metrics.running or window.unit_plots._runner.running:
+        while (window.units.pending.isActive() or window.units._metrics.running
+               or window.unit_plots._runner.running):
             app.processEvents()
             time.sleep(0.005)
         c.workspace.flush()

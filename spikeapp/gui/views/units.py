@@ -6,7 +6,7 @@ import logging
 from datetime import date, datetime
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QColor
 from PyQt6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidgetItem
 
@@ -48,6 +48,7 @@ TIPS = {
 }
 EDITABLE = {1: "name", 5: "notes"}
 log = logging.getLogger(__name__)
+METRICS_AFTER_MS = 150   # the metrics job starts this long after the table is refreshed
 MOST_SIMILAR = COLUMNS.index("most similar")
 DEFAULT_HIDDEN = ("assigned by",)
 COMPUTED = [COLUMNS.index(name) for name in (
@@ -137,6 +138,13 @@ class UnitTable(QTableWidget):
         self._metrics.failed.connect(lambda message, _details: log.warning(
             "unit metrics failed: %s", message))
         self._metrics.cancelled.connect(self._compute)
+        # The metrics start once the views have painted the edit: a job started at once
+        # competed with the paint for the interpreter (at ten million spikes, 100 ms and more of
+        # the edit's time); edits in quick succession start one job.
+        self.pending = QTimer(self)
+        self.pending.setSingleShot(True)
+        self.pending.setInterval(METRICS_AFTER_MS)
+        self.pending.timeout.connect(self._compute)
         self._filling = False
         self.setHorizontalHeaderLabels(COLUMNS)
         for column, name in enumerate(COLUMNS):
@@ -193,7 +201,7 @@ class UnitTable(QTableWidget):
         self.resizeColumnsToContents()
         self._filling = False
         self._want = (self.controller.revision, self.controller.group, len(units))
-        self._compute()
+        self.pending.start()
 
     def _compute(self) -> None:
         """Start the metrics job for the state wanted (one at a time: a newer edit waits for
@@ -222,6 +230,7 @@ class UnitTable(QTableWidget):
 
     def stop(self) -> None:
         """Before the window closes: the metrics job is cancelled and its thread joined."""
+        self.pending.stop()
         self._want = self._have
         self._metrics.wait()
 
