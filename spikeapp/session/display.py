@@ -30,14 +30,14 @@ class Members(Mapping):
     that unit, its plots), so a recolour of ten million spikes does not build ten lists of
     millions. Safe to read from a worker thread (the metrics job does)."""
 
-    def __init__(self, spikes: NDArray[np.int64], codes: NDArray, low: int, present: list[int],
+    def __init__(self, spikes: NDArray[np.int64], codes: NDArray, low: int,
                  counts: dict[int, int]) -> None:
         self._spikes = spikes
         self._span = isinstance(as_span(spikes, ordered=True), slice)
-        self._codes = codes
+        self._codes = codes                          # per spike: its unit id less ``low``
         self._low = low
-        self._counts = counts                       # unit id -> spikes (present units only)
-        self._present = [code + low for code in present]
+        self._counts = {u: n for u, n in counts.items() if n}   # unit id -> spikes, if any
+        self._present = sorted(self._counts)
         self._lists: dict[int, NDArray[np.int64]] = {}
         self._lock = threading.Lock()
 
@@ -87,8 +87,8 @@ class Members(Mapping):
 def unit_members(spikes: NDArray[np.int64], assignment: NDArray[np.int64],
                  ids: Iterable[int] | None = None) -> Mapping[int, NDArray[np.int64]]:
     """The spikes of each unit among ``spikes`` (sorted and distinct, as a group's are), the
-    unassigned and unresolved included under their ids: a :class:`Members` (lists made when
-    asked for) where the unit ids span less than 2**15, else a dict. ``ids``: the ids the
+    unassigned and unresolved included under their ids, as :class:`Members` (lists made when
+    asked for). ``ids``: the ids the
     spikes can hold (the session's units, unassigned, unresolved), which spares a pass to find
     the smallest and largest; checked by the counts adding up."""
     if len(spikes) == 0:
@@ -101,19 +101,17 @@ def unit_members(spikes: NDArray[np.int64], assignment: NDArray[np.int64],
         # A comparison per unit: at ten million spikes, cheaper than a count over all.
         counts = {i: int(np.count_nonzero(codes == i)) for i in possible}
         if sum(counts.values()) == len(units):
-            present = [i for i in possible if counts[i]]
-            return Members(spikes, codes, 0, present, {i: counts[i] for i in present})
+            return Members(spikes, codes, 0, counts)
     low, high = int(units.min()), int(units.max())
-    if high - low >= 2**15:
-        return {int(unit): spikes[units == unit] for unit in distinct_ids(units)}
-    kind = np.int8 if high - low < 2**7 else np.int16
-    codes = (units - low).astype(kind)
+    if high - low >= 2**15:   # ids far apart: the ids themselves (a copy: a snapshot) as codes
+        return Members(spikes, units.astype(np.int64), 0,
+                       {int(u): int(np.count_nonzero(units == u)) for u in distinct_ids(units)})
+    codes = (units - low).astype(np.int8 if high - low < 2**7 else np.int16)
     if high - low < FEW_UNITS:
         counts = {code: int(np.count_nonzero(codes == code)) for code in range(high - low + 1)}
     else:
         counts = dict(enumerate(np.bincount(codes).tolist()))
-    present = [code for code, n in counts.items() if n]
-    return Members(spikes, codes, low, present, {code + low: counts[code] for code in present})
+    return Members(spikes, codes, low, {code + low: n for code, n in counts.items()})
 
 
 def count_of(members: Mapping[int, NDArray[np.int64]], unit: int) -> int:

@@ -71,10 +71,10 @@ def linear_model(waveforms: NDArray, labels: NDArray[np.int64], n_classes: int
 def linear_probabilities(weights: NDArray, bias: NDArray, waveforms: NDArray
                          ) -> NDArray[np.float32]:
     """Class probabilities of a :func:`linear_model` for (n, channels, samples) waveforms."""
+    from scipy.special import softmax
+
     scores = _flat(waveforms) @ np.asarray(weights, np.float64).T + np.asarray(bias, np.float64)
-    scores -= scores.max(axis=1, keepdims=True)
-    probabilities = np.exp(scores)
-    return (probabilities / probabilities.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(scores, axis=1).astype(np.float32)
 
 
 def most_confident(probabilities: NDArray, per_class: int, least: float

@@ -331,11 +331,9 @@ def rebuild(arrived: Portable, spikes: NDArray[np.int64], unit_ids: NDArray[np.i
     trained.train_seconds = arrived.train_seconds
     trained.calibration = arrived.calibration
     trained.pseudo_labelled = arrived.pseudo_labelled
-    output = TrainingOutput(arrived.group, trained, arrived.network, spikes,
-                            arrived.assigned, arrived.confidence, arrived.probabilities,
-                            unit_ids, arrived.candidates)
-    _ = output.where   # found off the GUI thread, as the serial path does
-    return output
+    return TrainingOutput(arrived.group, trained, arrived.network, spikes,
+                          arrived.assigned, arrived.confidence, arrived.probabilities,
+                          unit_ids, arrived.candidates)
 
 
 # -- in the worker process -------------------------------------------------------------------------

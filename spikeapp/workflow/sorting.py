@@ -173,11 +173,12 @@ class TrainingOutput:
     unit_ids: NDArray[np.int64] | None = None
     candidates: list[NDArray[np.int64]] = field(default_factory=list)  # proposed new units
 
-    @cached_property
-    def where(self) -> NDArray[np.int64] | slice:
-        """``spikes`` as a slice when they are one run (a channel's whole recording), found once
-        (the predicting job does it, so the apply on the GUI thread need not read them all)."""
-        return cmd.as_span(self.spikes)
+    # ``spikes`` as a slice when they are one run (a channel's whole recording): found where the
+    # output is made (a job's thread), so the apply on the GUI thread need not read them all.
+    where: NDArray[np.int64] | slice = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.where = cmd.as_span(self.spikes)
 
 
 def snapshot_training(session: Session, group: int) -> TrainingInput:
@@ -253,10 +254,8 @@ def predict_output(trained: Any, network: bytes, data: TrainingInput, min_confid
                             cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
-    output = TrainingOutput(data.group, trained, network, data.spikes, assigned, confidence,
-                            probabilities, data.unit_ids, [data.spikes[c.rows] for c in found])
-    _ = output.where   # found here, on the job's thread
-    return output
+    return TrainingOutput(data.group, trained, network, data.spikes, assigned, confidence,
+                          probabilities, data.unit_ids, [data.spikes[c.rows] for c in found])
 
 
 def output_change(session: Session, output: TrainingOutput, units: set[int] | None = None

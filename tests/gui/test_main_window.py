@@ -11,6 +11,7 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor
 
+from spikeapp.session import Session
 from spikeapp.session.state import ACCEPTED
 from spikeapp.session.storage import load_session
 
@@ -140,6 +141,26 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     np.testing.assert_array_equal(c.selection, unresolved)
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not (c.session.assignment[spikes] == -2).any()
+
+
+def test_the_feature_view_reads_the_detection_it_shows_after_axes_and_detection_change(
+        window, qtbot):
+    import copy
+
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    view, c = window.features, window.controller
+    d = c.session.detection
+    spikes = c.session.spikes_of_group(0)
+    assert np.array_equal(view.values("PC1", spikes), d.features[spikes, 0])
+    view.y_axis.setCurrentText("PC3")                # the kept columns follow the axes
+    assert np.array_equal(view.values("PC3", spikes), d.features[spikes, 2])
+    assert set(view._columns) <= {0, 2}
+    # A new detection (template matching makes one): its own features, not the kept ones.
+    other = copy.deepcopy(d)
+    other.features = other.features * -1.0
+    c.set_session(Session(other))
+    assert np.array_equal(view.values("PC1", spikes), -d.features[spikes, 0])
 
 
 def test_errors_show_a_message_and_the_window_lives(window, qtbot, tmp_path):
