@@ -35,6 +35,23 @@ def choose_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def gpu_of_slot(slot: int, gpus: int) -> int | None:
+    """The GPU a pool's worker number ``slot`` trains on: the GPUs shared in turn; None with
+    fewer than two (torch's default device is the only one there is)."""
+    return slot % gpus if gpus > 1 else None
+
+
+def use_gpu_of_slot(slot: int) -> int | None:
+    """Make :func:`gpu_of_slot` this process's CUDA device (training's "cuda" and "auto" then
+    mean it); returns it, None where there are fewer than two GPUs."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = gpu_of_slot(slot, gpus)
+    if index is not None:
+        torch.cuda.set_device(index)
+        log.info("worker %d trains on cuda:%d of %d", slot, index, gpus)
+    return index
+
+
 def check_torch() -> str:
     """A convolution runs (for ``spikeapp --self-test``); says where training would run."""
     x = torch.randn(8, 1, 32)

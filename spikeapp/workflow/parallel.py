@@ -216,6 +216,7 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
     context = multiprocessing.get_context(START_METHOD)
     messages = context.Queue()
     stop = context.Event()
+    slots = context.Value("i", 0)   # each worker takes the next: its GPU where there are several
     result = GroupTrainings(plan=plan)
     by_group = {job.group: job for job in jobs}
     done_of: dict[int, float] = {job.group: 0.0 for job in jobs}
@@ -231,7 +232,7 @@ def _train_in_pool(jobs: list[TrainingJob], plan: WorkerPlan, cancel: CancelToke
             stopped: list[int] = []   # groups whose worker died under them
             pool = ProcessPoolExecutor(min(plan.workers, len(todo)), mp_context=context,
                                        initializer=_start_worker,
-                                       initargs=(messages, stop, plan.threads))
+                                       initargs=(messages, stop, plan.threads, slots))
             try:
                 futures: dict[Future, int] = {
                     pool.submit(_train_in_worker, job.data, job.network,
@@ -349,19 +350,25 @@ class _StopToken(CancelToken):
         self._event = event
 
 
-def _start_worker(messages, stop, threads: int) -> None:
-    """Each worker's first act: its thread caps (torch's and the BLAS libraries') and its lines
-    to the parent."""
+def _start_worker(messages, stop, threads: int, slots=None) -> None:
+    """Each worker's first act: its thread caps (torch's and the BLAS libraries'), its lines
+    to the parent, and its GPU: with several, worker k trains on GPU k mod their count (every
+    worker on the first one left the others idle)."""
     global _messages, _stop
     _messages, _stop = messages, stop
     # A worker never waits at its exit for progress the parent no longer reads.
     messages.cancel_join_thread()
     from threadpoolctl import threadpool_limits
 
-    from spikeapp.training.device import cap_threads
+    from spikeapp.training.device import cap_threads, use_gpu_of_slot
 
     threadpool_limits(threads)
     cap_threads(threads)
+    if slots is not None:
+        with slots.get_lock():
+            slot = slots.value
+            slots.value += 1
+        use_gpu_of_slot(slot)
 
 
 def _train_in_worker(data: TrainingInput, network: dict[str, Any], training: dict[str, Any],

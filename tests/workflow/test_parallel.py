@@ -61,6 +61,37 @@ def test_the_plan_never_takes_more_threads_than_cores():
     assert plan_workers(4, 0, 3, 1, cores=8) == WorkerPlan(2, 3)
 
 
+def test_workers_share_several_gpus_in_turn(monkeypatch):
+    """Worker k of a pool trains on GPU k mod their count; with one GPU or none, torch's
+    default stands (nothing is set)."""
+    import threadpoolctl
+    import torch
+
+    from spikeapp.training import device
+    from spikeapp.workflow import parallel
+
+    assert [device.gpu_of_slot(k, 3) for k in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+    assert device.gpu_of_slot(5, 1) is None and device.gpu_of_slot(0, 0) is None
+    chosen: list[int] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(parallel, "_messages", None)
+    monkeypatch.setattr(parallel, "_stop", None)
+    # This process is not a worker: its thread caps stay as they are.
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda _threads: None)
+    monkeypatch.setattr(device, "cap_threads", lambda _threads: None)
+    context = multiprocessing.get_context("spawn")
+    messages, slots = context.Queue(), context.Value("i", 0)
+    for _ in range(3):   # three workers start (a replaced one takes the next slot)
+        parallel._start_worker(messages, context.Event(), 1, slots)
+    assert chosen == [0, 1, 0] and slots.value == 3
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    parallel._start_worker(messages, context.Event(), 1, slots)
+    assert chosen == [0, 1, 0]   # one GPU: left as it is
+    messages.close()
+
+
 def test_the_default_is_all_cores_but_one():
     cores = available_cores()
     assert plan_workers(1000).workers == max(1, cores - 1)
