@@ -96,6 +96,33 @@ def test_the_teacher_kept_with_the_network_is_the_lda_it_fitted(classes):
                                atol=1e-4)
 
 
+def test_the_teacher_sorts_from_two_labels_per_unit():
+    """With two or three labels per unit the teacher's shrinkage is strong and fixed: scikit-learn's
+    "auto" scales each class by its own deviation from two spikes, and sorted these spikes at
+    65 % on average (36 % on the worst draw) where the fixed shrinkage sorts 87 % (74 %)."""
+    from scipy.signal import lfilter
+
+    from spikeapp.training.teacher import FEW_SHRINKAGE, shrinkage_lda
+
+    rng = np.random.default_rng(0)
+    t = np.arange(48)
+    templates = np.stack([-a * np.exp(-0.5 * ((t - 16) / width) ** 2)
+                          for a, width in ((20, 2), (14, 3), (9, 2.5))])
+    y = rng.integers(0, 3, 300)
+    x = templates[y] + lfilter([1], [1, -0.8], rng.normal(0, 1, (300, 48)), axis=1)
+    scores = []
+    for draw in range(20):
+        pick = np.random.default_rng(draw)
+        labelled = np.concatenate([pick.choice(np.flatnonzero(y == c), 2, replace=False)
+                                   for c in range(3)])
+        rest = np.setdiff1d(np.arange(300), labelled)
+        model = shrinkage_lda(x[labelled], y[labelled])
+        assert model.shrinkage == FEW_SHRINKAGE
+        scores.append((model.predict(x[rest]) == y[rest]).mean())
+    assert np.mean(scores) > 0.8 and np.min(scores) > 0.6, scores
+    assert shrinkage_lda(x, y).shrinkage == "auto"   # about 100 per unit: Ledoit-Wolf decides
+
+
 def test_the_prediction_averages_the_network_and_its_teacher_and_keeps_it_saved():
     x, y = toy_waveforms(channels=4)
     noisy = x + np.random.default_rng(1).normal(0, 0.6, x.shape).astype(np.float32)
