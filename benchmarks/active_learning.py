@@ -434,12 +434,11 @@ def main() -> None:
         if not args.suite or name in hard_names:   # the ratio is over the hard cases
             ratios.append(queue / random)
         target = settings[name]["target"]
-        budget = settings[name]["budget"]
-        within = reached[name]
         print(f"{name}: labels to {100 * target:.2f} %: queue {queue:.1f} +- "
-              f"{np.std(counts['queue']):.1f} ({within['queue']} of {len(counts['queue'])} "
-              f"reached), random {random:.1f} +- {np.std(counts['random']):.1f} "
-              f"({within['random']} of {len(counts['random'])} reached; budget {budget}, runs "
+              f"{np.std(counts['queue']):.1f} ({reached[name]['queue']} of "
+              f"{len(counts['queue'])} reached), random {random:.1f} +- "
+              f"{np.std(counts['random']):.1f} ({reached[name]['random']} of "
+              f"{len(counts['random'])} reached; budget {settings[name]['budget']}, runs "
               f"that miss count it); ratio {queue / random:.2f}"
               f"{'' if not args.suite or name in hard_names else ' (not a hard case)'}",
               flush=True)

@@ -350,7 +350,7 @@ class _StopToken(CancelToken):
         self._event = event
 
 
-def _start_worker(messages, stop, threads: int, slots=None) -> None:
+def _start_worker(messages, stop, threads: int, slots) -> None:
     """Each worker's first act: its thread caps (torch's and the BLAS libraries'), its lines
     to the parent, and its GPU: with several, worker k trains on GPU k mod their count (every
     worker on the first one left the others idle)."""
@@ -364,11 +364,10 @@ def _start_worker(messages, stop, threads: int, slots=None) -> None:
 
     threadpool_limits(threads)
     cap_threads(threads)
-    if slots is not None:
-        with slots.get_lock():
-            slot = slots.value
-            slots.value += 1
-        use_gpu_of_slot(slot)
+    with slots.get_lock():
+        slot = slots.value
+        slots.value += 1
+    use_gpu_of_slot(slot)
 
 
 def _train_in_worker(data: TrainingInput, network: dict[str, Any], training: dict[str, Any],
