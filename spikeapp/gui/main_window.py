@@ -752,6 +752,7 @@ class MainWindow(QMainWindow):
         self.features.refresh()
         self.unit_plots.refresh()
         self.trace.refresh()
+        self._settle_ranges()
 
     def refresh_selection(self) -> None:
         """Redraw what depends on the selection only."""
@@ -761,6 +762,15 @@ class MainWindow(QMainWindow):
         self.features.show_selection()
         self.unit_plots.refresh()  # redraws only when the selected units changed
         self.trace.follow_selection()
+        self._settle_ranges()
+
+    def _settle_ranges(self) -> None:
+        """Fit the plots' auto ranges to their new data now, before they paint. pyqtgraph does
+        it as a paint begins, and the axes it moves then ask for a second paint of the whole
+        view (two paints per edit: 30-50 ms more per interaction at a million spikes)."""
+        for view in (self.waveforms, self.features.plot, self.unit_plots, self.trace):
+            if view.isVisible():
+                view.scene().prepareForPaint()
 
     def _visibility(self, hidden: set) -> None:
         self.waveforms.hidden_units = hidden

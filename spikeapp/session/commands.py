@@ -31,6 +31,10 @@ _FIELDS = ("assignment", "source", "confidence", "network_version", "assigned_at
 
 
 PACK_FROM = 1024   # old values of this many spikes or more are kept packed when they allow
+# Of 64 values taken evenly, how many must be the same for a pass over all to look for packing:
+# where a sixteenth differ, 48 or more agree unless the 64 are very unlucky (P < 1e-7); then
+# the values are kept whole, which is only memory.
+PROBE_AGREES = 48
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,13 @@ def packed(values: NDArray, is_copy: bool) -> NDArray | Mostly:
     if n >= PACK_FROM:
         probe = values[np.linspace(0, n - 1, 64).astype(np.int64)]
         kinds, counts = np.unique(probe, return_counts=True)
-        common = kinds[np.argmax(counts)]
-        nan = values.dtype.kind == "f" and bool(np.isnan(common))
-        differs = ~np.isnan(values) if nan else values != common
-        if np.count_nonzero(differs) <= n // 16:
-            positions = np.flatnonzero(differs)
-            return Mostly(n, common, positions, values[positions])
+        if counts.max() >= PROBE_AGREES:   # else surely not packable: no pass over all values
+            common = kinds[np.argmax(counts)]
+            nan = values.dtype.kind == "f" and bool(np.isnan(common))
+            differs = ~np.isnan(values) if nan else values != common
+            if np.count_nonzero(differs) <= n // 16:
+                positions = np.flatnonzero(differs)
+                return Mostly(n, common, positions, values[positions])
     return values if is_copy else np.array(values)
 
 

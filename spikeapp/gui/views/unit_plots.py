@@ -114,6 +114,8 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             self._draw(figures)
         for pool in self._pools.values():
             pool.end()
+        if self.isVisible():   # ranges fitted before the paint, not during it (one paint, not two)
+            self.scene().prepareForPaint()
 
     def _draw(self, figures: dict) -> None:
         for k, (colour, unit) in enumerate(zip(figures["colours"], figures["units"])):
@@ -124,14 +126,20 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             rate, edges = unit["rate"]
             self._pools[self.rate].draw(edges, rate, pg.mkPen(colour, width=2), stepMode="center")
         names = figures["names"]
-        self.isi.setTitle(f"ISI of {names} (ms)")
-        self.amplitude.setTitle(f"amplitude ({figures['signal_unit']}) of {names} over time (s)")
-        self.rate.setTitle(f"firing rate (Hz) of {names} over time (s)")
+        _title(self.isi, f"ISI of {names} (ms)")
+        _title(self.amplitude, f"amplitude ({figures['signal_unit']}) of {names} over time (s)")
+        _title(self.rate, f"firing rate (Hz) of {names} over time (s)")
         counts, edges = figures["correlogram"]
         colour = figures["correlogram_colour"]
         self._pools[self.ccg].draw(edges, counts, pg.mkPen(colour), stepMode="center",
                                    fillLevel=0, brush=(*colour, 120))
-        self.ccg.setTitle(figures["correlogram_title"])
+        _title(self.ccg, figures["correlogram_title"])
+
+
+def _title(plot: pg.PlotItem, text: str) -> None:
+    """Set a plot's title where it changed (a new title lays the whole view out again)."""
+    if plot.titleLabel.text != text:
+        plot.setTitle(text)
 
 
 def plot_figures(detection, units: dict, members: dict) -> dict:
