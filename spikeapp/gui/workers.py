@@ -8,6 +8,8 @@ worker's attributes and never waits on the thread in a processEvents loop.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,28 @@ from spikeapp.errors import SpikeappError
 from spikeapp.tasks import Cancelled, CancelToken, Job
 
 log = logging.getLogger(__name__)
+
+
+_blas_capped = threading.Event()
+
+
+def job_threads() -> int:
+    """Native threads (BLAS, OpenMP) a background job of the window may use: every core but one.
+    The window keeps that core: on two cores, a job's k-means and BLAS threads took both and
+    the window went a quarter of a second without answering (L at a million spikes)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
+def _native_limits():
+    """Caps for the calling job thread: OpenMP's count is the thread's own; BLAS's is the
+    process's, set once (the window's process keeps its core from then on)."""
+    from threadpoolctl import threadpool_limits
+
+    if not _blas_capped.is_set():
+        _blas_capped.set()
+        threadpool_limits(job_threads(), user_api="blas")
+    return threadpool_limits(job_threads(), user_api="openmp")
 
 
 class _Worker(QObject):
@@ -33,6 +57,10 @@ class _Worker(QObject):
 
     @pyqtSlot()
     def run(self) -> None:
+        with _native_limits():
+            self._run()
+
+    def _run(self) -> None:
         try:
             job = self._make_job(self._token)
             while True:

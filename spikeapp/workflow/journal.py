@@ -43,7 +43,7 @@ from spikeapp.session.state import Session, Unit
 from spikeapp.session.storage import (
     detection_fingerprint,
     load_session,
-    session_bytes,
+    save_session,
 )
 
 log = logging.getLogger(__name__)
@@ -359,14 +359,14 @@ class Journal:
             self._unsynced = True
             if self._queue.empty():   # group commit: one sync for a burst of edits
                 self._sync()
-        elif item.kind == "detection":
-            atomic_write(self.folder / DETECTION_COPY, session_bytes(Session(
-                item.payload.detection, recording=item.payload.recording), compress=False))
+        elif item.kind == "detection":   # streamed to the file: nothing held twice in memory
+            save_session(Session(item.payload.detection, recording=item.payload.recording),
+                         self.folder / DETECTION_COPY, compress=False)
         elif item.kind == "checkpoint":
             seq, state = item.payload
             name = f"state-{seq:08d}.spikeapp"
-            atomic_write(self.folder / name, session_bytes(
-                state, detection_ref=self.manifest["detection"]["fingerprint"]))
+            save_session(state, self.folder / name,
+                         detection_ref=self.manifest["detection"]["fingerprint"])
             self._close_stream()
             self.manifest.update(checkpoint=name, checkpoint_seq=seq,
                                  journal=f"journal-{seq:08d}.bin")

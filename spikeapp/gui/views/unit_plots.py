@@ -17,6 +17,7 @@ from spikeapp.tasks import Progress
 
 AMPLITUDE_POINTS = 1500  # per unit
 MAX_UNITS = 3            # units plotted together
+LEFT_AXIS_PX = 44       # room for ticks such as "1000" or "0.75"
 ASYNC_FROM = 200_000     # spikes shown from which the plots are worked out off the GUI thread
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         for plot in (self.isi, self.ccg, self.amplitude, self.rate):
             for side in ("bottom", "left"):
                 plot.getAxis(side).enableAutoSIPrefix(False)   # no "(x0.001)" on seconds
+            # A fixed width: ticks of a new range would resize the axis, lay the view out again
+            # and paint it twice more.
+            plot.getAxis("left").setWidth(LEFT_AXIS_PX)
         self._amplitudes = [PointsItem(size=3) for _ in range(MAX_UNITS)]
         for item in self._amplitudes:
             self.amplitude.addItem(item)
