@@ -38,7 +38,7 @@ from spikeapp.gui.views.training import TrainingPanel
 from spikeapp.gui.views.unit_plots import UnitPlots
 from spikeapp.gui.views.units import UnitTable
 from spikeapp.gui.views.waveforms import WaveformView
-from spikeapp.gui.workers import JobRunner
+from spikeapp.gui.workers import JobRunner, leave_the_window_a_core
 from spikeapp.session.state import QUALITIES
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self.carrier = JobRunner(self)
         self.recording = None
         self.demo = None
+        leave_the_window_a_core()
         self.warm_up = threading.Thread(target=_import_heavy_modules, name="spikeapp-warm-up",
                                         daemon=True)
         self.warm_up.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -22,25 +21,26 @@ from spikeapp.tasks import Cancelled, CancelToken, Job
 log = logging.getLogger(__name__)
 
 
-_blas_capped = threading.Event()
-
-
 def job_threads() -> int:
-    """Native threads (BLAS, OpenMP) a background job of the window may use: every core but one.
-    The window keeps that core: on two cores, a job's k-means and BLAS threads took both and
-    the window went a quarter of a second without answering (L at a million spikes)."""
+    """Native threads (BLAS, OpenMP) background work in the window's process may use: every
+    core but one. The window keeps that core: on two cores, the queue's k-means and BLAS
+    threads took both and L's ranked queue came in 1.8 s instead of 1.0 (a million spikes)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) - 1)
 
 
-def _native_limits():
-    """Caps for the calling job thread: OpenMP's count is the thread's own; BLAS's is the
-    process's, set once (the window's process keeps its core from then on)."""
+def leave_the_window_a_core() -> None:
+    """Cap BLAS for the whole process. Called on the GUI thread: OpenBLAS ignores the count
+    set from other threads once the main thread has set one (scikit-learn's own limits do)."""
     from threadpoolctl import threadpool_limits
 
-    if not _blas_capped.is_set():
-        _blas_capped.set()
-        threadpool_limits(job_threads(), user_api="blas")
+    threadpool_limits(job_threads(), user_api="blas")
+
+
+def _job_limits():
+    """The calling job thread's OpenMP cap (OpenMP's count is each thread's own)."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(job_threads(), user_api="openmp")
 
 
@@ -57,7 +57,7 @@ class _Worker(QObject):
 
     @pyqtSlot()
     def run(self) -> None:
-        with _native_limits():
+        with _job_limits():
             self._run()
 
     def _run(self) -> None:

@@ -250,6 +250,7 @@ class Journal:
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._stream = None
         self._unsynced = False
+        self._detection = None   # a new journal's detection, until its fingerprint is known
         self._thread = threading.Thread(target=self._run, name="spikeapp-journal", daemon=True)
         _LIVE.add(str(folder))
         self._thread.start()
@@ -268,18 +269,22 @@ class Journal:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)   # a finished journal of the same file
         folder.mkdir(parents=True, exist_ok=True)
-        fingerprint = detection_fingerprint(session.detection)
         manifest = {"version": 1, "pid": os.getpid(), "host": socket.gethostname(),
                     "session_path": str(Path(session_path).resolve()) if session_path else None,
                     "name": name, "recording": session.recording, "created": time.time(),
-                    "detection": {"fingerprint": fingerprint,
+                    # Worked out on the writer thread (hashing the spike times takes 25 ms a
+                    # million spikes; the first edit must not wait for it).
+                    "detection": {"fingerprint": None,
                                   "file": str(Path(session_path).resolve())
                                   if session_path and not copy_detection else None},
                     "checkpoint": None, "journal": "journal-00000000.bin"}
         journal = cls(folder, manifest)
+        journal._detection = session.detection
         journal.state_bytes = 25 * session.n_spikes
         if session_path is None or copy_detection:
-            journal._queue.put(_Item("detection", snapshot_state(session)))
+            # The detection never changes in place: the writer copies it without a snapshot.
+            journal._queue.put(_Item("detection", Session(
+                session.detection, recording=json.loads(json.dumps(session.recording)))))
             journal._queue.put(_Item("checkpoint", (0, snapshot_state(session))))
         else:
             journal._queue.put(_Item("manifest"))
@@ -366,7 +371,7 @@ class Journal:
             seq, state = item.payload
             name = f"state-{seq:08d}.spikeapp"
             save_session(state, self.folder / name,
-                         detection_ref=self.manifest["detection"]["fingerprint"])
+                         detection_ref=self._fingerprint())
             self._close_stream()
             self.manifest.update(checkpoint=name, checkpoint_seq=seq,
                                  journal=f"journal-{seq:08d}.bin")
@@ -383,7 +388,15 @@ class Journal:
         elif item.kind == "manifest":
             self._write_manifest()
 
+    def _fingerprint(self) -> str:
+        reference = self.manifest["detection"]
+        if reference["fingerprint"] is None:
+            reference["fingerprint"] = detection_fingerprint(self._detection)
+            self._detection = None
+        return reference["fingerprint"]
+
     def _write_manifest(self) -> None:
+        self._fingerprint()
         self.manifest["updated"] = time.time()
         atomic_write(self.folder / MANIFEST, json.dumps(self.manifest, indent=1).encode())
 

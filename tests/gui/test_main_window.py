@@ -369,6 +369,31 @@ def test_a_job_cancelled_after_its_last_step_delivers_nothing(qtbot):
     assert delivered == [] and cancelled == [True]
 
 
+def test_background_work_leaves_the_window_a_core(qtbot, monkeypatch):
+    """A job's k-means (OpenMP) threads, and BLAS in the window's process, stop at the cores
+    less one."""
+    import sklearn.cluster  # noqa: F401 - loads the OpenMP runtime the job's k-means uses
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from spikeapp.gui import workers
+
+    monkeypatch.setattr(workers, "job_threads", lambda: 1)
+
+    def job(_token):
+        yield from ()
+        return {(i["user_api"], i["filepath"]): i["num_threads"] for i in threadpool_info()}
+
+    runner = workers.JobRunner()
+    seen = []
+    runner.finished.connect(seen.append)
+    with threadpool_limits(2):   # as the machine gives them; restored after the test
+        workers.leave_the_window_a_core()
+        runner.start(job)
+        qtbot.waitUntil(lambda: not runner.running, timeout=10_000)
+    assert seen and {kind for kind, _ in seen[0]} >= {"openmp", "blas"}
+    assert set(seen[0].values()) == {1}, seen[0]
+
+
 def test_the_error_hook_reports_logs_and_keeps_the_window(window, qtbot, tmp_path, monkeypatch):
     import sys
 

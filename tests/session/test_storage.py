@@ -37,6 +37,29 @@ def test_waveforms_open_memory_mapped_and_the_file_can_be_saved_over(tmp_path):
     assert np.array_equal(again.detection.waveforms, session.detection.waveforms)
 
 
+def test_arrays_are_written_in_pieces_as_numpy_would_write_them(tmp_path, monkeypatch):
+    """Arrays go to the file in pieces without copies; strided and empty ones too, and what
+    comes back is what numpy's own writer makes."""
+    import io
+
+    from spikeapp.session import storage
+
+    monkeypatch.setattr(storage, "WRITE_PIECE", 1000)   # many pieces, one cut inside a value
+    session = small_session(400)
+    session.confidence = np.linspace(0, 1, 800, dtype=np.float32)[::2]   # not contiguous
+    session.detection.features = np.zeros((400, 0), np.float32)           # empty
+    path = tmp_path / "a.spikeapp"
+    save_session(session, path)
+    loaded = load_session(path)
+    assert np.array_equal(loaded.confidence, session.confidence)
+    assert np.array_equal(loaded.detection.waveforms, session.detection.waveforms)
+    assert loaded.detection.features.shape == (400, 0)
+    expected = io.BytesIO()
+    np.lib.format.write_array(expected, session.detection.waveforms)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read(MAPPED) == expected.getvalue()
+
+
 def rewritten(path, target, deflate: bool = False, cut=lambda name, data: data):
     """A copy of the session file ``path``: every member deflated (as files were written
     before), or as stored with ``cut`` applied to each member's bytes."""
