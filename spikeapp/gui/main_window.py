@@ -49,7 +49,10 @@ log = logging.getLogger(__name__)
 # clustering on its worker thread it froze the window for as long.
 HEAVY_MODULES = ("spikeapp.training.trainer", "spikeapp.training.teacher",
                  "sklearn.mixture", "sklearn.discriminant_analysis", "sklearn.covariance",
-                 "spikeapp.workflow.review", "spikeapp.workflow.proposals")
+                 "spikeapp.workflow.review", "spikeapp.workflow.proposals",
+                 # torch's optimisers load it at their first use (1.2 s, much of it holding the
+                 # interpreter): during the first training, the window froze 100-170 ms at a time
+                 "torch._dynamo")
 
 
 def _stored_workers() -> int:
