@@ -49,10 +49,11 @@ log = logging.getLogger(__name__)
 # clustering on its worker thread it froze the window for as long.
 HEAVY_MODULES = ("spikeapp.training.trainer", "spikeapp.training.teacher",
                  "sklearn.mixture", "sklearn.discriminant_analysis", "sklearn.covariance",
-                 "spikeapp.workflow.review", "spikeapp.workflow.proposals",
-                 # torch's optimisers load it at their first use (1.2 s, much of it holding the
-                 # interpreter): during the first training, the window froze 100-170 ms at a time
-                 "torch._dynamo")
+                 "spikeapp.workflow.review", "spikeapp.workflow.proposals")
+# Not torch._dynamo, which torch's optimisers load at their first use (1.2 s, much of it holding
+# the interpreter: the first training froze the window 100-170 ms at a time). Loaded here, while
+# the window's thread loaded other torch modules, it failed half-way ("prims has no attribute
+# view_of") and could leave torch half-loaded for the training that follows.
 
 
 def _stored_workers() -> int:

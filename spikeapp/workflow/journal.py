@@ -282,9 +282,9 @@ class Journal:
         journal._detection = session.detection
         journal.state_bytes = 25 * session.n_spikes
         if session_path is None or copy_detection:
-            # The detection never changes in place: the writer copies it without a snapshot.
-            journal._queue.put(_Item("detection", Session(
-                session.detection, recording=json.loads(json.dumps(session.recording)))))
+            # The detection never changes in place: the writer copies it as it is.
+            journal._queue.put(_Item("detection", (
+                session.detection, json.loads(json.dumps(session.recording)))))
             journal._queue.put(_Item("checkpoint", (0, snapshot_state(session))))
         else:
             journal._queue.put(_Item("manifest"))
@@ -365,8 +365,9 @@ class Journal:
             if self._queue.empty():   # group commit: one sync for a burst of edits
                 self._sync()
         elif item.kind == "detection":   # streamed to the file: nothing held twice in memory
-            save_session(Session(item.payload.detection, recording=item.payload.recording),
-                         self.folder / DETECTION_COPY, compress=False)
+            detection, recording = item.payload
+            save_session(Session(detection, recording=recording), self.folder / DETECTION_COPY,
+                         compress=False)
         elif item.kind == "checkpoint":
             seq, state = item.payload
             name = f"state-{seq:08d}.spikeapp"
