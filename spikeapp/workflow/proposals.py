@@ -32,6 +32,7 @@ SURE = 0.95             # least posterior probability of a core spike
 ALIKE = 0.98            # mean waveforms correlated above this ...
 AMPLITUDE_RATIO = 0.8   # ... with peak amplitudes within this ratio are one unit
 COMPONENTS = 5          # principal components clustered
+CHUNK = 200_000         # spikes given to the mixture at a time (its posteriors stay small)
 # How the mixture's size is chosen, and when components are one unit: chosen on the suite's
 # tuning seeds (benchmarks/proposals.py --tuning --no-network, 26 recordings, mean accuracy of
 # the proposals alone): BIC and ALIKE 0.95 0.202, AIC 0.223, AIC and ALIKE 0.98 0.251 (0.995:
@@ -55,26 +56,28 @@ def propose_group(session: Session, group: int, seed: int = 0) -> list[Proposal]
     if len(spikes) < 2 * MIN_SPIKES:
         return []
     rng = np.random.default_rng(seed)
-    features = np.asarray(d.features[spikes, :COMPONENTS], dtype=np.float64)
-    centre, spread = features.mean(axis=0), features.std(axis=0)
+    points = np.array(d.features[spikes, :COMPONENTS], dtype=np.float64)   # a copy: scaled
+    centre, spread = points.mean(axis=0), points.std(axis=0)
     # One scale for every component: the leading ones carry the units, standardising each
     # would give the noise in the last ones the same weight.
-    points = (features - centre) / max(float(spread[0]), 1e-9)
+    points -= centre
+    points /= max(float(spread[0]), 1e-9)
     sample = points if len(points) <= SAMPLE else points[rng.choice(len(points), SAMPLE,
                                                                     replace=False)]
     mixture = bic_mixture(sample, min(MAX_COMPONENTS, len(sample) // MIN_SPIKES), seed,
                           reg_covar=1e-3, criterion=CRITERION)
     if mixture is None:
         return []
-    posterior = mixture.predict_proba(points)
-    owner = posterior.argmax(axis=1)
+    owner = np.concatenate([mixture.predict(points[start:start + CHUNK])
+                            for start in range(0, len(points), CHUNK)])
     owner, parts = _merge_alike(session, spikes, owner, mixture.n_components)
+    certainty = _certainty(mixture, points, owner, parts)
     proposals = []
-    for k, components in parts.items():
+    for k in parts:
         rows = np.flatnonzero(owner == k)
         if len(rows) < max(MIN_SPIKES, MIN_SHARE * len(spikes)):
             continue
-        sure = rows[posterior[rows][:, components].sum(axis=1) >= SURE]
+        sure = rows[certainty[rows] >= SURE]
         pool = sure if len(sure) >= min(CORE, len(rows)) // 2 else rows
         mean = points[pool].mean(axis=0)
         covariance = np.cov(points[pool].T) + 1e-3 * np.eye(points.shape[1])
@@ -82,6 +85,22 @@ def propose_group(session: Session, group: int, seed: int = 0) -> list[Proposal]
         core = pool[np.argsort(distance)[:CORE]]
         proposals.append(Proposal(int(group), spikes[rows], np.sort(spikes[core])))
     return sorted(proposals, key=lambda p: -len(p.members))
+
+
+def _certainty(mixture, points: NDArray, owner: NDArray[np.int64],
+               parts: dict[int, list[int]]) -> NDArray[np.float64]:
+    """Each spike's posterior probability of its (merged) proposal: the sum over the mixture
+    components it is made of. Worked out CHUNK spikes at a time: the posteriors of every spike
+    at once took gigabytes at ten million spikes."""
+    part_of = np.zeros((mixture.n_components, mixture.n_components))
+    for root, components in parts.items():
+        part_of[components, root] = 1.0
+    certainty = np.empty(len(points))
+    for start in range(0, len(points), CHUNK):
+        mass = mixture.predict_proba(points[start:start + CHUNK]) @ part_of
+        certainty[start:start + CHUNK] = np.take_along_axis(
+            mass, owner[start:start + CHUNK, None], axis=1)[:, 0]
+    return certainty
 
 
 def _merge_alike(session: Session, spikes: NDArray[np.int64], owner: NDArray[np.int64],

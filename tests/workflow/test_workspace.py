@@ -322,6 +322,20 @@ def test_proposals_of_well_separated_units_are_pure_and_accepted_in_one_step(dat
     assert not ws.session.units
 
 
+def test_proposals_come_out_the_same_in_chunks_of_any_size(demo_detection, monkeypatch):
+    """The mixture's posteriors are worked out a chunk at a time (gigabytes at once at ten
+    million spikes): any chunk size gives the same proposals and cores."""
+    from spikeapp.workflow import proposals
+
+    session = Session(demo_detection)
+    whole = proposals.propose_group(session, 0)
+    monkeypatch.setattr(proposals, "CHUNK", 997)   # many chunks, the last one short
+    pieces = proposals.propose_group(session, 0)
+    assert len(whole) >= 2 and len(pieces) == len(whole)
+    for a, b in zip(whole, pieces):
+        assert np.array_equal(a.members, b.members) and np.array_equal(a.core, b.core)
+
+
 def test_proposals_are_merged_split_and_accepted_one_by_one_before_anyone_labels(data_dir,
                                                                                  detection):
     ws, truth = proposed(data_dir, detection)
