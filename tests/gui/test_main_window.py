@@ -572,6 +572,8 @@ def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtb
     from spikeapp.gui.views import unit_plots
 
     drawn = window.unit_plots._pools[window.unit_plots.isi]._items[0].getData()[1].copy()
+    window.unit_plots.setFixedWidth(330)   # a narrow panel, as in a 1400-pixel window
+    qtbot.wait(50)
     monkeypatch.setattr(unit_plots, "ASYNC_FROM", 0)
     window.controller.select_units([table.most_similar[first], first])
     window.unit_plots.refresh()
@@ -579,6 +581,16 @@ def test_unit_table_shows_curation_metrics_and_the_most_similar_pair(window, qtb
     qtbot.waitUntil(lambda: window.unit_plots.ccg.titleLabel.text not in ("", title),
                     timeout=5_000)
     assert " x " in window.unit_plots.ccg.titleLabel.text
+    # Long titles take a smaller font where they do not fit, and never push the plots' right
+    # side out of the panel (their data areas end inside it).
+    plots = window.unit_plots
+    for plot in (plots.isi, plots.ccg, plots.amplitude, plots.rate):
+        right = plot.mapRectToScene(plot.boundingRect()).right()
+        assert right <= plots.viewport().width() + 1, (plot.titleLabel.text, right)
+        assert plot.titleLabel.item.boundingRect().width() <= plot.vb.width() + 1 or \
+            plot.titleLabel.opts["size"] == unit_plots.TITLE_SIZES[-1]
+    plots.setMinimumWidth(0)
+    plots.setMaximumWidth(16_777_215)
     curves = window.unit_plots._pools[window.unit_plots.isi]._items
     assert any(np.array_equal(curve.getData()[1], drawn) for curve in curves)
     # a hidden column stays hidden in the next window

@@ -17,7 +17,8 @@ from spikeapp.tasks import Progress
 
 AMPLITUDE_POINTS = 1500  # per unit
 MAX_UNITS = 3            # units plotted together
-LEFT_AXIS_PX = 44       # room for ticks such as "1000" or "0.75"
+TITLE_SIZES = ("11pt", "9pt", "8pt")   # a title's font, smaller where it does not fit
+LEFT_AXIS_PX = 48       # room for ticks such as "-150" or "20000"
 ASYNC_FROM = 200_000     # spikes shown from which the plots are worked out off the GUI thread
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         self._amplitudes = [PointsItem(size=3) for _ in range(MAX_UNITS)]
         for item in self._amplitudes:
             self.amplitude.addItem(item)
+        self._titles: dict = {}   # plot -> (title, the room it was fitted to)
         self._drawn = None  # what is on screen: (revision, group, units)
         self._want = None   # what a background job is working out (the same key)
         self._inputs = None
@@ -121,6 +123,24 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         if self.isVisible():   # ranges fitted before the paint, not during it (one paint, not two)
             self.scene().prepareForPaint()
 
+    def _title(self, plot: pg.PlotItem, text: str) -> None:
+        """Set a plot's title where it changed (a new title lays the whole view out again), in
+        a smaller font where it is wider than the panel, cut at the panel's edge where even that
+        is too wide: left to ask for its width, a long title pushed the plots' right side out
+        of view."""
+        # The title sits over the plot's data area (the left axis column is not its own).
+        room = round(min(plot.vb.width(), self.width() - LEFT_AXIS_PX - 16))
+        if self._titles.get(plot) == (text, room):
+            return
+        self._titles[plot] = (text, room)
+        label = plot.titleLabel
+        for size in TITLE_SIZES:
+            plot.setTitle(text, size=size)
+            if label.item.boundingRect().width() <= room:
+                break
+        label.setMinimumWidth(0)
+        label.setFlag(label.GraphicsItemFlag.ItemClipsChildrenToShape)
+
     def _draw(self, figures: dict) -> None:
         for k, (colour, unit) in enumerate(zip(figures["colours"], figures["units"])):
             counts, edges = unit["isi"]
@@ -130,20 +150,15 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             rate, edges = unit["rate"]
             self._pools[self.rate].draw(edges, rate, pg.mkPen(colour, width=2), stepMode="center")
         names = figures["names"]
-        _title(self.isi, f"ISI of {names} (ms)")
-        _title(self.amplitude, f"amplitude ({figures['signal_unit']}) of {names} over time (s)")
-        _title(self.rate, f"firing rate (Hz) of {names} over time (s)")
+        self._title(self.isi, f"ISI of {names} (ms)")
+        self._title(self.amplitude,
+                    f"amplitude ({figures['signal_unit']}) of {names} over time (s)")
+        self._title(self.rate, f"firing rate (Hz) of {names} over time (s)")
         counts, edges = figures["correlogram"]
         colour = figures["correlogram_colour"]
         self._pools[self.ccg].draw(edges, counts, pg.mkPen(colour), stepMode="center",
                                    fillLevel=0, brush=(*colour, 120))
-        _title(self.ccg, figures["correlogram_title"])
-
-
-def _title(plot: pg.PlotItem, text: str) -> None:
-    """Set a plot's title where it changed (a new title lays the whole view out again)."""
-    if plot.titleLabel.text != text:
-        plot.setTitle(text)
+        self._title(self.ccg, figures["correlogram_title"])
 
 
 def plot_figures(detection, units: dict, members: dict) -> dict:
