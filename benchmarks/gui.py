@@ -303,12 +303,12 @@ def measure_stalls(n: int) -> dict[str, float]:
     settle(lambda: not window.busy())
     out: dict[str, float] = {}
     with StallMeter() as meter:
-        window.train()
+        window.sort.train()
         out["training: wall s"] = settle(lambda: not window.busy() and c.session.source.max() > 1)
     out["training and its apply: longest stall"] = 1000 * meter.longest
     with StallMeter() as meter:
         started = time.perf_counter()
-        window.start_queue()
+        window.sort.start_queue()
         settle(lambda: window.queue.current is not None)
         out["L: first question after"] = 1000 * (time.perf_counter() - started)
         settle(lambda: not window.queuer.running)   # the ranked queue, from its worker

@@ -182,7 +182,7 @@ class FileActions:
         if w.demo is not None and self._sort_demo_after_detection:
             self._sort_demo_after_detection = False
             self.label_demo_seeds()
-            w.train_all()
+            w.sort.train_all()
 
     def label_demo_seeds(self) -> None:
         """Label 20 true spikes per unit of the demo, as a person would (for --screenshot)."""
@@ -256,7 +256,7 @@ class FileActions:
             except SpikeappError as problem:
                 w.log.appendPlainText(f"trace unavailable: {problem}")
         w.trace.set_recording(w.recording)
-        w.restore_networks()
+        w.sort.restore_networks()
 
     def locate_recording(self) -> None:
         """File > Locate recording...: point the open session at its moved recording."""

@@ -8,7 +8,6 @@ import threading
 import time
 import traceback
 
-import numpy as np
 from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
@@ -29,8 +28,9 @@ from PyQt6.QtWidgets import (
 from spikeapp.errors import SpikeappError
 from spikeapp.export import FORMATS
 from spikeapp.gui.controller import Controller
-from spikeapp.gui.dialogs import AssessmentDialog, PreviewDialog, shortcut_help
+from spikeapp.gui.dialogs import PreviewDialog, shortcut_help
 from spikeapp.gui.files import FileActions
+from spikeapp.gui.sort_actions import SortActions
 from spikeapp.gui.views.features import FeatureView
 from spikeapp.gui.views.queue import QueuePanel
 from spikeapp.gui.views.trace import TraceView
@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.controller = Controller(self)
         self.workspace = self.controller.workspace
         self.files = FileActions(self)
+        self.sort = SortActions(self)
         self.detector = JobRunner(self)
         self.trainer = JobRunner(self)
         self.assessor = JobRunner(self)
@@ -96,9 +97,6 @@ class MainWindow(QMainWindow):
         self.warm_up = threading.Thread(target=_import_heavy_modules, name="spikeapp-warm-up",
                                         daemon=True)
         self.warm_up.start()
-        self._train_queue: list[int] = []
-        self._training_job = None
-        self._group_jobs: dict = {}
         # Shift+T's worker processes (0: as many as the cores allow); this machine's setting
         self.train_workers = _stored_workers()
         self._stale: set[str] = set()
@@ -219,18 +217,18 @@ class MainWindow(QMainWindow):
         a("Rename unit (edit its cell)", "F2", self.rename_unit, sort)
         a("Recolour unit", "C", self.recolour_unit, sort)
         a("Cycle quality (unsorted/good/mua/noise)", "Q", self.cycle_quality, sort)
-        a("&Train this channel", "T", self.train, sort)
-        a("Label next: the spikes the network is least sure of", "L", self.start_queue, sort)
+        a("&Train this channel", "T", self.sort.train, sort)
+        a("Label next: the spikes the network is least sure of", "L", self.sort.start_queue, sort)
         a("Skip the spike the queue shows", "S", self.queue.skip, sort)
         a("Select the next candidate new unit (then N makes it a unit)", "U",
-          self.next_candidate, sort)
+          self.sort.next_candidate, sort)
         a("Assess the labels: cross-validated precision, recall, learning curve", "A",
-          self.assess_labels, sort)
-        a("Train every channel with labels", "Shift+T", self.train_all, sort)
+          self.sort.assess_labels, sort)
+        a("Train every channel with labels", "Shift+T", self.sort.train_all, sort)
         a("Find the spikes the threshold missed, with the units' templates", "Shift+F",
-          self.find_missed, sort)
+          self.sort.find_missed, sort)
         a("Accept the selected &proposed units, or all of this channel's (their core spikes "
-          "become labels)", "P", self.accept_proposals, sort)
+          "become labels)", "P", self.sort.accept_proposals, sort)
         a("Cancel the running job", "Esc", self.cancel_jobs, sort)
         a("Network and training &settings...", "Ctrl+,", self.edit_settings, sort)
         a("Next channel", "PgDown", lambda: self.step_channel(1), view)
@@ -254,10 +252,10 @@ class MainWindow(QMainWindow):
         c.selection_changed.connect(lambda: self._schedule("selection"))
         c.group_changed.connect(lambda: self._schedule("data"))
         c.proposals_changed.connect(lambda: self._schedule("data"))
-        c.detection_changed.connect(self.restore_networks)
-        c.detection_changed.connect(self.propose_units)
+        c.detection_changed.connect(self.sort.restore_networks)
+        c.detection_changed.connect(self.sort.propose_units)
         self.matcher.finished.connect(lambda found: self._guarded(
-            lambda: self._found_missed(found)))
+            lambda: self.sort.found_missed(found)))
         c.detection_changed.connect(self.queue.clear)
         self.matcher.failed.connect(self.show_error)
         self.carrier.finished.connect(lambda carried: self._guarded(
@@ -280,9 +278,9 @@ class MainWindow(QMainWindow):
             runner.failed.connect(self._job_failed)
         self.queuer.failed.connect(self.show_error)
         self.proposer.failed.connect(self.show_error)
-        self.proposer.finished.connect(self._proposals_ready)
-        c.opened.connect(self.propose_units)
-        self.queuer.finished.connect(self._queue_ready)
+        self.proposer.finished.connect(self.sort.proposals_ready)
+        c.opened.connect(self.sort.propose_units)
+        self.queuer.finished.connect(self.sort.queue_ready)
         for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer,
                        self.queuer, self.proposer, self.exporter, self.matcher, self.carrier):
             runner.running_changed.connect(lambda _r: self._busy_changed())
@@ -292,7 +290,7 @@ class MainWindow(QMainWindow):
         self.exporter.finished.connect(self.files.exported)
         self.exporter.failed.connect(self.show_error)
         self.saver.failed.connect(self._save_failed)
-        self.restorer.finished.connect(self._restored)
+        self.restorer.finished.connect(self.sort.restored)
         self.restorer.cancelled.connect(lambda: self.status_text.setText(
             "the kept networks were not run again; train (T) to use the queue"))
         self.detector.cancelled.connect(lambda: self.status_text.setText(
@@ -300,14 +298,14 @@ class MainWindow(QMainWindow):
         self.trainer.progress.connect(self.training.update)
         self.trainer.progress.connect(
             lambda p: self.busy_bar.setValue(round(100 * p.fraction)) if p.total else None)
-        self.trainer.finished.connect(self._trained)
+        self.trainer.finished.connect(self.sort.trained)
         self.assessor.progress.connect(
             lambda p: self.status_text.setText(f"assessing the labels: {p.message}"))
-        self.assessor.finished.connect(self._assessed)
+        self.assessor.finished.connect(self.sort.assessed)
         self.assessor.cancelled.connect(lambda: self.status_text.setText("assessment cancelled"))
         c.session_changed.connect(self.queue.session_changed)
-        self.queue.retrain.connect(lambda: self._guarded(self.train))
-        self.trainer.cancelled.connect(self._training_cancelled)
+        self.queue.retrain.connect(lambda: self._guarded(self.sort.train))
+        self.trainer.cancelled.connect(self.sort.training_cancelled)
         self.training.cancel.clicked.connect(self.trainer.cancel)
 
     # -- errors never kill the window ---------------------------------------------------------------
@@ -357,7 +355,7 @@ class MainWindow(QMainWindow):
 
     def _job_failed(self, message: str, details: str) -> None:
         self.training.stopped(f"stopped: {message}")
-        self._train_queue.clear()
+        self.sort.drop_waiting_trainings()
         self.show_error(message, details)
 
     # -- opening --------------------------------------------------------------------------------------
@@ -370,7 +368,7 @@ class MainWindow(QMainWindow):
         return (self.detector.running or self.trainer.running or self.assessor.running
                 or self.saver.running or self.restorer.running or self.queuer.running
                 or self.proposer.running or self.matcher.running or self.carrier.running
-                or bool(self._train_queue))
+                or self.sort.trainings_waiting)
 
     def _busy_changed(self) -> None:
         shown = self.detector.running or self.trainer.running
@@ -378,165 +376,12 @@ class MainWindow(QMainWindow):
             self.busy_bar.setValue(0)   # never the last job's 100 %
         self.busy_bar.setVisible(shown)
 
-    # -- sorting ----------------------------------------------------------------------------------------
-    def train(self) -> None:
-        self._train_queue = [self.controller.group]
-        self._train_next()
-
-    def train_all(self) -> None:
-        """Every group with labels: side by side in worker processes when the cores allow
-        (one kept for the window), else one after another."""
-        from spikeapp.workflow.parallel import plan_workers
-        from spikeapp.workflow.sorting import trainable_groups
-
-        groups = trainable_groups(self.controller.session)
-        if not groups:
-            raise SpikeappError("label spikes of two units or more on a channel first")
-        plan = plan_workers(len(groups), self.train_workers, self.workspace.training["threads"],
-                            reserve=1)
-        if not plan.parallel:
-            self._train_queue = groups
-            self._train_next()
-            return
-        if self.trainer.running or self._train_queue:
-            return
-        from spikeapp.workflow.parallel import train_groups
-
-        jobs = [self.controller.training_job(group) for group in groups]
-        self._group_jobs = {job.group: job for job in jobs}
-        self.training.started()
-        self.training.status.setText(f"training channels {', '.join(map(str, groups))} in "
-                                     f"{plan.workers} processes...")
-        self.bottom_tabs.setCurrentWidget(self.training)
-        self.trainer.start(lambda cancel: train_groups(jobs, plan, cancel))
-
-    def _trained_groups(self, result) -> None:
-        """Groups trained side by side: each offered and applied in turn (a retrain's preview
-        asks first), each failure shown with its group's name."""
-        jobs, self._group_jobs = self._group_jobs, {}
-        applied = []
-        for output in result.outputs:
-            if self.review_output(self.workspace.offer(output, jobs[output.group])):
-                applied.append(output)
-            if output.candidates:
-                self.log.appendPlainText(
-                    f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
-                    "unlike every labelled unit; press U to see them")
-        for failure in result.failures:
-            self.show_error(failure.message, failure.details)
-        if result.outputs:
-            self.training.show_calibration(result.outputs[0].trained.calibration)
-        names = ", ".join(str(o.group) for o in applied) or "none"
-        failed = "".join(f"; channel {f.group} failed" for f in result.failures)
-        self.training.stopped(f"{len(result.outputs)} channel(s) trained in "
-                              f"{result.plan.workers} processes; predictions applied to "
-                              f"channel(s) {names} (Ctrl+Z reverts each){failed}",
-                              complete=not result.failures)
-        current = [o for o in applied if o.group == self.controller.group]
-        if current and self.queue.output is not None:
-            self._fill_queue(current[0])
-
-    def _train_next(self) -> None:
-        if not self._train_queue or self.trainer.running:
-            return
-        group = self._train_queue[0]
-        try:
-            job = self.controller.training_job(group)
-        except SpikeappError as problem:
-            self._train_queue.clear()
-            self.show_error(str(problem))
-            return
-        self._training_job = job
-        self.training.started()
-        self.bottom_tabs.setCurrentWidget(self.training)
-        self.trainer.start(job.run)
-
-    def _trained(self, output) -> None:
-        from spikeapp.workflow.parallel import GroupTrainings
-
-        if isinstance(output, GroupTrainings):
-            self._trained_groups(output)
-            return
-        self._train_queue = self._train_queue[1:]
-        offer = self.workspace.offer(output, self._training_job)
-        self.training.show_calibration(output.trained.calibration)
-        summary = (f"channel {output.group}: trained in {output.trained.train_seconds:.1f} s, "
-                   f"{len(output.trained.history)} epochs")
-        applied = self.review_output(offer)
-        self.training.stopped(summary + ("; predictions applied (Ctrl+Z reverts them)" if applied
-                                         else "; predictions discarded"), complete=True)
-        if applied and self.queue.output is not None and output.group == self.controller.group:
-            self._fill_queue(output)  # a new queue from the new network
-        if output.candidates:
-            sizes = ", ".join(str(len(c)) for c in output.candidates)
-            note = (f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
-                    f"({sizes} spikes) unlike every labelled unit; press U to see them")
-            self.log.appendPlainText(note)
-            self.status_text.setText(note)
-        self._train_next()
-
-    def review_output(self, offer) -> bool:
-        """Apply a training offer; when it would move spikes the network had already assigned
-        (a retrain), or when the labels changed while it trained, show what would change first.
-        Returns whether it was applied."""
-        if offer.invalid:
-            self.show_error(offer.invalid)
-            return False
-        if not offer.needs_review:
-            self.controller.apply_training(offer.output)
-            return True
-        choice = self.ask_preview(offer.preview, offer.stale)
-        if choice is None:
-            self.status_text.setText("the new predictions were discarded")
-            return False
-        self.controller.apply_training(offer.output, None if choice == "all" else set(choice))
-        return True
-
+    # -- settings and jobs --------------------------------------------------------------------------
     def ask_preview(self, summary, stale: bool = False):
         """"all", a set of unit ids, or None (discard); tests replace this."""
         dialog = PreviewDialog(self.controller.session, summary, self, stale=stale)
         dialog.exec()
         return dialog.choice
-
-    def propose_units(self) -> None:
-        """Cluster every channel in the background: a starting point before any label."""
-        if self.workspace.session is None:
-            return
-        self.proposer.cancel()
-        self.proposer.wait()
-        self._proposing = (self.workspace.session, self.workspace.detection_epoch)
-        self.proposer.start(self.workspace.propose_job())
-
-    def _proposals_ready(self, found) -> None:
-        session, epoch = self._proposing or (None, -1)
-        if session is not self.workspace.session or epoch != self.workspace.detection_epoch:
-            return   # another session was opened meanwhile, or its detection grew
-        self.workspace.proposed(found)
-        here = len(found.get(self.controller.group, []))
-        total = sum(len(v) for v in found.values())
-        channels = sum(1 for v in found.values() if len(v))
-        if not total:
-            self.status_text.setText("no units proposed (the clustering found no separate "
-                                     "clusters): label spikes with the keys 1-9, then T trains")
-            return
-        self.status_text.setText(
-            f"{total} proposed unit(s) on {channels} channel(s), {here} on this one: P makes "
-            "them units (their most typical spikes become labels), then T trains")
-
-    def accept_proposals(self) -> None:
-        group = self.controller.group
-        open_ = self.workspace.open_proposals(group) if self.workspace.proposals.get(
-            group) else []
-        if not open_:
-            raise SpikeappError("no proposed units on this channel (they are found after "
-                                "detection; the clustering may still be running)")
-        chosen = [i for i in self.controller.selected_proposals if i in open_]
-        made = (self.workspace.accept_proposals(group, chosen) if chosen
-                else self.workspace.accept_all_proposals(only={group}))
-        self.status_text.setText(f"{made} proposed unit(s) accepted on channel {group}; T "
-                                 "trains the network on them, Ctrl+Z takes them back")
-
-    _proposing = None
 
     def edit_settings(self) -> None:
         """The network and training parameters as a form (the table the CLI flags come from),
@@ -558,132 +403,8 @@ class MainWindow(QMainWindow):
         """Show the settings; True when accepted (tests replace this)."""
         return bool(dialog.exec())
 
-    def find_missed(self) -> None:
-        """Template matching in the background: the sorted units' templates search the
-        recording for their spikes under the threshold and inside overlaps."""
-        if self.recording is None:
-            raise SpikeappError("template matching reads the recording: open it, or locate it "
-                                "(File > Locate recording)")
-        if self.matcher.running or self.trainer.running or self.saver.running:
-            raise SpikeappError("wait for the running job (training, saving or matching) to "
-                                "finish")
-        job, revision = self.workspace.find_missed_job(self.recording)
-        self._match_revision = revision
-        self.status_text.setText("template matching: the units' templates search the "
-                                 "recording...")
-        self.matcher.start(job)
-
-    def _found_missed(self, found) -> None:
-        change = self.workspace.add_found(found, self._match_revision)
-        if change is None:
-            self.status_text.setText("template matching found no spikes the threshold missed")
-            self.log.appendPlainText("template matching found no spikes the threshold missed")
-            return
-        session = self.workspace.session
-        counts: dict[str, int] = {}
-        for unit in session.assignment[change.added]:
-            name = session.units[int(unit)].name if int(unit) in session.units else "?"
-            counts[name] = counts.get(name, 0) + 1
-        text = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
-        message = (f"{len(change.added)} spike(s) found by template matching ({text}): "
-                   "predictions marked 'found by template'; Ctrl+Z takes them back")
-        self.status_text.setText(message)
-        self.log.appendPlainText(message)
-
-    def restore_networks(self) -> None:
-        """Run the networks kept with the session again on its spikes (no training), so that
-        the queue, the preview and candidate units work at once."""
-        if self.workspace.session is None or not self.workspace.session.networks:
-            return
-        if self.restorer.running:
-            return
-        job, revision = self.workspace.restore_job(), self.workspace.revision
-        self._restore_revision = revision
-        self.status_text.setText("running the networks kept with the session...")
-        self.restorer.start(job)
-
-    def _restored(self, outputs) -> None:
-        kept = self.workspace.restored(outputs, self._restore_revision)
-        if kept:
-            self.status_text.setText(f"the kept networks of {kept} channel(s) are ready: the "
-                                     "queue (L) and candidate units (U) work without training")
-
-    def assess_labels(self) -> None:
-        """Cross-validate the current channel's hand labels in the background."""
-        from spikeapp.training.assess import assess_labels
-        from spikeapp.workflow.sorting import snapshot_training
-
-        if self.controller.session is None:
-            raise SpikeappError("open a recording first")
-        if self.assessor.running:
-            raise SpikeappError("the labels are being assessed already")
-        data = snapshot_training(self.controller.session, self.controller.group)
-        network, training = dict(self.controller.network), dict(self.controller.training)
-        self.status_text.setText("assessing the labels (cross-validation)...")
-        self.assessor.start(lambda token: assess_labels(
-            data.labelled, data.classes, [int(u) for u in data.unit_ids], network=network,
-            training=training, cancel=token))
-
-    def _assessed(self, assessment) -> None:
-        self._assessment = AssessmentDialog(self.controller.session, assessment, self)
-        self._assessment.show()
-        self.log.appendPlainText("labels assessed: " + assessment.verdict)
-        self.status_text.setText(assessment.verdict)
-
-    def next_candidate(self) -> None:
-        """Select the spikes of the next candidate new unit of this channel (cycling)."""
-        output = self.controller.outputs.get(self.controller.group)
-        candidates = output.candidates if output is not None else []
-        if not candidates:
-            raise SpikeappError("no candidate new unit on this channel (they are looked for "
-                                "after each training)")
-        self._candidate = (getattr(self, "_candidate", -1) + 1) % len(candidates)
-        self.controller.select(candidates[self._candidate])
-        self.status_text.setText(f"candidate {self._candidate + 1} of {len(candidates)}: "
-                                 f"{len(candidates[self._candidate])} spikes selected; N makes "
-                                 "them a unit")
-
-    def start_queue(self) -> None:
-        output = self.controller.outputs.get(self.controller.group)
-        if output is None or self.controller.session is None:
-            raise SpikeappError("train this channel first (T): the queue comes from the network's "
-                                "predictions")
-        self.bottom_tabs.setCurrentWidget(self.queue)
-        if self.queue.current is None or self.queue.output is not output:
-            # The least sure spike at once; the clustered queue follows from the worker.
-            from spikeapp.workflow.review import first_question
-
-            first = first_question(self.controller.session, output)
-            if first is not None:
-                self.queue.fill(output, np.array([first]), 0)
-        self._fill_queue(output)
-
-    def _fill_queue(self, output) -> None:
-        """The clustering behind the queue runs on a worker; the window stays responsive."""
-        if self.queuer.running:
-            return
-        self._queue_output = output
-        self.status_text.setText("choosing the spikes to ask about...")
-        self.queuer.start(self.queue.job(output))
-
-    def _queue_ready(self, ranked) -> None:
-        spikes, uncovered = ranked
-        output = self._queue_output
-        if self.controller.outputs.get(output.group) is not output:
-            return   # another training or session since: its queue is no longer wanted
-        # The ranked queue replaces the first question asked while it was chosen (a typical
-        # spike of a cluster no label covers is worth more than the least sure spike).
-        if self.queue.fill(output, spikes, uncovered):
-            self.status_text.setText("label next: press the unit's key, S skips")
-        else:
-            self.status_text.setText("no unlabelled spikes left to ask about")
-
-    def _training_cancelled(self) -> None:
-        self._train_queue.clear()
-        self.training.stopped("training cancelled; the session is unchanged")
-
     def cancel_jobs(self) -> None:
-        self._train_queue.clear()
+        self.sort.drop_waiting_trainings()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
                        self.proposer, self.matcher, self.carrier):
             runner.cancel()
@@ -796,7 +517,7 @@ class MainWindow(QMainWindow):
         if not self.files.confirm_discard():
             event.ignore()
             return
-        self._train_queue.clear()
+        self.sort.drop_waiting_trainings()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
                        self.proposer, self.matcher, self.carrier):
             runner.wait()

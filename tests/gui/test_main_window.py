@@ -188,7 +188,7 @@ def test_cancel_training_leaves_the_session_unchanged(window, qtbot):
     c = window.controller
     c.training.update(epochs=500, patience=500)
     before = c.session.assignment.copy()
-    window.train()
+    window.sort.train()
     qtbot.waitUntil(lambda: len(window.training._history) >= 2, timeout=60_000)
     assert window.busy_bar.isVisible() and window.busy_bar.value() < 100   # not detection's
     qtbot.keyClick(window, Qt.Key.Key_Escape)

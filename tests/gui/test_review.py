@@ -10,7 +10,7 @@ from spikeapp.session.state import HUMAN, NETWORK
 
 
 def train_and_wait(window, qtbot):
-    window.train()
+    window.sort.train()
     qtbot.waitUntil(lambda: not window.busy(), timeout=120_000)
 
 
@@ -90,7 +90,7 @@ def test_assess_the_labels_in_the_background(window, qtbot):
     qtbot.keyClick(window, Qt.Key.Key_A)
     assert window.assessor.running
     qtbot.waitUntil(lambda: not window.assessor.running, timeout=180_000)
-    dialog = window._assessment
+    dialog = window.sort._assessment
     assert dialog.isVisible() and "labels per unit" in dialog.verdict.text()
     assert "labels assessed" in window.log.toPlainText()
 

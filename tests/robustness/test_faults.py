@@ -62,7 +62,7 @@ def test_closing_the_window_while_work_runs_cancels_it_cleanly(window, qtbot, wh
         window.files.label_demo_seeds()
         window.controller.training.update(epochs=500, patience=500)
         before = window.controller.session.assignment.copy()
-        window.train()
+        window.sort.train()
         qtbot.waitUntil(lambda: len(window.training._history) >= 1, timeout=60_000)
     else:
         qtbot.waitUntil(lambda: window.detector.running, timeout=10_000)
@@ -82,7 +82,7 @@ def test_escape_cancels_training_right_after_it_starts(window, qtbot):
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     window.files.label_demo_seeds()
     before = window.controller.session.assignment.copy()
-    window.train()
+    window.sort.train()
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)
     assert np.array_equal(window.controller.session.assignment, before)

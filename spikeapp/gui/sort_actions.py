@@ -1,0 +1,320 @@
+"""The Sort menu's work, composed into the main window: training one channel or every channel
+(in worker processes), applying or previewing what a training offers, proposed units, template
+matching, the networks kept with a session, assessing the labels, candidate new units and the
+label-next queue. Each long step runs on a job runner; its result comes back here."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikeapp.errors import SpikeappError
+from spikeapp.gui.dialogs import AssessmentDialog
+
+
+class SortActions:
+    """The Sort menu: the window's runners, panels and status line are reached through
+    ``window``; the session only through the controller's Workspace."""
+
+    def __init__(self, window) -> None:
+        self.window = window
+        self.controller = window.controller
+        self.workspace = window.controller.workspace
+        self._train_queue: list[int] = []    # groups to train one after another
+        self._training_job = None
+        self._group_jobs: dict = {}          # Shift+T's jobs, by group
+        self._proposing = None               # (session, detection epoch) being clustered
+        self._match_revision = None
+        self._restore_revision = None
+        self._queue_output = None
+        self._assessment = None              # the dialog shown (kept alive)
+        self._candidate = -1                 # the candidate new unit shown last
+
+    @property
+    def trainings_waiting(self) -> bool:
+        """Groups wait to be trained one after another."""
+        return bool(self._train_queue)
+
+    def drop_waiting_trainings(self) -> None:
+        """A job failed or was cancelled, or the window closes: the waiting groups are not
+        trained."""
+        self._train_queue.clear()
+
+    def train(self) -> None:
+        self._train_queue = [self.controller.group]
+        self._train_next()
+
+    def train_all(self) -> None:
+        """Every group with labels: side by side in worker processes when the cores allow
+        (one kept for the window), else one after another."""
+        from spikeapp.workflow.parallel import plan_workers
+        from spikeapp.workflow.sorting import trainable_groups
+
+        groups = trainable_groups(self.controller.session)
+        if not groups:
+            raise SpikeappError("label spikes of two units or more on a channel first")
+        plan = plan_workers(len(groups), self.window.train_workers,
+                            self.workspace.training["threads"], reserve=1)
+        if not plan.parallel:
+            self._train_queue = groups
+            self._train_next()
+            return
+        if self.window.trainer.running or self._train_queue:
+            return
+        from spikeapp.workflow.parallel import train_groups
+
+        jobs = [self.controller.training_job(group) for group in groups]
+        self._group_jobs = {job.group: job for job in jobs}
+        self.window.training.started()
+        self.window.training.status.setText(f"training channels {', '.join(map(str, groups))} in "
+                                            f"{plan.workers} processes...")
+        self.window.bottom_tabs.setCurrentWidget(self.window.training)
+        self.window.trainer.start(lambda cancel: train_groups(jobs, plan, cancel))
+
+    def _trained_groups(self, result) -> None:
+        """Groups trained side by side: each offered and applied in turn (a retrain's preview
+        asks first), each failure shown with its group's name."""
+        jobs, self._group_jobs = self._group_jobs, {}
+        applied = []
+        for output in result.outputs:
+            if self.review_output(self.workspace.offer(output, jobs[output.group])):
+                applied.append(output)
+            if output.candidates:
+                self.window.log.appendPlainText(
+                    f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
+                    "unlike every labelled unit; press U to see them")
+        for failure in result.failures:
+            self.window.show_error(failure.message, failure.details)
+        if result.outputs:
+            self.window.training.show_calibration(result.outputs[0].trained.calibration)
+        names = ", ".join(str(o.group) for o in applied) or "none"
+        failed = "".join(f"; channel {f.group} failed" for f in result.failures)
+        self.window.training.stopped(f"{len(result.outputs)} channel(s) trained in "
+                                     f"{result.plan.workers} processes; predictions applied to "
+                                     f"channel(s) {names} (Ctrl+Z reverts each){failed}",
+                                     complete=not result.failures)
+        current = [o for o in applied if o.group == self.controller.group]
+        if current and self.window.queue.output is not None:
+            self._fill_queue(current[0])
+
+    def _train_next(self) -> None:
+        if not self._train_queue or self.window.trainer.running:
+            return
+        group = self._train_queue[0]
+        try:
+            job = self.controller.training_job(group)
+        except SpikeappError as problem:
+            self._train_queue.clear()
+            self.window.show_error(str(problem))
+            return
+        self._training_job = job
+        self.window.training.started()
+        self.window.bottom_tabs.setCurrentWidget(self.window.training)
+        self.window.trainer.start(job.run)
+
+    def trained(self, output) -> None:
+        from spikeapp.workflow.parallel import GroupTrainings
+
+        if isinstance(output, GroupTrainings):
+            self._trained_groups(output)
+            return
+        self._train_queue = self._train_queue[1:]
+        offer = self.workspace.offer(output, self._training_job)
+        self.window.training.show_calibration(output.trained.calibration)
+        summary = (f"channel {output.group}: trained in {output.trained.train_seconds:.1f} s, "
+                   f"{len(output.trained.history)} epochs")
+        applied = self.review_output(offer)
+        outcome = ("; predictions applied (Ctrl+Z reverts them)" if applied
+                   else "; predictions discarded")
+        self.window.training.stopped(summary + outcome, complete=True)
+        here = output.group == self.controller.group
+        if applied and self.window.queue.output is not None and here:
+            self._fill_queue(output)  # a new queue from the new network
+        if output.candidates:
+            sizes = ", ".join(str(len(c)) for c in output.candidates)
+            note = (f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
+                    f"({sizes} spikes) unlike every labelled unit; press U to see them")
+            self.window.log.appendPlainText(note)
+            self.window.status_text.setText(note)
+        self._train_next()
+
+    def review_output(self, offer) -> bool:
+        """Apply a training offer; when it would move spikes the network had already assigned
+        (a retrain), or when the labels changed while it trained, show what would change first.
+        Returns whether it was applied."""
+        if offer.invalid:
+            self.window.show_error(offer.invalid)
+            return False
+        if not offer.needs_review:
+            self.controller.apply_training(offer.output)
+            return True
+        choice = self.window.ask_preview(offer.preview, offer.stale)
+        if choice is None:
+            self.window.status_text.setText("the new predictions were discarded")
+            return False
+        self.controller.apply_training(offer.output, None if choice == "all" else set(choice))
+        return True
+
+    def propose_units(self) -> None:
+        """Cluster every channel in the background: a starting point before any label."""
+        if self.workspace.session is None:
+            return
+        self.window.proposer.cancel()
+        self.window.proposer.wait()
+        self._proposing = (self.workspace.session, self.workspace.detection_epoch)
+        self.window.proposer.start(self.workspace.propose_job())
+
+    def proposals_ready(self, found) -> None:
+        session, epoch = self._proposing or (None, -1)
+        if session is not self.workspace.session or epoch != self.workspace.detection_epoch:
+            return   # another session was opened meanwhile, or its detection grew
+        self.workspace.proposed(found)
+        here = len(found.get(self.controller.group, []))
+        total = sum(len(v) for v in found.values())
+        channels = sum(1 for v in found.values() if len(v))
+        if not total:
+            self.window.status_text.setText(
+                "no units proposed (the clustering found no separate clusters): label spikes "
+                "with the keys 1-9, then T trains")
+            return
+        self.window.status_text.setText(
+            f"{total} proposed unit(s) on {channels} channel(s), {here} on this one: P makes "
+            "them units (their most typical spikes become labels), then T trains")
+
+    def accept_proposals(self) -> None:
+        group = self.controller.group
+        open_ = self.workspace.open_proposals(group) if self.workspace.proposals.get(
+            group) else []
+        if not open_:
+            raise SpikeappError("no proposed units on this channel (they are found after "
+                                "detection; the clustering may still be running)")
+        chosen = [i for i in self.controller.selected_proposals if i in open_]
+        made = (self.workspace.accept_proposals(group, chosen) if chosen
+                else self.workspace.accept_all_proposals(only={group}))
+        self.window.status_text.setText(f"{made} proposed unit(s) accepted on channel {group}; T "
+                                        "trains the network on them, Ctrl+Z takes them back")
+
+    def find_missed(self) -> None:
+        """Template matching in the background: the sorted units' templates search the
+        recording for their spikes under the threshold and inside overlaps."""
+        if self.window.recording is None:
+            raise SpikeappError("template matching reads the recording: open it, or locate it "
+                                "(File > Locate recording)")
+        if self.window.matcher.running or self.window.trainer.running or self.window.saver.running:
+            raise SpikeappError("wait for the running job (training, saving or matching) to "
+                                "finish")
+        job, revision = self.workspace.find_missed_job(self.window.recording)
+        self._match_revision = revision
+        self.window.status_text.setText("template matching: the units' templates search the "
+                                        "recording...")
+        self.window.matcher.start(job)
+
+    def found_missed(self, found) -> None:
+        change = self.workspace.add_found(found, self._match_revision)
+        if change is None:
+            nothing = "template matching found no spikes the threshold missed"
+            self.window.status_text.setText(nothing)
+            self.window.log.appendPlainText(nothing)
+            return
+        session = self.workspace.session
+        counts: dict[str, int] = {}
+        for unit in session.assignment[change.added]:
+            name = session.units[int(unit)].name if int(unit) in session.units else "?"
+            counts[name] = counts.get(name, 0) + 1
+        text = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        message = (f"{len(change.added)} spike(s) found by template matching ({text}): "
+                   "predictions marked 'found by template'; Ctrl+Z takes them back")
+        self.window.status_text.setText(message)
+        self.window.log.appendPlainText(message)
+
+    def restore_networks(self) -> None:
+        """Run the networks kept with the session again on its spikes (no training), so that
+        the queue, the preview and candidate units work at once."""
+        if self.workspace.session is None or not self.workspace.session.networks:
+            return
+        if self.window.restorer.running:
+            return
+        job, revision = self.workspace.restore_job(), self.workspace.revision
+        self._restore_revision = revision
+        self.window.status_text.setText("running the networks kept with the session...")
+        self.window.restorer.start(job)
+
+    def restored(self, outputs) -> None:
+        kept = self.workspace.restored(outputs, self._restore_revision)
+        if kept:
+            self.window.status_text.setText(
+                f"the kept networks of {kept} channel(s) are ready: the queue (L) and candidate "
+                "units (U) work without training")
+
+    def assess_labels(self) -> None:
+        """Cross-validate the current channel's hand labels in the background."""
+        from spikeapp.training.assess import assess_labels
+        from spikeapp.workflow.sorting import snapshot_training
+
+        if self.controller.session is None:
+            raise SpikeappError("open a recording first")
+        if self.window.assessor.running:
+            raise SpikeappError("the labels are being assessed already")
+        data = snapshot_training(self.controller.session, self.controller.group)
+        network, training = dict(self.controller.network), dict(self.controller.training)
+        self.window.status_text.setText("assessing the labels (cross-validation)...")
+        self.window.assessor.start(lambda token: assess_labels(
+            data.labelled, data.classes, [int(u) for u in data.unit_ids], network=network,
+            training=training, cancel=token))
+
+    def assessed(self, assessment) -> None:
+        self._assessment = AssessmentDialog(self.controller.session, assessment, self.window)
+        self._assessment.show()
+        self.window.log.appendPlainText("labels assessed: " + assessment.verdict)
+        self.window.status_text.setText(assessment.verdict)
+
+    def next_candidate(self) -> None:
+        """Select the spikes of the next candidate new unit of this channel (cycling)."""
+        output = self.controller.outputs.get(self.controller.group)
+        candidates = output.candidates if output is not None else []
+        if not candidates:
+            raise SpikeappError("no candidate new unit on this channel (they are looked for "
+                                "after each training)")
+        self._candidate = (self._candidate + 1) % len(candidates)
+        self.controller.select(candidates[self._candidate])
+        self.window.status_text.setText(
+            f"candidate {self._candidate + 1} of {len(candidates)}: "
+            f"{len(candidates[self._candidate])} spikes selected; N makes them a unit")
+
+    def start_queue(self) -> None:
+        output = self.controller.outputs.get(self.controller.group)
+        if output is None or self.controller.session is None:
+            raise SpikeappError("train this channel first (T): the queue comes from the network's "
+                                "predictions")
+        self.window.bottom_tabs.setCurrentWidget(self.window.queue)
+        if self.window.queue.current is None or self.window.queue.output is not output:
+            # The least sure spike at once; the clustered queue follows from the worker.
+            from spikeapp.workflow.review import first_question
+
+            first = first_question(self.controller.session, output)
+            if first is not None:
+                self.window.queue.fill(output, np.array([first]), 0)
+        self._fill_queue(output)
+
+    def _fill_queue(self, output) -> None:
+        """The clustering behind the queue runs on a worker; the window stays responsive."""
+        if self.window.queuer.running:
+            return
+        self._queue_output = output
+        self.window.status_text.setText("choosing the spikes to ask about...")
+        self.window.queuer.start(self.window.queue.job(output))
+
+    def queue_ready(self, ranked) -> None:
+        spikes, uncovered = ranked
+        output = self._queue_output
+        if self.controller.outputs.get(output.group) is not output:
+            return   # another training or session since: its queue is no longer wanted
+        # The ranked queue replaces the first question asked while it was chosen (a typical
+        # spike of a cluster no label covers is worth more than the least sure spike).
+        if self.window.queue.fill(output, spikes, uncovered):
+            self.window.status_text.setText("label next: press the unit's key, S skips")
+        else:
+            self.window.status_text.setText("no unlabelled spikes left to ask about")
+
+    def training_cancelled(self) -> None:
+        self._train_queue.clear()
+        self.window.training.stopped("training cancelled; the session is unchanged")
