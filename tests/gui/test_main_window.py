@@ -369,6 +369,15 @@ def test_a_job_cancelled_after_its_last_step_delivers_nothing(qtbot):
     assert delivered == [] and cancelled == [True]
 
 
+def test_the_window_thread_waits_at_most_a_millisecond_for_the_interpreter(window):
+    import sys
+
+    from spikeapp.gui.main_window import SWITCH_INTERVAL_S
+
+    assert SWITCH_INTERVAL_S <= 0.001
+    assert abs(sys.getswitchinterval() - SWITCH_INTERVAL_S) < 1e-6
+
+
 def test_background_work_leaves_the_window_a_core(qtbot, monkeypatch):
     """A job's k-means (OpenMP) threads, and BLAS in the window's process, stop at the cores
     less one."""
