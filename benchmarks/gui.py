@@ -95,13 +95,14 @@ class OwnPeak:
         while not self._stop.wait(0.02):
             self.peak_mb = max(self.peak_mb, memory_mb()[0])
 
-    def __enter__(self) -> OwnPeak:
+    def start(self) -> OwnPeak:
         self._thread.start()
         return self
 
-    def __exit__(self, *_exc) -> None:
+    def stop(self) -> float:
         self._stop.set()
         self._thread.join()
+        return self.peak_mb
 
 
 def memory_mb() -> tuple[float, float, float]:
@@ -133,7 +134,7 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
     if maker.exitcode != 0:
         raise SystemExit(f"making the {n:,}-spike session failed ({maker.exitcode})")
     truth = np.load(str(path) + ".truth.npy")
-    watch = OwnPeak().__enter__()
+    watch = OwnPeak().start()
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
     window.files.confirm_discard = lambda: True
@@ -215,8 +216,7 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
     own, mapped, peak = memory_mb()
     results["memory now: own, MB"], results["memory now: mapped files, MB"] = [own], [mapped]
     results["memory peak: both, MB"] = [peak]
-    watch.__exit__()
-    results["memory peak: own, MB"] = [watch.peak_mb]
+    results["memory peak: own, MB"] = [watch.stop()]
     window.close()
     import shutil
 

@@ -502,7 +502,7 @@ class MainWindow(QMainWindow):
         """Fit the plots' auto ranges to their new data now, before they paint. pyqtgraph does
         it as a paint begins, and the axes it moves then ask for a second paint of the whole
         view (two paints per edit: 30-50 ms more per interaction at a million spikes)."""
-        for view in (self.waveforms, self.features.plot, self.unit_plots, self.trace):
+        for view in (self.waveforms, self.features.plot, self.trace):   # unit plots: their own
             if view.isVisible():
                 view.scene().prepareForPaint()
 

@@ -8,7 +8,6 @@ worker's attributes and never waits on the thread in a processEvents loop.
 from __future__ import annotations
 
 import logging
-import os
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +24,9 @@ def job_threads() -> int:
     """Native threads (BLAS, OpenMP) background work in the window's process may use: every
     core but one. The window keeps that core: on two cores, the queue's k-means and BLAS
     threads took both and L's ranked queue came in 1.8 s instead of 1.0 (a million spikes)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    from spikeapp.workflow.parallel import available_cores
+
+    return max(1, available_cores() - 1)
 
 
 def leave_the_window_a_core() -> None:
