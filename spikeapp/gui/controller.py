@@ -251,26 +251,37 @@ class Controller(QObject):
         self._act(self.workspace.split_proposal, self.group, self.selection)
 
     # -- proposed units of the channel shown (derived, not edits) ----------------------------------
-    def open_proposals(self) -> list[tuple[int, NDArray]]:
-        """(index, unassigned members) of the group's open proposals, cached until the next
+    def open_proposals(self) -> list[tuple[int, int]]:
+        """(index, spikes no unit holds) of the group's open proposals, cached until the next
         edit or change of proposals (the table and the feature view both ask on every redraw)."""
+        from spikeapp.workflow.proposals import unassigned_counts
+
         if self.session is None:
             return []
         proposals = self.workspace.proposals.get(self.group, [])
         key = (self.revision, self.group, id(proposals), len(proposals))
         if self._open_key != key:
-            assignment = self.session.assignment
-            self._open = [(i, proposals[i].members[assignment[proposals[i].members]
-                                                   == UNASSIGNED])
-                          for i in self.workspace.open_proposals(self.group)]
+            indexes = self.workspace.open_proposals(self.group)
+            counts = unassigned_counts(self.session, [proposals[i] for i in indexes])
+            self._open = list(zip(indexes, counts))
             self._open_key = key
         return self._open
+
+    def proposal(self, index: int):
+        """The current group's proposal ``index`` (its members and core)."""
+        return self.workspace.proposals[self.group][index]
+
+    def proposal_spikes(self, index: int) -> NDArray[np.int64]:
+        """The spikes of an open proposal that no unit holds (what selecting its row selects)."""
+        from spikeapp.workflow.proposals import unassigned_of
+
+        return unassigned_of(self.session, self.proposal(index))
 
     def select_proposals(self, indexes: list[int]) -> None:
         """Select proposed units (P accepts them, M merges them) and their unassigned spikes."""
         self.selected_proposals = list(indexes)
-        members = dict(self.open_proposals())
-        chosen = [members[i] for i in indexes if i in members]
+        open_ = dict(self.open_proposals())
+        chosen = [self.proposal_spikes(i) for i in indexes if i in open_]
         self.select(np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64))
 
     def delete_units(self) -> None:

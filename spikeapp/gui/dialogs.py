@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
 )
 
 from spikeapp import params as param_table
+from spikeapp.gui.workers import after_loading
 
 
 class ParamForm(QGroupBox):
@@ -124,6 +125,7 @@ class SettingsDialog(QDialog):
 
     def __init__(self, network: dict[str, Any], training: dict[str, Any],
                  parent: QWidget | None = None, workers: int = 0) -> None:
+        after_loading()   # torch: never loaded on two threads at once
         from spikeapp.training.device import choose_device
         from spikeapp.workflow.parallel import available_cores
 

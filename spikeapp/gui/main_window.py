@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
-import threading
 import time
 import traceback
 
@@ -39,7 +37,7 @@ from spikeapp.gui.views.training import TrainingPanel
 from spikeapp.gui.views.unit_plots import UnitPlots
 from spikeapp.gui.views.units import UnitTable
 from spikeapp.gui.views.waveforms import WaveformView
-from spikeapp.gui.workers import JobRunner, leave_the_window_a_core
+from spikeapp.gui.workers import JobRunner, leave_the_window_a_core, load_ahead
 from spikeapp.session.state import QUALITIES
 
 log = logging.getLogger(__name__)
@@ -47,16 +45,14 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.001   # how soon a thread waiting for the interpreter gets it
 
 
-# Loaded on a thread as the window opens, while nobody is clicking yet: a C extension's set-up
-# (torch's takes ~0.2 s) holds the interpreter lock, and done later by a training or the queue's
-# clustering on its worker thread it froze the window for as long.
+# Loaded on a thread as the window opens (see workers.load_ahead): torch's and scikit-learn's
+# set-up holds the interpreter lock, and done later by a training or the queue's clustering on
+# its worker thread it froze the window for as long; torch._dynamo, last, is what torch's
+# optimisers load at their first use (1.2 s: the first training froze the window 100-170 ms at a
+# time).
 HEAVY_MODULES = ("spikeapp.training.trainer", "spikeapp.training.teacher",
                  "sklearn.mixture", "sklearn.discriminant_analysis", "sklearn.covariance",
-                 "spikeapp.workflow.review", "spikeapp.workflow.proposals")
-# Not torch._dynamo, which torch's optimisers load at their first use (1.2 s, much of it holding
-# the interpreter: the first training froze the window 100-170 ms at a time). Loaded here, while
-# the window's thread loaded other torch modules, it failed half-way ("prims has no attribute
-# view_of") and could leave torch half-loaded for the training that follows.
+                 "spikeapp.workflow.review", "spikeapp.workflow.proposals", "torch._dynamo")
 
 
 def _stored_workers() -> int:
@@ -65,14 +61,6 @@ def _stored_workers() -> int:
         return max(0, int(QSettings("spikeapp", "spikeapp").value("train_workers", 0) or 0))
     except (TypeError, ValueError):
         return 0
-
-
-def _import_heavy_modules() -> None:
-    for name in HEAVY_MODULES:
-        try:
-            importlib.import_module(name)
-        except Exception:   # noqa: BLE001 - a module that fails here fails again where it is used
-            log.exception("could not load %s ahead of time", name)
 
 
 class MainWindow(QMainWindow):
@@ -84,10 +72,10 @@ class MainWindow(QMainWindow):
         self.workspace = self.controller.workspace
         self.files = FileActions(self)
         self.sort = SortActions(self)
-        self.detector = JobRunner(self)
+        self.detector = JobRunner(self, waits=False)   # neither it nor the saver loads torch
         self.trainer = JobRunner(self)
         self.assessor = JobRunner(self)
-        self.saver = JobRunner(self)
+        self.saver = JobRunner(self, waits=False)
         self.restorer = JobRunner(self)
         self.queuer = JobRunner(self)
         self.proposer = JobRunner(self)
@@ -102,9 +90,7 @@ class MainWindow(QMainWindow):
         # busy job thread (L at 1M spikes: longest stall 81-149 ms over six runs, 92-95 with
         # 1 ms).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.warm_up = threading.Thread(target=_import_heavy_modules, name="spikeapp-warm-up",
-                                        daemon=True)
-        self.warm_up.start()
+        self.warm_up = load_ahead(HEAVY_MODULES)
         # Shift+T's worker processes (0: as many as the cores allow); this machine's setting
         self.train_workers = _stored_workers()
         self._stale: set[str] = set()

@@ -9,6 +9,7 @@ import numpy as np
 
 from spikeapp.errors import SpikeappError
 from spikeapp.gui.dialogs import AssessmentDialog
+from spikeapp.gui.workers import after_loading
 
 
 class SortActions:
@@ -247,6 +248,7 @@ class SortActions:
 
     def assess_labels(self) -> None:
         """Cross-validate the current channel's hand labels in the background."""
+        after_loading()   # torch: never loaded on two threads at once
         from spikeapp.training.assess import assess_labels
         from spikeapp.workflow.sorting import snapshot_training
 

@@ -7,7 +7,9 @@ worker's attributes and never waits on the thread in a processEvents loop.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +39,42 @@ def leave_the_window_a_core() -> None:
     threadpool_limits(job_threads(), user_api="blas")
 
 
+# Set while no module is being loaded ahead of time (see load_ahead).
+_LOADED = threading.Event()
+_LOADED.set()
+
+
+def load_ahead(modules: tuple[str, ...]) -> threading.Thread:
+    """Load ``modules`` on a thread of its own as the window opens, while nobody is clicking
+    yet: a module's set-up (torch's 0.2 s, torch._dynamo's 1 s, which torch's optimisers load
+    at their first use) holds the interpreter, and done later by a training on its job thread it
+    froze the window 100-170 ms at a time. Nothing else may load torch's modules meanwhile (two
+    threads loading them at once can each find the other's half-loaded, as "prims has no
+    attribute view_of"): job threads and the window's own loads of them wait for
+    :func:`after_loading`."""
+    _LOADED.clear()
+
+    def load() -> None:
+        try:
+            for name in modules:
+                try:
+                    importlib.import_module(name)
+                except Exception:   # noqa: BLE001 - a module that fails here fails where used
+                    log.exception("could not load %s ahead of time", name)
+        finally:
+            _LOADED.set()
+
+    thread = threading.Thread(target=load, name="spikeapp-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def after_loading() -> None:
+    """Until the modules loaded ahead of time are in (at once, mostly: it takes seconds after
+    the window opens)."""
+    _LOADED.wait()
+
+
 def _job_limits():
     """The calling job thread's OpenMP cap (OpenMP's count is each thread's own)."""
     from threadpoolctl import threadpool_limits
@@ -50,13 +88,17 @@ class _Worker(QObject):
     failed = pyqtSignal(str, str)
     cancelled = pyqtSignal()
 
-    def __init__(self, make_job: Callable[[CancelToken], Job[Any]], token: CancelToken) -> None:
+    def __init__(self, make_job: Callable[[CancelToken], Job[Any]], token: CancelToken,
+                 waits: bool = True) -> None:
         super().__init__()
         self._make_job = make_job
         self._token = token
+        self._waits = waits
 
     @pyqtSlot()
     def run(self) -> None:
+        if self._waits:
+            after_loading()
         with _job_limits():
             self._run()
 
@@ -91,8 +133,12 @@ class JobRunner(QObject):
     cancelled = pyqtSignal()
     running_changed = pyqtSignal(bool)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, waits: bool = True) -> None:
+        """``waits``: its jobs start once the modules loaded ahead of time are in (they may
+        load torch); False for jobs that never touch torch (detection, saving), which start at
+        once."""
         super().__init__(parent)
+        self._waits = waits
         self._thread: QThread | None = None
         self._worker: _Worker | None = None
         self._token: CancelToken | None = None
@@ -107,7 +153,7 @@ class JobRunner(QObject):
             return False
         self._token = CancelToken()
         self._thread = QThread()
-        self._worker = _Worker(make_job, self._token)
+        self._worker = _Worker(make_job, self._token, self._waits)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
         self._worker.progress.connect(self.progress)

@@ -496,3 +496,25 @@ def test_accepted_cores_give_way_to_hand_labels(data_dir, detection):
     assert (session.assignment[own] == a).all()     # hand labels are never overwritten
     ws.undo()
     assert (session.source[cores[a]] == ACCEPTED).all() and (session.assignment[cores[a]] == a).all()
+
+
+@pytest.mark.parametrize("assigned_share", [0.0, 0.02, 0.5, 0.98, 1.0])
+def test_unassigned_counts_of_proposals_match_a_count_of_every_member(detection,
+                                                                       assigned_share):
+    """The table's counts of a proposal's spikes no unit holds: looked up from the fewer side
+    where nearly all or nearly none are assigned, counted member by member otherwise; the same
+    either way, and what selecting the proposal's row selects."""
+    from spikeapp.session.state import UNASSIGNED
+    from spikeapp.workflow.proposals import Proposal, unassigned_counts, unassigned_of
+
+    session = Session(detection[0])
+    rng = np.random.default_rng(1)
+    spikes = session.spikes_of_group(0)
+    owner = rng.integers(0, 4, len(spikes))
+    proposals = [Proposal(0, spikes[owner == k], spikes[owner == k][:5]) for k in range(3)]
+    taken = spikes[rng.random(len(spikes)) < assigned_share]
+    session.assignment[taken] = 7
+    expected = [int(np.count_nonzero(session.assignment[p.members] == UNASSIGNED))
+                for p in proposals]
+    assert unassigned_counts(session, proposals) == expected
+    assert [len(unassigned_of(session, p)) for p in proposals] == expected

@@ -136,7 +136,9 @@ class FeatureView(QWidget):
         x_name, y_name = self.x_axis.currentText(), self.y_axis.currentText()
         x, y = self.values(x_name, sample), self.values(y_name, sample)
         colours = tint_proposals(spike_colours(session, sample, levels=CONFIDENCE_LEVELS),
-                                 sample, session, self.controller.open_proposals())
+                                 sample, session,
+                                 [(i, self.controller.proposal(i).members)
+                                  for i, _ in self.controller.open_proposals()])
         # One layer per colour (unit x confidence level), largest first, so small units stay
         # visible on top of big ones.
         keys = colours[:, 0].astype(np.int64) << 16 | colours[:, 1].astype(np.int64) << 8 \

@@ -282,12 +282,12 @@ class UnitTable(QTableWidget):
         selected spikes off one."""
         if session is None:
             return
-        for index, spikes in self.controller.open_proposals():
+        for index, count in self.controller.open_proposals():
             row = self.rowCount()
             self.setRowCount(row + 1)
             marker = QTableWidgetItem()
             marker.setBackground(QColor(proposal_colour(index)))
-            cells = [marker, QTableWidgetItem(f"proposed {index + 1}"), _Number(str(len(spikes))),
+            cells = [marker, QTableWidgetItem(f"proposed {index + 1}"), _Number(str(count)),
                      _Number("0"), QTableWidgetItem("proposed"),
                      QTableWidgetItem("P accepts it as a unit")]
             cells += [_Number("") for _ in range(len(COLUMNS) - len(cells) - 1)]
