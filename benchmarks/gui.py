@@ -15,17 +15,17 @@ them when it needs the room), the peak of both and the peak of its own (sampled 
 Times, each including the redraw of every view: selecting a unit in the table, a lasso in the
 feature view (applied to all spikes), recolouring after training (applying a network's
 predictions to all spikes), undo. Target < 100 ms each. Each is taken with the window idle
-(every background job done: those the last one started, and the proposed units worked out as
-the recording opened), and is the time until the window answers again; the unit plots of
-big units are worked out off the GUI thread and arrive later: ": plots drawn" is the time until
-they show. Saving: the GUI thread's share of a save (copying the state; target < 200 ms) and
-the time until the file is written on the worker thread. Stalls (``--stalls``): the longest the GUI thread went without serving its event loop
-(a 5 ms timer's longest gap) while the first training runs and is applied, while L finds the
-first question (and how long until it shows), and while ten answers trigger the automatic
-retrain, which runs, is previewed and applied. Each figure is the median (and worst)
-of --rounds rounds after one round of warm-up. Baseline for the ratio: the same operation with
-100,000 spikes (a ratio near 1 means the cost does not grow with the count, because views draw a
-bounded sample).
+(every background job done: those the last one started, and the proposed units worked out as the
+recording opened), and is the time until the window answers again; the unit plots of big units
+are worked out off the GUI thread and arrive later: ": plots drawn" is the time until they show.
+Saving: the GUI thread's share of a save (copying the state; target < 200 ms) and the time until
+the file is written on the worker thread. Stalls (``--stalls``): the longest the GUI thread went
+without serving its event loop (a 5 ms timer's longest gap) while the first training runs and is
+applied, while L finds the first question (and how long until it shows), and while ten answers
+trigger the automatic retrain, which runs, is previewed and applied. Each figure is the median
+(and worst) of --rounds rounds after one round of warm-up. Baseline for the ratio: the same
+operation with 100,000 spikes (a ratio near 1 means the cost does not grow with the count,
+because views draw a bounded sample).
 """
 
 from __future__ import annotations

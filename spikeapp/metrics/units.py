@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.session.state import LABELLED, Session
+from spikeapp.session.state import LABELLED, Session, among
 
 ISI_VIOLATION_S = 0.0015
 
@@ -40,7 +40,7 @@ def unit_metrics(session: Session, unit_id: int, members: NDArray | None = None)
     noise_index = np.nonzero(d.channel_ids == members_channel[channel_rows])[0]
     noise = float(d.noise_uv[noise_index[0]]) if len(noise_index) else 1.0
     snr = float(np.abs(mean_wave[channel_rows]).max() / noise) if noise > 0 else 0.0
-    return UnitMetrics(unit_id, len(members), int(np.isin(session.source[members], LABELLED).sum()),
+    return UnitMetrics(unit_id, len(members), int(among(session.source[members], LABELLED).sum()),
                        len(members) / duration, snr, violations,
                        float(session.confidence[members].mean()))
 

@@ -137,7 +137,7 @@ class Session:
         spikes = self.spikes_of_group(group)
         if need <= 0 or not (self.source[as_span(spikes, ordered=True)] == ACCEPTED).any():
             return set()
-        own = spikes[np.isin(self.source[as_span(spikes, ordered=True)], OWN)]
+        own = spikes[among(self.source[as_span(spikes, ordered=True)], OWN)]
         ids, counts = np.unique(self.assignment[own], return_counts=True)
         return {int(u) for u, k in zip(ids, counts) if k >= need}
 
@@ -146,12 +146,27 @@ class Session:
         units left out)."""
         spikes = self.spikes_of_group(group)
         source = self.source[as_span(spikes, ordered=True)]
-        taught = np.isin(source, LABELLED)
+        taught = among(source, LABELLED)
         yielding = self.yielding_units(group)
         if yielding:
             taught &= ~((source == ACCEPTED)
-                        & np.isin(self.assignment[as_span(spikes, ordered=True)], sorted(yielding)))
+                        & among(self.assignment[as_span(spikes, ordered=True)], yielding))
         return taught
+
+
+def among(values: NDArray, codes) -> NDArray[np.bool_]:
+    """Per value, whether it is one of a few ``codes`` (sources, unit ids): a comparison per
+    code. np.isin sorts the values when they are not all one (35 ms at ten million sources,
+    4 ms this way)."""
+    codes = [int(c) for c in codes]
+    if not codes:
+        return np.zeros(np.shape(values), dtype=bool)
+    if len(codes) > 16:
+        return np.isin(values, codes)
+    found = values == codes[0]
+    for code in codes[1:]:
+        found |= values == code
+    return found
 
 
 def as_span(spikes: NDArray[np.int64], ordered: bool = False) -> NDArray[np.int64] | slice:

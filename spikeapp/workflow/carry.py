@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from spikeapp.errors import SpikeappError
 from spikeapp.session import Session
-from spikeapp.session.state import LABELLED, UNRESOLVED, Unit
+from spikeapp.session.state import LABELLED, UNRESOLVED, Unit, among
 from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.workflow.sorting import PREDICT_CHUNK, TrainingOutput
 
@@ -180,7 +180,7 @@ def units_change(session: Session, units: dict[int, Unit], description: str):
     if session.units:
         raise SpikeappError("networks from an earlier session are applied to a recording with "
                             "no units yet (open or detect it again)")
-    if np.isin(session.source, LABELLED).any():
+    if among(session.source, LABELLED).any():
         raise SpikeappError("this recording has labels already: apply earlier networks to a "
                             "fresh detection")
     counters = (session.next_unit_id, session.network_versions)

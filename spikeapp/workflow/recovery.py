@@ -20,7 +20,7 @@ from spikeapp.detection.peeler import Found, GroupTemplates, find_missed_spikes
 from spikeapp.detection.pipeline import DetectionResult
 from spikeapp.io.base import Recording
 from spikeapp.session import NETWORK, Session
-from spikeapp.session.state import LABELLED
+from spikeapp.session.state import LABELLED, among
 from spikeapp.tasks import CancelToken, Job
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def group_templates(session: Session, recording: Recording, group: int) -> Group
     positions = np.asarray([position[int(c)] for c in members], dtype=np.int64)
     spikes = session.spikes_of_group(group)
     assigned = session.assignment[spikes]
-    confident = (np.isin(session.source[spikes], LABELLED)
+    confident = (among(session.source[spikes], LABELLED)
                  | (session.confidence[spikes] >= TEMPLATE_CONFIDENCE))
     unit_ids, templates = [], []
     for unit in sorted(u.id for u in session.units.values() if u.group == group

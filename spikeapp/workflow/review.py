@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp.metrics.units import isi_violations_pct
-from spikeapp.session.state import LABELLED, UNASSIGNED, UNRESOLVED, Session
+from spikeapp.session.state import LABELLED, UNASSIGNED, UNRESOLVED, Session, among
 from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.active import rank_queue
 from spikeapp.workflow.sorting import TrainingOutput
@@ -23,7 +23,7 @@ def label_next(session: Session, output: TrainingOutput, size: int = 20, explain
     each cluster no label covers, then where the network was least sure between two units,
     spread over the feature space and the recording's time. With ``explain``, also how many of
     them (the first ones) typify clusters no label covers."""
-    spikes, uncovered = _rank(session, output, ~np.isin(session.source[output.spikes], LABELLED),
+    spikes, uncovered = _rank(session, output, ~among(session.source[output.spikes], LABELLED),
                               size)
     return (spikes, uncovered) if explain else spikes
 
@@ -34,7 +34,7 @@ def first_question(session: Session, output: TrainingOutput) -> int | None:
     when every spike is labelled or there are no probabilities."""
     if output.probabilities is None or not len(output.spikes):
         return None
-    closed = np.isin(session.source[output.spikes], LABELLED)
+    closed = among(session.source[output.spikes], LABELLED)
     if closed.all():
         return None
     p = output.probabilities
@@ -57,7 +57,7 @@ def label_next_job(session: Session, output: TrainingOutput, size: int = 20
                    ) -> Callable[[CancelToken | None], Job[tuple[NDArray[np.int64], int]]]:
     """:func:`label_next` as a job for a worker thread: which spikes are labelled is copied
     now (the detection never changes), the clustering behind the queue runs in the job."""
-    open_ = ~np.isin(session.source[output.spikes], LABELLED)
+    open_ = ~among(session.source[output.spikes], LABELLED)
 
     def job(cancel: CancelToken | None = None) -> Job[tuple[NDArray[np.int64], int]]:
         yield Progress(0, 1, "choosing the spikes to ask about", "queue")
@@ -126,7 +126,7 @@ def count_pairs(a: NDArray, b: NDArray) -> dict[tuple[int, int], int]:
 
 def preview(session: Session, output: TrainingOutput) -> Preview:
     """What applying ``output`` would change (labelled spikes never move)."""
-    open_ = ~np.isin(session.source[output.spikes], LABELLED)
+    open_ = ~among(session.source[output.spikes], LABELLED)
     spikes = output.spikes[open_]
     now = session.assignment[spikes]
     after = output.assigned[open_]

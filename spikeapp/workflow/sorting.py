@@ -16,7 +16,7 @@ from spikeapp.errors import SpikeappError
 from spikeapp.io.seeds import Seeds
 from spikeapp.session import HUMAN, UNRESOLVED, Session
 from spikeapp.session import commands as cmd
-from spikeapp.session.state import LABELLED
+from spikeapp.session.state import LABELLED, among
 from spikeapp.tasks import CancelToken, Job, Progress
 
 log = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ def accuracy_against_truth(session: Session, truth_times: NDArray, truth_channel
     out of both sides and counted apart."""
     d = session.detection
     scores = {}
-    labelled_spike = np.isin(session.source, LABELLED)
+    labelled_spike = among(session.source, LABELLED)
     for name in np.unique(truth_units):
         rows = truth_units == name
         channel = int(truth_channels[rows][0])

@@ -203,3 +203,48 @@ def test_changes_in_sequence_build_on_each_other_and_leave_the_session_as_it_was
                                   lambda s: cmd.label(s, [2], 999)])     # no unit 999
     np.testing.assert_array_equal(session.assignment, before[0])
     assert dict(session.units) == before[1] and session.next_unit_id == before[2]
+
+
+def test_a_recolour_keeps_the_old_unit_ids_narrow_and_undo_restores_them_exactly():
+    """Retraining recolours spikes the last network assigned (no single value to pack): their
+    old unit ids go into the undo history in 8 or 16 bits, not 64, and come back exactly, also
+    through the journal's records."""
+    from spikeapp.workflow.journal import _decode_payload, decode_change, encode_record
+
+    session = small_session(4000)
+    session.detection.channels[:] = 0
+    history = cmd.History(session)
+    ids = []
+    for _ in range(3):
+        made, unit_id = cmd.create_unit(session, 0)
+        history.do(made)
+        ids.append(unit_id)
+    rng = np.random.default_rng(2)
+    spikes = np.arange(4000)
+    history.do(cmd.apply_predictions(session, 0, spikes, np.asarray(ids)[rng.integers(0, 3, 4000)],
+                                     rng.random(4000).astype(np.float32)))
+    first = session.assignment.copy()
+    change = cmd.apply_predictions(session, 0, spikes, np.asarray(ids)[rng.integers(0, 3, 4000)],
+                                   rng.random(4000).astype(np.float32))
+    assert change.before["assignment"].dtype == np.int8
+    history.do(change)
+    history.undo()
+    assert np.array_equal(session.assignment, first) and session.assignment.dtype == np.int64
+    payload = b"".join(bytes(piece) for piece in encode_record(1, "do", change)[1:])
+    replayed = decode_change(*_decode_payload(payload))
+    replayed.apply(session)
+    replayed.apply(session, forward=False)
+    assert np.array_equal(session.assignment, first)
+    # ids past 16 bits stay as they are
+    wide = np.full(5000, 70_000, np.int64)
+    wide[::7] = -1
+    assert cmd.narrowed(wide) is None
+    assert cmd.narrowed(np.full(5000, 300, np.int64)).dtype == np.int16
+
+
+@given(st.lists(st.integers(-3, 6), max_size=60), st.sets(st.integers(-3, 6), max_size=5))
+def test_among_agrees_with_isin(values, codes):
+    from spikeapp.session.state import among
+
+    values = np.asarray(values, dtype=np.int8)
+    assert np.array_equal(among(values, codes), np.isin(values, sorted(codes)))
