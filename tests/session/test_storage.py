@@ -177,3 +177,19 @@ def test_a_change_over_one_run_of_spikes_acts_as_one_over_an_index_array():
         assert np.array_equal(session.assignment, before)
         assert np.array_equal(session.source, source_before)
         assert np.array_equal(session.assigned_at, at_before, equal_nan=True)
+
+
+def test_a_detections_fingerprint_is_its_content_and_is_kept_with_it():
+    """The journal and the session files name a detection by its fingerprint: the same content
+    gives the same one (another object, as a reopened file is), other spike times another;
+    worked out once per detection (it never changes in place)."""
+    import dataclasses
+
+    from spikeapp.session.storage import detection_fingerprint
+
+    detection = small_session(3000).detection
+    first = detection_fingerprint(detection)
+    assert detection._fingerprint == first and detection_fingerprint(detection) == first
+    assert detection_fingerprint(dataclasses.replace(detection)) == first
+    moved = dataclasses.replace(detection, samples=detection.samples + 1)
+    assert detection_fingerprint(moved) != first
