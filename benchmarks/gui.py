@@ -23,10 +23,11 @@ Saving: the GUI thread's share of a save (copying the state; target < 200 ms) an
 the file is written on the worker thread. Stalls (``--stalls``): the longest the GUI thread went
 without serving its event loop (a 5 ms timer's longest gap) while the first training runs and is
 applied, while L finds the first question (and how long until it shows), and while ten answers
-trigger the automatic retrain, which runs, is previewed and applied. Each figure is the median
-(and worst) of --rounds rounds after one round of warm-up. Baseline for the ratio: the same
-operation with 100,000 spikes (a ratio near 1 means the cost does not grow with the count,
-because views draw a bounded sample).
+trigger the automatic retrain, which runs, is previewed and applied; and, in a fresh process,
+while the window loads the modules it loads ahead as it opens. Each figure is the median (and
+worst) of --rounds rounds after one round of warm-up. Baseline for the ratio: the same operation
+with 100,000 spikes (a ratio near 1 means the cost does not grow with the count, because views
+draw a bounded sample).
 """
 
 from __future__ import annotations
@@ -289,6 +290,42 @@ class StallMeter:
         self._tick()
 
 
+def opening_stall(results) -> None:
+    """In a fresh process (nothing loaded yet): the longest GUI-thread stall from the window's
+    first paint until the modules it loads ahead (torch, scikit-learn, torch._dynamo) are in,
+    and how long that takes; put in ``results`` (a queue)."""
+    from PyQt6.QtWidgets import QApplication
+
+    from spikeapp.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+    with StallMeter() as meter:
+        started = time.perf_counter()
+        while window.warm_up.is_alive():
+            app.processEvents()
+            time.sleep(0.002)
+        loaded = time.perf_counter() - started
+    results.put({"opening: modules loaded ahead after": 1000 * loaded,
+                 "opening: longest stall meanwhile": 1000 * meter.longest})
+    window.close()
+
+
+def measure_opening() -> dict[str, float]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=opening_stall, args=(results,))
+    process.start()
+    out = results.get(timeout=600)
+    process.join()
+    return out
+
+
 def measure_stalls(n: int) -> dict[str, float]:
     """Longest GUI-thread stalls (ms) during a real training and its apply, L, and the
     automatic retrain after ten answers from the queue."""
@@ -381,6 +418,8 @@ def main() -> None:
         print(f"{name:<26} {value:6.1f} ms ({max(values):6.1f}) at {args.spikes:,} spikes; "
               f"{base:6.1f} ms at 100,000; ratio {value / base:.2f}")
     if args.stalls:
+        for name, value in measure_opening().items():
+            print(f"{name:<48} {value:8.1f} ms (a fresh process)")
         for name, value in measure_stalls(args.spikes).items():
             unit = "s" if name.endswith("wall s") else "ms"
             print(f"{name:<48} {value:8.1f} {unit} at {args.spikes:,} spikes")

@@ -403,6 +403,49 @@ def test_background_work_leaves_the_window_a_core(qtbot, monkeypatch):
     assert set(seen[0].values()) == {1}, seen[0]
 
 
+def test_jobs_wait_for_the_modules_loaded_ahead_which_the_collector_then_leaves_alone(qtbot):
+    """What torch's optimisers load at first use is loaded as the window opens, and no job
+    starts while it loads (two threads loading torch at once can each find the other's
+    half-loaded); once in, the garbage collector no longer goes through it all."""
+    import gc
+    import sys
+    import threading
+
+    from spikeapp.gui import workers
+
+    release = threading.Event()
+
+    class Finder:
+        def find_spec(self, name, path=None, target=None):
+            if name != "spikeapp_slow_to_load":
+                return None
+            release.wait(10)
+            return None   # not found, after a while: logged, and loading goes on
+
+    finder = Finder()
+    sys.meta_path.insert(0, finder)
+    try:
+        loader = workers.load_ahead(("spikeapp_slow_to_load", "torch._dynamo"))
+        started = []
+
+        def job(_token):
+            started.append("torch._dynamo" in sys.modules)
+            yield from ()
+            return None
+
+        runner = workers.JobRunner()
+        runner.start(job)
+        qtbot.wait(200)
+        assert not started   # still waiting for the loading
+        release.set()
+        qtbot.waitUntil(lambda: not runner.running, timeout=60_000)
+        loader.join(60)
+    finally:
+        sys.meta_path.remove(finder)
+    assert started == [True]
+    assert gc.get_freeze_count() > 0
+
+
 def test_the_error_hook_reports_logs_and_keeps_the_window(window, qtbot, tmp_path, monkeypatch):
     import sys
 
