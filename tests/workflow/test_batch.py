@@ -184,3 +184,51 @@ def test_a_slurm_job_asks_for_the_cores_and_settings_given():
     assert "#SBATCH -p short" in script and "#SBATCH -A lab" in script
     assert "#SBATCH --cpus-per-task=4" in script and "#SBATCH -t 02:00:00" in script
     assert "--nthreads 1" in script   # one training at a time, on the job's four cores
+
+
+@pytest.fixture
+def slurm_here(tmp_path, monkeypatch):
+    """Stand-ins for SLURM's sbatch and scancel on PATH: sbatch runs the job script dask-jobqueue
+    wrote, here, in a session of its own, and answers as SLURM does; scancel ends that session.
+    Everything else (the job script, the worker it starts, its way back to the scheduler) is
+    dask-jobqueue's and distributed's own."""
+    bin_dir = tmp_path / "slurm-bin"
+    bin_dir.mkdir()
+    jobs = tmp_path / "slurm-jobs"
+    jobs.mkdir()
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\n"
+        f'cp "$1" "{jobs}/$(basename "$1")"\n'
+        # the copy: dask-jobqueue deletes its file once sbatch returns, as SLURM allows
+        f'setsid sh "{jobs}/$(basename "$1")" > "{jobs}/$(basename "$1").log" 2>&1 '
+        '< /dev/null &\n'
+        'echo "Submitted batch job $!"\n')
+    (bin_dir / "scancel").write_text(
+        "#!/bin/sh\nfor job in \"$@\"; do kill -TERM -- \"-$job\" 2>/dev/null; done\nexit 0\n")
+    for tool in ("sbatch", "scancel"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return jobs
+
+
+@pytest.mark.slow
+def test_many_recordings_on_slurm_jobs_give_what_one_at_a_time_here_gives(recordings, tmp_path,
+                                                                          capsys, slurm_here):
+    """`--cluster slurm`: dask-jobqueue submits two jobs (here run by a stand-in sbatch), their
+    workers sort both recordings, and the spike trains are those of a sort here."""
+    pytest.importorskip("dask_jobqueue")
+    out = tmp_path / "slurm"
+    code = sort(recordings / "day*.nwb", "--labels", recordings / "{name}.seeds.csv",
+                "--out", out, "--cluster", "slurm", "--workers", "2",
+                "--cluster-option", "walltime=00:10:00")
+    printed = capsys.readouterr()
+    scripts = sorted(p for p in slurm_here.iterdir() if p.suffix != ".log")
+    logs = "\n".join(p.read_text() for p in slurm_here.glob("*.log"))
+    assert code == 0, (printed, logs)
+    assert len(scripts) == 2, scripts          # two jobs, one worker each
+    assert "#SBATCH -t 00:10:00" in scripts[0].read_text()
+    for name in ("day1", "day2"):
+        here = tmp_path / f"here-{name}"
+        assert sort(recordings / f"{name}.nwb", "--labels", recordings / f"{name}.seeds.csv",
+                    "--out", here, "--workers", "1") == 0
+        assert rows(out / name / "spiketrains.csv") == rows(here / "spiketrains.csv"), name
