@@ -169,11 +169,16 @@ class SortActions:
         if session is not self.workspace.session or epoch != self.workspace.detection_epoch:
             return   # another session was opened meanwhile, or its detection grew
         self.workspace.proposed(found)
-        here = len(found.get(self.controller.group, []))
-        total = sum(len(v) for v in found.values())
-        channels = sum(1 for v in found.values() if len(v))
+        # Only those still open: a session sorted already (its units accepted from these, or
+        # labelled) has none left to accept.
+        open_ = {group: len(self.workspace.open_proposals(group)) for group in found}
+        here = open_.get(self.controller.group, 0)
+        total = sum(open_.values())
+        channels = sum(1 for count in open_.values() if count)
         if not total:
             self.window.status_text.setText(
+                "every proposed unit is sorted already (its typical spikes have units): T "
+                "trains again, L asks about the doubtful spikes" if any(found.values()) else
                 "no units proposed (the clustering found no separate clusters): label spikes "
                 "with the keys 1-9, then T trains")
             return
