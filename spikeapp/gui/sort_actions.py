@@ -21,6 +21,7 @@ class SortActions:
         self.controller = window.controller
         self.workspace = window.controller.workspace
         self._train_queue: list[int] = []    # groups to train one after another
+        self._run: list[tuple[int, bool]] = []   # of this run of them: (group, applied)
         self._training_job = None
         self._group_jobs: dict = {}          # Shift+T's jobs, by group
         self._proposing = None               # (session, detection epoch) being clustered
@@ -41,7 +42,7 @@ class SortActions:
         self._train_queue.clear()
 
     def train(self) -> None:
-        self._train_queue = [self.controller.group]
+        self._train_queue, self._run = [self.controller.group], []
         self._train_next()
 
     def train_all(self) -> None:
@@ -56,7 +57,7 @@ class SortActions:
         plan = plan_workers(len(groups), self.window.train_workers,
                             self.workspace.training["threads"], reserve=1)
         if not plan.parallel:
-            self._train_queue = groups
+            self._train_queue, self._run = groups, []
             self._train_next()
             return
         if self.window.trainer.running or self._train_queue:
@@ -127,6 +128,13 @@ class SortActions:
         outcome = ("; predictions applied (Ctrl+Z reverts them)" if applied
                    else "; predictions discarded")
         self.window.training.stopped(summary + outcome, complete=True)
+        self._run.append((output.group, applied))
+        if not self._train_queue and len(self._run) > 1:   # the last of several: all of them
+            done = [str(group) for group, yes in self._run if yes]
+            whole = (f"{len(self._run)} channels trained one after another; predictions "
+                     f"applied to channel(s) {', '.join(done) or 'none'} (Ctrl+Z reverts each)")
+            self.window.training.stopped(whole, complete=True)
+            self.window.status_text.setText(whole)
         here = output.group == self.controller.group
         if applied and self.window.queue.output is not None and here:
             self._fill_queue(output)  # a new queue from the new network

@@ -53,5 +53,8 @@ def test_shift_t_trains_the_groups_in_workers_as_one_after_another_does(window, 
     qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
     assert not any("processes" in m for m in messages)
+    # The status names every channel trained, not the last one only (channel 0 is shown)
+    assert "2 channels trained one after another" in window.status_text.text()
+    assert "channel(s) 0, 1" in window.training.status.text()
     np.testing.assert_array_equal(session.assignment, pooled)
     np.testing.assert_array_equal(session.confidence, pooled_confidence)
