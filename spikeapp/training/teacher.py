@@ -109,5 +109,8 @@ def most_confident(probabilities: NDArray, per_class: int, least: float
 def _flat(waveforms: NDArray) -> NDArray[np.float64]:
     flat = np.asarray(waveforms, dtype=np.float64).reshape(len(waveforms), -1)
     # A broken waveform (NaN, infinite) must not poison the teacher; training reports it.
-    return np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
+    # Looked for first: nan_to_num copies and masks every value of a pool of a hundred
+    # thousand spikes, holding the interpreter (the window stalled 160 ms on it).
+    finite = np.isfinite(flat)
+    return flat if finite.all() else np.where(finite, flat, 0.0)
 

@@ -44,3 +44,16 @@ def test_training_with_the_teacher_is_one_annealed_fit_and_calibrates_on_labels_
                                    training=dict(FAST, teacher="network", pseudo_labels=100),
                                    unlabelled=x[pool]))
     assert {record["stage"] for record in own.history} == {0, 1}
+
+
+def test_broken_waveforms_reach_the_teacher_as_zeros_and_the_rest_as_they_are():
+    import numpy as np
+
+    from spikeapp.training.teacher import _flat
+
+    waveforms = np.arange(12, dtype=np.float32).reshape(3, 2, 2)
+    assert np.array_equal(_flat(waveforms), waveforms.reshape(3, 4))
+    waveforms[0, 0, 0], waveforms[1, 1, 1], waveforms[2, 0, 1] = np.nan, np.inf, -np.inf
+    flat = _flat(waveforms)
+    assert np.isfinite(flat).all() and flat[0, 0] == flat[1, 3] == flat[2, 1] == 0
+    assert flat[2, 3] == 11 and flat.dtype == np.float64
