@@ -6,6 +6,7 @@ label-next queue. Each long step runs on a job runner; its result comes back her
 from __future__ import annotations
 
 import numpy as np
+from PyQt6.QtCore import QTimer
 
 from spikeapp.errors import SpikeappError
 from spikeapp.gui.dialogs import AssessmentDialog
@@ -301,11 +302,20 @@ class SortActions:
             raise SpikeappError("train this channel first (T): the queue comes from the network's "
                                 "predictions")
         self.window.bottom_tabs.setCurrentWidget(self.window.queue)
+        # The panel shows first, the question on the next turn of the event loop: done in one
+        # turn, the panel's and the views' repaint and the question's search froze the window
+        # 85-115 ms (a million spikes).
+        QTimer.singleShot(0, lambda: self._ask_first(output))
+
+    def _ask_first(self, output) -> None:
+        """The least sure spike at once; the clustered queue follows from the worker."""
+        session = self.controller.session
+        if session is None or self.controller.outputs.get(output.group) is not output:
+            return   # another recording, or a new training, came meanwhile
         if self.window.queue.current is None or self.window.queue.output is not output:
-            # The least sure spike at once; the clustered queue follows from the worker.
             from spikeapp.workflow.review import first_question
 
-            first = first_question(self.controller.session, output)
+            first = first_question(session, output)
             if first is not None:
                 self.window.queue.fill(output, np.array([first]), 0)
         self._fill_queue(output)

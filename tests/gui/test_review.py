@@ -26,8 +26,10 @@ def test_queue_retrain_preview(window, qtbot):
     assert window.training.reliability.listDataItems()  # the reliability diagram is drawn
 
     qtbot.keyClick(window, Qt.Key.Key_L)
-    # The first question is there at once (the least sure spike), before the clustering that
-    # ranks the queue has finished.
+    # The first question is there at once (the least sure spike: on the event loop's next
+    # turn, after the panel shows), before the clustering that ranks the queue has finished.
+    assert window.bottom_tabs.currentWidget() is window.queue
+    qtbot.waitUntil(lambda: window.queue.current is not None, timeout=1_000)
     asked = window.queue.current
     from spikeapp.workflow.review import first_question
 
