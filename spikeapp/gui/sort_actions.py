@@ -256,9 +256,11 @@ class SortActions:
     def restored(self, outputs) -> None:
         kept = self.workspace.restored(outputs, self._restore_revision)
         if kept:
-            self.window.status_text.setText(
-                f"the kept networks of {kept} channel(s) are ready: the queue (L) and candidate "
-                "units (U) work without training")
+            text = (f"the kept networks of {kept} channel(s) are ready: the queue (L) and "
+                    "candidate units (U) work without training")
+            self.window.status_text.setText(text)
+            # The panel too (it asked for labels as if nothing were sorted yet)
+            self.window.training.stopped(text + "; T trains again")
 
     def assess_labels(self) -> None:
         """Cross-validate the current channel's hand labels in the background."""

@@ -120,6 +120,7 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
 
     # The kept network runs again on opening (no training): the queue works at once.
     qtbot.waitUntil(lambda: 0 in c.outputs and not window.busy(), timeout=60_000)
+    assert "kept networks" in window.training.status.text()
     qtbot.keyClick(window, Qt.Key.Key_L)
     qtbot.waitUntil(lambda: not window.queuer.running and window.queue.current is not None,
                     timeout=30_000)
