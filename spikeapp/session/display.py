@@ -15,6 +15,7 @@ from spikeapp.session.state import (
     Session,
     as_span,
     distinct_ids,
+    in_sorted,
 )
 
 UNASSIGNED_COLOUR = "#9a9a9a"
@@ -172,10 +173,7 @@ def tint_proposals(rgba: NDArray[np.uint8], spikes: NDArray[np.int64], session: 
         return rgba
     free = session.assignment[spikes] == UNASSIGNED
     for index, members in proposals:
-        if len(members) == 0:
-            continue
-        at = np.minimum(np.searchsorted(members, spikes), len(members) - 1)
-        rgba[free & (members[at] == spikes), :3] = hex_to_rgb(proposal_colour(index))
+        rgba[free & in_sorted(spikes, members), :3] = hex_to_rgb(proposal_colour(index))
     return rgba
 
 

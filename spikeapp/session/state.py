@@ -169,6 +169,17 @@ def among(values: NDArray, codes) -> NDArray[np.bool_]:
     return found
 
 
+def in_sorted(values: NDArray, sorted_values: NDArray) -> NDArray[np.bool_]:
+    """Per value, whether it is in ``sorted_values`` (sorted): a binary search per value, not
+    a pass over the sorted ones (a proposal's millions of members, for the few thousand
+    spikes drawn)."""
+    values = np.asarray(values)
+    if len(sorted_values) == 0:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
+    return sorted_values[at] == values
+
+
 def as_span(spikes: NDArray[np.int64], ordered: bool = False) -> NDArray[np.int64] | slice:
     """``spikes`` as a slice when they are one run of consecutive indexes (a single channel's
     whole recording: reading and writing a slice copies memory, an index array gathers and

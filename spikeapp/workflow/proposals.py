@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp.errors import SpikeappError
-from spikeapp.session.state import UNASSIGNED, Session, as_span
+from spikeapp.session.state import UNASSIGNED, Session, as_span, in_sorted
 from spikeapp.tasks import CancelToken, Job, Progress
 from spikeapp.training.mixture import bic_mixture, mahalanobis
 
@@ -198,15 +198,6 @@ def is_open(session: Session, proposal: Proposal) -> bool:
     return bool(np.mean(session.assignment[proposal.core] == UNASSIGNED) > 0.5)
 
 
-def count_in(few: NDArray[np.int64], many: NDArray[np.int64]) -> int:
-    """How many of ``few`` are in ``many`` (both sorted and distinct): a binary search per one
-    of the few, not a pass over the many."""
-    if len(few) == 0 or len(many) == 0:
-        return 0
-    at = np.minimum(np.searchsorted(many, few), len(many) - 1)
-    return int(np.count_nonzero(many[at] == few))
-
-
 def unassigned_counts(session: Session, proposals: list[Proposal]) -> list[int]:
     """Per proposal, its spikes that no unit holds (what accepting it would give a unit).
     Where nearly every spike of the group is unassigned (before the first training), or nearly
@@ -218,11 +209,12 @@ def unassigned_counts(session: Session, proposals: list[Proposal]) -> list[int]:
     free = session.assignment[as_span(spikes, ordered=True)] == UNASSIGNED
     n_free = int(np.count_nonzero(free))
     if len(spikes) - n_free <= len(spikes) // 16:
-        taken = spikes[~free]
-        return [len(p.members) - count_in(taken, p.members) for p in proposals]
+        taken = spikes[~free]   # the few: each looked up in the members
+        return [len(p.members) - int(np.count_nonzero(in_sorted(taken, p.members)))
+                for p in proposals]
     if n_free <= len(spikes) // 16:
         loose = spikes[free]
-        return [count_in(loose, p.members) for p in proposals]
+        return [int(np.count_nonzero(in_sorted(loose, p.members))) for p in proposals]
     return [int(np.count_nonzero(session.assignment[p.members] == UNASSIGNED))
             for p in proposals]
 
