@@ -424,6 +424,7 @@ def test_jobs_wait_for_the_modules_loaded_ahead_which_the_collector_then_leaves_
             return None   # not found, after a while: logged, and loading goes on
 
     finder = Finder()
+    gc.unfreeze()   # what an earlier window froze: this loading must freeze on its own
     sys.meta_path.insert(0, finder)
     try:
         loader = workers.load_ahead(("spikeapp_slow_to_load", "torch._dynamo"))
