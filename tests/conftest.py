@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Every edit made through a Workspace in the tests is checked against the state's invariants
+# (spikeapp.session.invariants): a command that breaks one fails the test that made it.
+os.environ.setdefault("SPIKEAPP_CHECKS", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

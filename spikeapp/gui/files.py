@@ -231,9 +231,12 @@ class FileActions:
 
     def _after_open(self, title: str) -> None:
         """A session was opened: its recording (asked for when it moved), its kept networks."""
-        from spikeapp.io import open_recording
+        from spikeapp.io import open_recording, reader_options
 
         w = self.window
+        # The previous recording's signal never stays under the new session's spikes.
+        w.recording = None
+        w.trace.set_recording(None)
         w.setWindowTitle(f"spikeapp - {title}")
         missing = self.workspace.recording_missing()
         if missing is not None:
@@ -246,13 +249,15 @@ class FileActions:
             else:
                 self._note(f"the recording {missing} is not there: the traces are not shown "
                            "(File > Locate recording... points the session at it)")
-        w.recording = None
-        reference = dict(self.workspace.session.recording)
-        source = reference.pop("path", "")
-        reference.pop("groups", None)
-        if source and not source.startswith("<") and Path(source).exists():
+        reference = self.workspace.session.recording
+        source = str(reference.get("path", ""))
+        if reference.get("imported"):
+            # Its spikes and waveforms came from a sorting file: there is no signal to show.
+            self._note(f"{Path(source).name}: a sorting imported with its waveforms; no "
+                       "signal to show in the trace")
+        elif source and not source.startswith("<") and Path(source).exists():
             try:
-                w.recording = open_recording(source, **reference)
+                w.recording = open_recording(source, **reader_options(reference))
             except SpikeappError as problem:
                 w.log.appendPlainText(f"trace unavailable: {problem}")
         w.trace.set_recording(w.recording)

@@ -54,6 +54,16 @@ def open_recording(path: str | os.PathLike, *, format: str | None = None,
     return _open_neo(path, kind, stream=stream, channels=channels, segment=segment)
 
 
+READER_OPTIONS = ("format", "stream", "channels", "segment", "sampling_rate", "n_channels",
+                  "dtype", "header_bytes", "gain", "variable")
+
+
+def reader_options(recording: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`open_recording` among what a session keeps of its
+    recording (which also holds its path, its channel groups, whether it was imported...)."""
+    return {k: v for k, v in recording.items() if k in READER_OPTIONS}
+
+
 def _guess_kind(path: Path, sampling_rate: float | None, n_channels: int | None,
                 dtype: str | None) -> str:
     suffix = path.suffix.lower()

@@ -164,8 +164,12 @@ class Change:
                 session.units.pop(unit_id, None)
             else:
                 session.units[unit_id] = unit
-        session.next_unit_id, session.network_versions = (
-            self.counters_after if forward else self.counters_before)
+        if self.counters_before != self.counters_after:
+            # Only a change that moves the counters sets them: a part of a compound change
+            # made before an earlier part was applied holds stale ones (a split's move set
+            # the next unit id back, and the next new unit took the split one's id).
+            session.next_unit_id, session.network_versions = (
+                self.counters_after if forward else self.counters_before)
         for group, blob in (self.networks_after if forward else self.networks_before).items():
             if blob is None:
                 session.networks.pop(group, None)
@@ -305,8 +309,19 @@ def split(session: Session, spikes: NDArray) -> Change:
     """Move the selected spikes to a new unit, keeping who assigned them."""
     spikes = _check_spikes(session, spikes)
     group = _check_one_group(session, spikes)
+    # Spikes of no unit stay where they are (a lasso takes some): a split moves assignments
+    # and keeps who made them, and nobody assigned those.
+    spikes = spikes[session.assignment[spikes] != UNASSIGNED]
+    if len(spikes) == 0:
+        raise SpikeappError("the selection holds no spike of a unit: split moves spikes of a "
+                            "unit to a new one (label unassigned spikes instead)")
     created, unit_id = create_unit(session, group)
-    moved = _spike_change(session, "split", spikes, assignment=np.full(len(spikes), unit_id))
+    # The move is made with the new unit in place (in_sequence), so that its counters are
+    # those after the creation: built before it, the move set the next unit id back and the
+    # next new unit took the split one's id (issue 30).
+    created, moved = in_sequence(session, [
+        lambda s: created,
+        lambda s: _spike_change(s, "split", spikes, assignment=np.full(len(spikes), unit_id))])
     return combine(f"split {len(spikes)} spike(s) into {created.units_after[unit_id].name}",
                    [created, moved])
 
@@ -433,6 +448,19 @@ def reassign_predicted(session: Session, spikes: NDArray, unit_ids: NDArray,
     return change
 
 
+def step(session: Session, change: Change, forward: bool) -> None:
+    """Undo (``forward`` False) or redo ``change`` as a user does: the counters stay where
+    they are when the change would set them back. An id (or a network version) once given is
+    never given again, even after the change that made it is undone: an output, a proposal or
+    a journal record kept from before the undo still names it, and must never mean another
+    unit. (Building and taking back a change, as :func:`in_sequence` does, restores them
+    exactly: nothing was given.)"""
+    ids, versions = session.next_unit_id, session.network_versions
+    change.apply(session, forward)
+    session.next_unit_id = max(ids, session.next_unit_id)
+    session.network_versions = max(versions, session.network_versions)
+
+
 def in_sequence(session: Session, makers: Iterable[Callable[[Session], Change]]
                 ) -> list[Change]:
     """Changes that build on one another (each maker sees the ones before it applied: new unit
@@ -496,7 +524,7 @@ class History:
         if not self._undo:
             return None
         change = self._undo.pop()
-        change.apply(self.session, forward=False)
+        step(self.session, change, forward=False)
         self._redo.append(change)
         return change
 
@@ -504,9 +532,23 @@ class History:
         if not self._redo:
             return None
         change = self._redo.pop()
-        change.apply(self.session)
+        step(self.session, change, forward=True)
         self._undo.append(change)
         return change
+
+    def retract(self, forward: bool, done: bool = False) -> None:
+        """Take back the step just made (``do`` when ``done``, else a redo when ``forward``,
+        an undo otherwise), as if it had not been: the stacks and the session as before."""
+        if done:   # nothing was given: the counters go back too
+            self._undo.pop().apply(self.session, forward=False)
+        elif forward:   # (a refused command has cleared the redo stack: it stays so)
+            change = self._undo.pop()
+            step(self.session, change, forward=False)
+            self._redo.append(change)
+        else:
+            change = self._redo.pop()
+            step(self.session, change, forward=True)
+            self._undo.append(change)
 
     @property
     def next_undo(self) -> Change | None:

@@ -129,10 +129,43 @@ def _write_header(out: BinaryIO, array: np.ndarray) -> None:
 
 
 def save_session(session: Session, path: str | Path, detection_ref: str | None = None,
-                 compress: bool = True) -> None:
-    """The session written to ``path`` as it goes, atomically (see :func:`write_session`)."""
-    with atomic_file(path) as temporary, open(temporary, "wb") as stream:
-        write_session(stream, session, detection_ref, compress)
+                 compress: bool = True, verify: bool = False) -> None:
+    """The session written to ``path`` as it goes, atomically (see :func:`write_session`).
+
+    ``verify``: the file written is read back and compared with ``session`` before it takes
+    the place of the previous one; a file that does not open, or opens as another state, is
+    refused (SpikeappError), the previous file left as it was. A user's save does this: the
+    journal, the only other copy of the edits, is removed once the save is done."""
+    with atomic_file(path) as temporary:
+        with open(temporary, "wb") as stream:
+            write_session(stream, session, detection_ref, compress)
+        if verify:
+            check_written(temporary, session, Path(path))
+
+
+def check_written(written: Path, session: Session, target: Path | None = None) -> None:
+    """Raise SpikeappError unless the file ``written`` opens as ``session``'s state."""
+    from spikeapp.session.invariants import states_equal
+
+    name = target or written
+    try:
+        back = load_session(written, session.detection if _references(written) else None)
+    except SpikeappError as problem:
+        reason = str(problem).replace(str(written), "the file written")
+        raise SpikeappError(f"{name}: not saved, the file written would not open ({reason}); "
+                            "the previous file and the unsaved edits are kept") from problem
+    differences = states_equal(back, session)
+    if back.recording != json.loads(json.dumps(session.recording)):
+        differences.append("the recording's reference differs")
+    if differences:
+        raise SpikeappError(f"{name}: not saved, the file written reads back as another state "
+                            f"({'; '.join(differences[:3])}); the previous file and the unsaved "
+                            "edits are kept")
+
+
+def _references(path: Path) -> bool:
+    with zipfile.ZipFile(path) as zf:
+        return "detection_ref" in json.loads(zf.read("meta.json"))
 
 
 def load_session(path: str | Path, detection: DetectionResult | None = None) -> Session:

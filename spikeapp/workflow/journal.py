@@ -251,6 +251,7 @@ class Journal:
         self._stream = None
         self._unsynced = False
         self._detection = None   # a new journal's detection, until its fingerprint is known
+        self.token = str(manifest.setdefault("token", uuid.uuid4().hex[:12]))
         self._thread = threading.Thread(target=self._run, name="spikeapp-journal", daemon=True)
         _LIVE.add(str(folder))
         self._thread.start()
@@ -277,7 +278,10 @@ class Journal:
                     "detection": {"fingerprint": None,
                                   "file": str(Path(session_path).resolve())
                                   if session_path and not copy_detection else None},
-                    "checkpoint": None, "journal": "journal-00000000.bin"}
+                    "checkpoint": None, "journal": "journal-00000000.bin",
+                    # Begun by spikes added to the detection: its first checkpoint holds them,
+                    # and every edit before them (recovered even with no record after it).
+                    "grown": bool(copy_detection)}
         journal = cls(folder, manifest)
         journal._detection = session.detection
         journal.state_bytes = 25 * session.n_spikes
@@ -296,7 +300,11 @@ class Journal:
         self.seq += 1
         self._since_checkpoint += 1
         if change is not None and op == "do":
-            change.journal_seq = self.seq
+            # Which change an undo or redo record names: this journal's token and the seq.
+            # The seq alone is not enough: a change made before a save (the journal before
+            # this one, counting from 1 too) may be undone after it, and replay took it for
+            # this journal's change of the same number.
+            change.journal_seq = f"{self.token}:{self.seq}"
         self._queue.put(_Item("record", (self.seq, op, change, data)))
         return self.seq
 
@@ -459,10 +467,14 @@ def crashed_journals(data_dir: Path) -> list[Crashed]:
                 and _alive(pid):
             continue
         records, _torn = read_records(folder / str(manifest.get("journal", "")))
-        if not records and not manifest.get("checkpoint_seq"):
+        # A journal begun on a grown copy of the detection (template matching found spikes)
+        # holds an edit, and the edits before it, even before any record.
+        grown = bool(manifest.get("grown"))
+        if not records and not manifest.get("checkpoint_seq") and not grown:
             continue   # nothing was edited after the last save: nothing to recover
         found.append(Crashed(folder, manifest, len(records) + int(
-            manifest.get("checkpoint_seq") or 0), manifest_path.stat().st_mtime))
+            manifest.get("checkpoint_seq") or 0) + int(grown),
+            manifest_path.stat().st_mtime))
     return sorted(found, key=lambda c: -c.modified)
 
 
@@ -525,13 +537,13 @@ def apply_record(session: Session, history: cmd.History, meta: dict,
         if top is not None and getattr(top, "journal_seq", None) == change.journal_seq:
             history.undo()
         else:
-            change.apply(session, forward=False)
+            cmd.step(session, change, forward=False)
     elif op == "redo":
         top = history.next_redo
         if top is not None and getattr(top, "journal_seq", None) == change.journal_seq:
             history.redo()
         else:
-            change.apply(session)
+            cmd.step(session, change, forward=True)
 
 
 def discard(crashed: Crashed) -> None:

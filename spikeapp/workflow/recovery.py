@@ -10,6 +10,7 @@ other; ``DetectionResult.origin`` says it came from a template (1), not a thresh
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -119,6 +120,7 @@ def with_found_spikes(session: Session, found: Found) -> tuple[Session, NDArray[
     grown.source[found_rows] = NETWORK
     grown.confidence[found_rows] = _confidence(session, found)
     grown.network_version[found_rows] = session.network_versions
+    grown.assigned_at[found_rows] = time.time()   # provenance: when they were assigned
     return grown, found_rows
 
 

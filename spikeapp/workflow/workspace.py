@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from spikeapp import params as param_table
 from spikeapp.errors import SpikeappError
-from spikeapp.session import Session
+from spikeapp.session import Session, invariants
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import ACCEPTED, HUMAN, NETWORK, UNASSIGNED, UNRESOLVED, distinct_ids
 from spikeapp.session.storage import save_session
@@ -203,11 +203,13 @@ class Workspace:
     def locate_recording(self, path: str | Path) -> None:
         """Point the session at its recording's new place (checked: it must open, with the
         sampling rate and channels the spikes were detected in)."""
-        from spikeapp.io import open_recording
+        from spikeapp.io import open_recording, reader_options
 
         session = self._open_session()
-        options = {k: v for k, v in session.recording.items() if k not in ("path", "groups")}
-        recording = open_recording(str(path), **options)
+        if session.recording.get("imported"):
+            raise SpikeappError("this session was made from an imported sorting's waveforms: it "
+                                "has no recording to locate")
+        recording = open_recording(str(path), **reader_options(session.recording))
         try:
             d = session.detection
             if abs(recording.sampling_rate - d.sampling_rate) > 1e-6 * d.sampling_rate:
@@ -254,6 +256,7 @@ class Workspace:
         self._open_session()
         self._ensure_journal()
         self.history.do(change)
+        self._verify(change, forward=True, done=True)
         if isinstance(change, cmd.DetectionChange):
             self._detection_changed()
         else:
@@ -350,6 +353,7 @@ class Workspace:
             return None
         self._ensure_journal()
         change = self.history.redo() if forward else self.history.undo()
+        self._verify(change, forward)
         if isinstance(change, cmd.DetectionChange):
             self._detection_changed()
         else:
@@ -357,6 +361,23 @@ class Workspace:
         self._edited(f"{'redone' if forward else 'undone'}: {change.description}",
                      _groups_of(self.session, change))
         return change
+
+    def _verify(self, change: cmd.Change, forward: bool, done: bool = False) -> None:
+        """After a change is applied and before it is journalled: the counters always (cheap),
+        every invariant of :mod:`spikeapp.session.invariants` where ``SPIKEAPP_CHECKS=1``. A
+        breach takes the change back (the state stays as it was, nothing is journalled) and
+        raises: a bug must not reach the journal or a saved file."""
+        found = invariants.counters_problems(self.session)
+        if not found and invariants.checks_enabled():
+            found = invariants.problems(self.session)
+        if not found:
+            return
+        self.history.retract(forward, done)
+        log.error("%s: refused, it would break the sorting state: %s", change.description,
+                  "; ".join(found))
+        raise invariants.InvariantError(
+            f"internal error: '{change.description}' would leave the sorting inconsistent "
+            f"({'; '.join(found[:3])}); it was not made. Please report this.")
 
     def _edited(self, description: str, groups: Iterable[int]) -> None:
         self.revision += 1
@@ -534,6 +555,10 @@ class Workspace:
         if _names_deleted_units(session, output):
             raise SpikeappError("units were deleted while the network trained: its predictions "
                                 "were discarded; train again")
+        if not _fits_detection(session, output):
+            raise SpikeappError("spikes were added to the detection or taken away since the "
+                                "network predicted (template matching, or its undo): train "
+                                "again")
         change = self.edit(lambda s: output_change(s, output, units))
         self.outputs[output.group] = output
         return change
@@ -626,7 +651,16 @@ class Workspace:
         def job() -> Job[SaveResult]:
             started = time.perf_counter()
             yield Progress(0, 1, f"saving {target}", "save")
-            save_session(snapshot, target)
+            found = invariants.problems(snapshot)
+            if found:
+                log.error("%s: the state to save breaks invariants: %s", target, "; ".join(found))
+                if invariants.checks_enabled():
+                    raise invariants.InvariantError(
+                        f"{target}: not saved, the sorting state is inconsistent "
+                        f"({'; '.join(found[:3])}); the unsaved edits are kept in the journal")
+            # Read back before it replaces the previous file, and before the journal (removed
+            # by saved()) is the only other copy to go.
+            save_session(snapshot, target, verify=True)
             return SaveResult(target, revision, time.perf_counter() - started)
 
         return job()
@@ -715,6 +749,19 @@ def _names_deleted_units(session: Session, output: TrainingOutput) -> bool:
     the units it assigned when it does not say)."""
     named = output.unit_ids if output.unit_ids is not None else distinct_ids(output.assigned)
     return bool(set(np.asarray(named).tolist()) - set(session.units) - {UNASSIGNED, UNRESOLVED})
+
+
+def _fits_detection(session: Session, output: TrainingOutput) -> bool:
+    """Whether the output's spikes are its group's spikes now (not those of a detection that
+    grew or shrank since: the same indexes would name other spikes)."""
+    spikes = session.spikes_of_group(output.group)
+    if len(spikes) != len(output.spikes):
+        return False
+    if len(spikes) == 0:
+        return True
+    if isinstance(output.where, slice):   # one run: its ends tell
+        return int(spikes[0]) == output.where.start and int(spikes[-1]) == output.where.stop - 1
+    return bool(np.array_equal(spikes, output.spikes))
 
 
 def _groups_of(session: Session, change: cmd.Change) -> set[int]:

@@ -806,3 +806,30 @@ def test_apply_networks_from_an_earlier_session_in_the_background(window, qtbot,
     assert c.group in c.outputs                          # L works without training
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not c.session.units
+
+
+def test_a_session_made_by_importing_a_sorting_reopens_without_the_last_signal(
+        window, qtbot, tmp_path, shared_data):
+    """`spikeapp import` of a sorting (Spike2 wavemarks), then File > Open of that session over
+    the demo:
+    it opened with 'unexpected keyword argument imported' and kept the demo's signal under the
+    imported spikes."""
+    from spikeapp.cli import main
+
+    session_path = tmp_path / "imported.spikeapp"
+    sorting = shared_data / "neo_ephy_testing_data/spike2/File_spike2_2.smr"
+    assert main(["import", str(sorting), "--out", str(session_path), "--quiet"]) == 0
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    assert window.trace.recording is not None
+    errors = []
+    window.show_error = lambda text, *a, **k: errors.append(text)
+    window._guarded(lambda: window.files.open_path(str(session_path)))
+    assert errors == []
+    assert window.workspace.path == session_path and len(window.workspace.session.units) == 4
+    assert window.recording is None and window.trace.recording is None
+    assert "no recording" in window.trace.plotItem.titleLabel.text
+    assert window.workspace.recording_missing() is None
+    # The command line opens it too (spikeapp gui SESSION goes through open_path).
+    window.files.open_path(str(session_path))
+    assert errors == []

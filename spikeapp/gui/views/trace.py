@@ -41,8 +41,11 @@ class TraceView(pg.PlotWidget):
         self._drawing = False
 
     def set_recording(self, recording) -> None:
+        """Show ``recording`` (None: none): drawn again at once, so that another recording's
+        signal never stays under the spikes of the session now open."""
         self.recording = recording
         self.centre_s = 0.0
+        self.refresh()
 
     def show_time(self, centre_s: float) -> None:
         self.centre_s = centre_s
