@@ -184,7 +184,7 @@ def make_fit_predict(waveforms: np.ndarray, threads: int, calibration: list):
 
 def run_one(job: tuple) -> tuple:
     """One strategy on one data set from one seed (a worker process, one torch thread)."""
-    from spikeapp.training.active import simulate
+    from spikeapp.training.active import held_out_test, simulate
 
     name, waveforms, truth, features, seed, strategy, args = job   # args: this set's settings
     started = time.perf_counter()
@@ -194,12 +194,17 @@ def run_one(job: tuple) -> tuple:
     proposals = strategy.startswith("proposals")
     start = args["start"] if proposals else None
     budget = args["budget"] + (len(start[0]) if start is not None else 0)
+    # Every strategy of a set is scored on the same spikes, which none labels (each was scored
+    # on its own unlabelled spikes: the queue took its hardest out of its own test).
+    cores = args.get("start")
+    test = held_out_test(truth, seed, cores[0] if cores is not None else None)
     # Spread over the first 3 components; clusters sought in the 5 the app keeps per spike.
     run = simulate(truth, features[:, :3], fit_predict,
                    "random" if proposals else strategy,
                    np.random.default_rng(seed), batch=args["batch"], target=args["target"],
                    budget=budget, features=features[:, :args["components"]], start=start,
-                   give_way=(int(strategy.split()[1]) or None) if proposals else None)
+                   give_way=(int(strategy.split()[1]) or None) if proposals else None,
+                   test=test)
     return name, seed, strategy, run, time.perf_counter() - started
 
 

@@ -162,6 +162,7 @@ class Simulation:
     strategy: str
     rounds: list[Round] = field(default_factory=list)
     reached_at: int | None = None   # labels needed to reach the target; None: not within budget
+    scored: NDArray[np.int64] | None = None   # the spikes its accuracy is on (``test``)
 
     @property
     def labels_needed(self) -> int:
@@ -169,12 +170,35 @@ class Simulation:
         return self.reached_at if self.reached_at is not None else self.rounds[-1].labels
 
 
+TEST_SHARE = 0.3   # of each unit's spikes, held out from labelling and scored on
+
+
+def held_out_test(truth: NDArray[np.int64], seed: int, exclude: NDArray[np.int64] | None = None,
+                  share: float = TEST_SHARE) -> NDArray[np.int64]:
+    """The spikes every strategy of a comparison is scored on, and none labels: ``share`` of
+    each unit's spikes, drawn from ``seed`` alone (never from the strategy), none of ``exclude``
+    (spikes given as labels from the start: accepted proposals' cores)."""
+    truth = np.asarray(truth, dtype=np.int64)
+    rng = np.random.default_rng([int(seed), 7919])
+    allowed = np.ones(len(truth), dtype=bool)
+    if exclude is not None:
+        allowed[np.asarray(exclude, dtype=np.int64)] = False
+    picks = []
+    for c in np.unique(truth):
+        members = np.flatnonzero((truth == c) & allowed)
+        take = int(round(share * np.count_nonzero(truth == c)))
+        take = min(take, max(0, len(members) - 2))   # a unit keeps spikes to label
+        picks.append(rng.choice(members, take, replace=False))
+    return np.sort(np.concatenate(picks)) if picks else np.zeros(0, np.int64)
+
+
 def simulate(truth: NDArray[np.int64], coordinates: NDArray,
              fit_predict: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray],
              strategy: str, rng: np.random.Generator, start_per_unit: int = 1, batch: int = 3,
              target: float = 0.99, budget: int = 60, features: NDArray | None = None,
              start: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
-             give_way: int | None = None) -> Simulation:
+             give_way: int | None = None, test: NDArray[np.int64] | None = None
+             ) -> Simulation:
     """Label, train, measure, repeat: a person answering the queue (``strategy="queue"``) or
     labelling spikes picked at random (``"random"``), with the ground truth as their answers.
 
@@ -186,19 +210,30 @@ def simulate(truth: NDArray[np.int64], coordinates: NDArray,
     spikes; the budget and the rounds' label counts include them. ``give_way``: a class's
     ``start`` spikes leave the training (and are scored like any other spike) once it has this
     many labels of the person's own, as the app's accepted cores do.
+
+    ``test``: spikes nobody labels, the same for every strategy, which every round is scored
+    on. Without it a round is scored on the spikes its own strategy left unlabelled, and a
+    queue that asks for the hardest spikes takes them out of its own test: the strategies are
+    then not compared on the same spikes.
     """
     truth = np.asarray(truth, dtype=np.int64)
     classes = np.unique(truth)
     answers = truth.copy()
+    held = np.zeros(len(truth), dtype=bool)
+    if test is not None:
+        test = np.unique(np.asarray(test, dtype=np.int64))
+        held[test] = True
     if start is not None:
         cores = np.asarray(start[0], dtype=np.int64)
+        if held[cores].any():
+            raise ValueError("the start labels and the test share spikes")
         answers[cores] = start[1]
         hand = np.zeros(0, dtype=np.int64)
     else:
         cores = np.zeros(0, dtype=np.int64)
-        hand = np.concatenate([rng.choice(np.flatnonzero(truth == c), start_per_unit,
+        hand = np.concatenate([rng.choice(np.flatnonzero((truth == c) & ~held), start_per_unit,
                                           replace=False) for c in classes])
-    result = Simulation(strategy)
+    result = Simulation(strategy, scored=test)
     while True:
         active = cores
         if give_way is not None and len(cores):
@@ -207,7 +242,8 @@ def simulate(truth: NDArray[np.int64], coordinates: NDArray,
         labelled = np.concatenate([active, hand])   # in the order given (training draws by row)
         probabilities = fit_predict(labelled, answers[labelled])
         rest = np.setdiff1d(np.arange(len(truth)), labelled)
-        accuracy = float((classes[probabilities[rest].argmax(axis=1)] == truth[rest]).mean())
+        scored = rest if test is None else test
+        accuracy = float((classes[probabilities[scored].argmax(axis=1)] == truth[scored]).mean())
         used = len(hand) + len(cores)   # cores that gave way were still given
         result.rounds.append(Round(used, accuracy))
         if accuracy >= target:
@@ -216,6 +252,7 @@ def simulate(truth: NDArray[np.int64], coordinates: NDArray,
         if used >= budget or len(rest) == 0:
             return result
         pool = np.setdiff1d(rest, cores)   # a person labels spikes not already given
+        pool = pool[~held[pool]]           # nor the test's
         take = min(batch, budget - used, len(pool))
         if take == 0:
             return result

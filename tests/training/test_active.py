@@ -144,3 +144,64 @@ def test_accepted_cores_give_way_once_a_unit_has_enough_hand_labels():
                     target=1.01, budget=len(cores) + 12, start=(cores, classes))
     assert set(cores.tolist()) <= seen[-1]         # without give_way they stay
     assert [r.labels for r in kept.rounds] == [r.labels for r in run.rounds]
+
+
+def test_the_benchmark_scores_queue_and_random_on_the_same_spikes_none_labels(monkeypatch):
+    """benchmarks/active_learning.py: each strategy was scored on the spikes it left
+    unlabelled, so the queue, asking for the hardest spikes, took them out of its own test.
+    Both must be scored on one held-out set that neither labels, drawn from the seed alone."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "active_learning.py"
+    spec = importlib.util.spec_from_file_location("active_learning_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    rng = np.random.default_rng(4)
+    features, truth = _three_clusters(rng)
+    labelled_by = {}
+
+    def cheap_fit(_waveforms, _threads, _calibration):
+        calls = []
+
+        def fit_predict(labelled, classes):
+            calls.append(np.asarray(labelled).copy())
+            means = np.stack([features[labelled[classes == c]].mean(axis=0) for c in range(3)])
+            distance = ((features[:, None, :] - means[None]) ** 2).sum(axis=2)
+            scores = np.exp(-distance / 4)
+            return scores / scores.sum(axis=1, keepdims=True)
+
+        labelled_by[len(labelled_by)] = calls
+        return fit_predict
+
+    monkeypatch.setattr(bench, "make_fit_predict", cheap_fit)
+    args = {"batch": 3, "target": 1.01, "budget": 15, "components": 2, "start": None}
+    runs = {}
+    for strategy in ("queue", "random"):
+        _name, _seed, _strategy, run, _s = bench.run_one(
+            ("set", features, truth, features, 11, strategy, args))
+        runs[strategy] = run
+    queue, random = runs["queue"], runs["random"]
+    assert queue.scored is not None and random.scored is not None
+    np.testing.assert_array_equal(queue.scored, random.scored)
+    assert len(queue.scored) >= 0.25 * len(truth)
+    for calls in labelled_by.values():     # no strategy labelled a spike of the test
+        assert not np.isin(np.concatenate(calls), queue.scored).any()
+    # Each round's accuracy is on those spikes.
+    from spikeapp.training.active import simulate
+
+    test = queue.scored
+    seen = []
+
+    def fit(labelled, classes):
+        means = np.stack([features[labelled[classes == c]].mean(axis=0) for c in range(3)])
+        distance = ((features[:, None, :] - means[None]) ** 2).sum(axis=2)
+        probabilities = np.exp(-distance / 4)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        seen.append(float((probabilities[test].argmax(axis=1) == truth[test]).mean()))
+        return probabilities
+
+    run = simulate(truth, features, fit, "queue", np.random.default_rng(11), target=1.01,
+                   budget=12, test=test)
+    assert [r.accuracy for r in run.rounds] == seen
