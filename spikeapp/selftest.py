@@ -13,6 +13,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 # Share of its own labelled spikes the self-test's tiny network must sort back into their units
 # (100 % on the demo in 20 short epochs; 5 epochs give 10 %, and fail).
 MIN_SELF_TEST_AGREEMENT = 0.9
@@ -55,7 +57,23 @@ def run_self_test() -> int:
                         [f"ch{i}" for i in range(demo.data.shape[1])])  # through neo's NixIO
         recording = open_recording(path)
         state["demo"], state["recording"] = demo, recording
-        return f"{recording.n_channels} channels, {recording.n_samples} samples via neo"
+        # Read back and compared with what was written: a file that opens with a wrong gain,
+        # channel order or offset must fail here.
+        if (recording.n_channels, recording.n_samples) != demo.data.shape[::-1]:
+            raise RuntimeError(f"wrote {demo.data.shape[1]} channels x {demo.data.shape[0]} "
+                               f"samples, read back {recording.n_channels} x "
+                               f"{recording.n_samples}")
+        if abs(recording.sampling_rate - demo.sampling_rate) > 1e-6 * demo.sampling_rate:
+            raise RuntimeError(f"wrote {demo.sampling_rate:g} Hz, read back "
+                               f"{recording.sampling_rate:g} Hz")
+        n = min(demo.data.shape[0], 20_000)
+        got, wrote = recording.read(0, n), np.asarray(demo.data[:n], dtype=np.float32)
+        worst = float(np.abs(got - wrote).max())
+        if not np.allclose(got, wrote, rtol=1e-4, atol=1e-2):
+            raise RuntimeError(f"the samples read back differ from those written by up to "
+                               f"{worst:.3g} µV (a wrong gain, offset or channel order)")
+        return (f"{recording.n_channels} channels, {recording.n_samples} samples via neo, "
+                f"values read back as written")
 
     def detection() -> str:
         from spikeapp.detection import detect

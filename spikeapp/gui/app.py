@@ -89,7 +89,10 @@ def install_error_hook(window) -> logging.Handler | None:
 
 
 def check_window() -> str:
-    """Build and show the main window (for ``spikeapp --self-test``)."""
+    """Build and show the main window and look at the frame it renders (for ``spikeapp
+    --self-test``)."""
+    import numpy as np
+    from PyQt6.QtGui import QImage
     from PyQt6.QtWidgets import QApplication
 
     from spikeapp.gui.main_window import MainWindow
@@ -99,8 +102,17 @@ def check_window() -> str:
     main.resize(1000, 700)
     main.show()
     app.processEvents()
-    shown = main.isVisible()
+    # A frame rendered and looked at: the size asked for, and drawn (menus, docks, axes: many
+    # colours), not a blank or one-colour surface.
+    image = main.grab().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
     main.close()
-    if not shown:
-        raise RuntimeError("the main window did not show")
-    return f"Qt platform {app.platformName()}"
+    if image.isNull() or image.width() < 500 or image.height() < 350:
+        raise RuntimeError(f"the main window rendered a {image.width()} x {image.height()} "
+                           "frame, not 1000 x 700")
+    pixels = np.frombuffer(image.constBits().asstring(image.sizeInBytes()), np.uint8).reshape(
+        image.height(), image.width(), 4)[..., :3]
+    colours = len(np.unique(pixels[::4, ::4].reshape(-1, 3), axis=0))
+    if colours < 8 or float(pixels.std()) < 5:
+        raise RuntimeError(f"the main window rendered a blank frame ({colours} colours)")
+    return f"Qt platform {app.platformName()}, a {image.width()} x {image.height()} frame drawn"
+
