@@ -608,9 +608,24 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
+def _opens_a_file(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``spikeapp FILE`` as ``spikeapp gui FILE``: a first word that is no command but names
+    a file or folder (or looks like one) opens it in the window."""
+    commands = {name for action in parser._subparsers._group_actions
+                for name in getattr(action, "choices", {}) or {}} if parser._subparsers else set()
+    for k, word in enumerate(argv):
+        if word.startswith("-"):
+            continue
+        if word not in commands and (Path(word).exists() or "." in word or "/" in word):
+            return argv[:k] + ["gui"] + argv[k:]
+        break
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_opens_a_file(parser, argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     if args.self_test:

@@ -221,3 +221,18 @@ def test_sort_a_later_session_with_the_earlier_networks(tmp_path, capsys):
     code, _, err = run(capsys, "sort", tmp_path / "day1.nwb", "--networks", tmp_path / "nowhere",
                        "--out", tmp_path / "x")
     assert code == 2 and "no session there" in err
+
+
+def test_spikeapp_file_opens_the_file_in_the_window(tmp_path, monkeypatch):
+    """`spikeapp FILE` failed (only `spikeapp gui FILE` opened it)."""
+    from spikeapp import cli
+
+    opened = []
+    monkeypatch.setattr(cli, "cmd_gui",
+                        lambda args: opened.append(getattr(args, "recording", None)) or 0)
+    session = tmp_path / "day 1.spikeapp"
+    session.write_bytes(b"")
+    assert cli.main([str(session)]) == 0
+    assert cli.main(["-v", str(tmp_path)]) == 0
+    assert opened == [str(session), str(tmp_path)]
+    assert cli.main(["--demo"]) == 0 and opened[-1] is None
