@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import socket
 import struct
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 MAGIC = b"SPKJ"
 _HEADER = struct.Struct("<4sQI")   # magic, payload length, crc32 of the payload
 MANIFEST = "manifest.json"
+MANIFEST_COPY = "manifest-copy.json"   # a second copy: a damaged manifest loses no journal
 DETECTION_COPY = "detection.spikeapp"
 CHECKPOINT_EVERY = 200             # records between two checkpoints
 CHECKPOINT_BYTES = 256 * 2**20     # or when the journal file grows past this,
@@ -176,6 +178,27 @@ def read_records(path: Path) -> tuple[list[tuple[dict, dict[str, np.ndarray]]], 
     dropped (the record a kill interrupted)."""
     records, length = _read_whole(path)
     return records, path.exists() and length < path.stat().st_size
+
+
+def lost_after_damage(path: Path) -> tuple[int, int]:
+    """What a damaged journal file loses: the bytes after its last whole record, and how many
+    whole records stand after the damage (edits that cannot be replayed, since each builds on
+    the ones before it; 0 where only the last record was torn by a kill)."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return 0, 0
+    _records, length = _read_whole(path)
+    later, offset = 0, blob.find(MAGIC, length + 1)
+    while offset >= 0 and len(blob) - offset >= _HEADER.size:
+        magic, size, crc = _HEADER.unpack_from(blob, offset)
+        payload = blob[offset + _HEADER.size: offset + _HEADER.size + size]
+        if len(payload) == size and zlib.crc32(payload) == crc:
+            later += 1
+            offset = blob.find(MAGIC, offset + _HEADER.size + size)
+        else:
+            offset = blob.find(MAGIC, offset + 1)
+    return len(blob) - length, later
 
 
 def drop_torn_tail(path: Path) -> None:
@@ -390,7 +413,7 @@ class Journal:
                                 buffering=0)
             self._write_manifest()
             self._bytes = 0
-            keep = {name, self.manifest["journal"], MANIFEST, DETECTION_COPY}
+            keep = {name, self.manifest["journal"], MANIFEST, MANIFEST_COPY, DETECTION_COPY}
             for old in self.folder.iterdir():
                 if old.name not in keep and not old.name.startswith("."):
                     old.unlink(missing_ok=True)
@@ -407,7 +430,14 @@ class Journal:
     def _write_manifest(self) -> None:
         self._fingerprint()
         self.manifest["updated"] = time.time()
-        atomic_write(self.folder / MANIFEST, json.dumps(self.manifest, indent=1).encode())
+        self.manifest.pop("check", None)
+        body = json.dumps(self.manifest, indent=1, sort_keys=True)
+        # A checksum of the rest: a bit flipped on disk that still reads as JSON is caught, and
+        # the other copy is taken.
+        text = json.dumps(dict(self.manifest, check=zlib.crc32(body.encode())), indent=1,
+                          sort_keys=True).encode()
+        atomic_write(self.folder / MANIFEST, text)
+        atomic_write(self.folder / MANIFEST_COPY, text)
 
     def _sync(self) -> None:
         if self._stream is not None and self._unsynced:
@@ -450,31 +480,88 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_NAME = {"journal": re.compile(r"journal-\d{8}\.bin"),
+         "checkpoint": re.compile(r"state-\d{8}\.spikeapp")}
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    """Why a manifest read from disk cannot be trusted (None: it can): damaged files must give
+    a message, never a KeyError deep in recovery."""
+    if not isinstance(manifest, dict):
+        return "it is not an object"
+    if not isinstance(manifest.get("journal"), str) or not _NAME["journal"].fullmatch(
+            manifest["journal"]):
+        return "it names no journal file"
+    checkpoint = manifest.get("checkpoint")
+    if checkpoint is not None and (not isinstance(checkpoint, str)
+                                   or not _NAME["checkpoint"].fullmatch(checkpoint)):
+        return "it names a checkpoint that is not one"
+    detection = manifest.get("detection")
+    if not isinstance(detection, dict) or not isinstance(detection.get("fingerprint"), str) or \
+            not isinstance(detection.get("file"), (str, type(None))):
+        return "its detection reference is damaged"
+    for key, kind in (("checkpoint_seq", int), ("pid", int)):
+        if manifest.get(key) is not None and (not isinstance(manifest[key], kind)
+                                              or isinstance(manifest[key], bool)):
+            return f"its {key} is not a number"
+    for key in ("session_path", "name", "host"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], str):
+            return f"its {key} is not text"
+    return None
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """A journal folder's manifest: the first of its two copies that reads and can be trusted
+    (None when neither does)."""
+    for name in (MANIFEST, MANIFEST_COPY):
+        try:
+            manifest = json.loads((folder / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if manifest_problem(manifest) is None and _checked(manifest):
+            return manifest
+    return None
+
+
+def _checked(manifest: dict) -> bool:
+    """Whether a manifest's checksum (where it has one: older ones do not) matches the rest."""
+    if "check" not in manifest:
+        return True
+    rest = {k: v for k, v in manifest.items() if k != "check"}
+    return manifest["check"] == zlib.crc32(json.dumps(rest, indent=1, sort_keys=True).encode())
+
+
 def crashed_journals(data_dir: Path) -> list[Crashed]:
     """Journals with edits whose process is gone (a crash, a kill, a power cut), newest first.
     A journal of a spikeapp still running (here or in another process) is not one."""
     found = []
-    for manifest_path in sorted((Path(data_dir) / "journals").glob(f"*/{MANIFEST}")):
-        folder = manifest_path.parent
+    folders = {p.parent for name in (MANIFEST, MANIFEST_COPY)
+               for p in (Path(data_dir) / "journals").glob(f"*/{name}")}
+    for folder in sorted(folders):
         if str(folder) in _LIVE:
             continue
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError):
+        manifest = read_manifest(folder)
+        if manifest is None:
+            log.error("%s: a journal whose manifest is damaged (both copies): its edits cannot "
+                      "be recovered", folder)
             continue
         pid, host = manifest.get("pid"), manifest.get("host")
         if isinstance(pid, int) and host == socket.gethostname() and pid != os.getpid() \
                 and _alive(pid):
             continue
-        records, _torn = read_records(folder / str(manifest.get("journal", "")))
+        log_file = folder / manifest["journal"]
+        records, _torn = read_records(log_file)
         # A journal begun on a grown copy of the detection (template matching found spikes)
-        # holds an edit, and the edits before it, even before any record.
+        # holds an edit, and the edits before it, even before any record. A journal file with
+        # bytes but no whole record was damaged at its start: there were edits.
         grown = bool(manifest.get("grown"))
-        if not records and not manifest.get("checkpoint_seq") and not grown:
+        damaged = not records and log_file.exists() and log_file.stat().st_size > 0
+        if not records and not manifest.get("checkpoint_seq") and not grown and not damaged:
             continue   # nothing was edited after the last save: nothing to recover
+        stamp = max((folder / n).stat().st_mtime for n in (MANIFEST, MANIFEST_COPY)
+                    if (folder / n).exists())
         found.append(Crashed(folder, manifest, len(records) + int(
-            manifest.get("checkpoint_seq") or 0) + int(grown),
-            manifest_path.stat().st_mtime))
+            manifest.get("checkpoint_seq") or 0) + int(grown), stamp))
     return sorted(found, key=lambda c: -c.modified)
 
 

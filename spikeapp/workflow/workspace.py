@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -169,12 +170,20 @@ class Workspace:
         """Open what a crashed journal holds: marked modified, under its real name, with its
         edits on the undo stack; the journal goes on from there. Returns the edits replayed."""
         session, history, seq, torn = journal_.replay(crashed)
+        log_file = crashed.folder / crashed.manifest["journal"]
+        lost_bytes, later = journal_.lost_after_damage(log_file) if torn else (0, 0)
+        if later:   # kept aside for whoever looks into it; the journal goes on without it
+            shutil.copyfile(log_file, crashed.folder / f".damaged-{log_file.name}")
         self.set_session(session, crashed.session_path, crashed.name, history, modified=True)
-        journal_.drop_torn_tail(crashed.folder / crashed.manifest["journal"])
+        journal_.drop_torn_tail(log_file)
         manifest = dict(crashed.manifest, pid=os.getpid())
         self._journal = Journal(crashed.folder, manifest, seq)
         self._journal.announce()
-        if torn:
+        if later:
+            self._tell("problem", f"{self.name}: the edit journal was damaged on disk: the "
+                       f"edits up to the damage are recovered, the {later + 1} edit(s) from "
+                       "there on are lost")
+        elif torn:
             log.warning("%s: the last edit was cut short by the crash and is lost", self.name)
         return seq
 
