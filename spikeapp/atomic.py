@@ -57,9 +57,20 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         _sync_folder(folder)
         _remove_stale_temporaries(folder, path.name)
     except OSError as error:
-        raise SpikeappError(f"{path}: cannot write: {error.strerror or error}") from error
+        raise SpikeappError(f"{path}: cannot write: {error.strerror or error}"
+                            f"{_why(error)}") from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _why(error: OSError) -> str:
+    """What a user can do about a failed write, where the error says."""
+    import errno
+
+    if error.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
+        return (" (the disk is full or the file too large for it: free some space or choose "
+                "another place; the previous file is untouched)")
+    return ""
 
 
 @contextlib.contextmanager

@@ -95,6 +95,8 @@ class Workspace:
     def __init__(self, data_dir: Path | None = None, journal: bool = True) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.journal_enabled = journal
+        self._journal_wanted = journal   # journal_enabled goes off when the disk fails it
+        self._dead_journal: Journal | None = None   # stopped by an error; removed at a save
         self.session: Session | None = None
         self.history: cmd.History | None = None
         self.path: Path | None = None            # the session file it belongs to
@@ -702,6 +704,10 @@ class Workspace:
         if self._journal is not None:
             self._journal.close(remove=True)
             self._journal = None
+        if self._dead_journal is not None:   # the save holds everything it held
+            shutil.rmtree(self._dead_journal.folder, ignore_errors=True)
+            self._dead_journal = None
+        self.journal_enabled = self._journal_wanted
         if pending:
             self._ensure_journal()
         for op, change, data in pending:
@@ -739,14 +745,27 @@ class Workspace:
         self._journal.append(op, change, data)
         if self._journal.wants_checkpoint():
             self._journal.checkpoint(self.session)
-        if self._journal.error:
-            self._tell("problem", self._journal.error + "; save the session elsewhere")
+        self._check_journal()
+
+    def _check_journal(self) -> None:
+        """A journal its writer could not write (a full disk): said once, and stopped."""
+        if self._journal is not None and self._journal.error:
+            # Said once; the journal stops (what it holds is still a whole prefix of the edits,
+            # recoverable after a crash) and the edits stay in memory. A save that succeeds
+            # (space is back, or another disk) removes it and journals again from there.
+            dead, self._journal = self._journal, None
             self.journal_enabled = False
+            self._dead_journal = dead
+            dead.close(remove=False)
+            self._tell("problem", f"{dead.error}. Your edits are kept in memory: save the "
+                       "session (where there is space) to keep them; the journal starts again "
+                       "after the save")
 
     def flush(self) -> None:
         """Wait until every edit is on disk (tests, and before the window closes)."""
         if self._journal is not None:
             self._journal.flush()
+            self._check_journal()
 
     @property
     def journal_folder(self) -> Path | None:
