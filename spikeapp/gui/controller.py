@@ -97,6 +97,13 @@ class Controller(QObject):
             self.group_changed.emit()
             self.selection_changed.emit()
         elif event == "edit":
+            # Units an edit removed (merged, deleted, undone) leave the selection: the table
+            # highlighted them, and M then named a unit that no longer exists.
+            session = self.workspace.session
+            kept = [u for u in self.selected_units if session is not None and u in session.units]
+            if kept != self.selected_units:
+                self.selected_units = kept
+                self.selection_changed.emit()
             self.session_changed.emit()
             self.message.emit(text)
         elif event == "saved":
@@ -244,7 +251,9 @@ class Controller(QObject):
         if len(self.selected_proposals) > 1 and not self.selected_units:
             self._act(self.workspace.merge_proposals, self.group, self.selected_proposals)
             return
-        self._act(self.workspace.merge, self.selected_units)
+        target = self.selected_units[0] if self.selected_units else None
+        if self._act(self.workspace.merge, self.selected_units) and target is not None:
+            self.select_units([target])   # the merged unit, as the table shows it
 
     def split_proposal(self) -> None:
         """The selected spikes of a proposed unit become a proposal of their own."""

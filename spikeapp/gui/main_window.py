@@ -480,6 +480,7 @@ class MainWindow(QMainWindow):
             return
         self.waveforms.show_selection()
         self.features.show_selection()
+        self.units.show_selected_units()   # a selection made elsewhere (most similar, a merge)
         self.unit_plots.refresh()  # redraws only when the selected units changed
         self.trace.follow_selection()
         self._settle_ranges()

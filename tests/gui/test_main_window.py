@@ -833,3 +833,51 @@ def test_a_session_made_by_importing_a_sorting_reopens_without_the_last_signal(
     # The command line opens it too (spikeapp gui SESSION goes through open_path).
     window.files.open_path(str(session_path))
     assert errors == []
+
+
+def test_after_a_merge_the_table_highlights_the_merged_unit_and_m_merges_what_is_seen(
+        window, qtbot):
+    """The selection drifted: after a merge the table highlighted units that were gone (Qt keeps
+    rows selected, and the rows then held other units), and M said 'unit 2 does not exist'."""
+    from PyQt6.QtCore import Qt as _Qt
+
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    spikes = c.session.spikes_of_group(0)
+    for k, key in enumerate((Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3)):
+        c.select(spikes[3 * k: 3 * k + 3])
+        qtbot.keyClick(window, key)
+    first, second, third = (u.id for u in c.units())
+    table = window.units
+
+    def highlighted() -> set:
+        rows = {i.row() for i in table.selectedIndexes()}
+        return {table.item(r, 0).data(_Qt.ItemDataRole.UserRole) for r in rows}
+
+    def click_rows(ids) -> None:
+        qtbot.waitUntil(lambda: {table.item(r, 0).data(_Qt.ItemDataRole.UserRole)
+                                 for r in range(table.rowCount())} >= set(ids), timeout=2_000)
+        table.clearSelection()
+        model = table.selectionModel()
+        for row in range(table.rowCount()):
+            if table.item(row, 0).data(_Qt.ItemDataRole.UserRole) in ids:
+                model.select(table.model().index(row, 0),
+                             model.SelectionFlag.Select | model.SelectionFlag.Rows)
+
+    click_rows({second, third})
+    assert set(c.selected_units) == {second, third}
+    window.last_error = ""
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert sorted(c.session.units) == [first, second] and window.last_error == ""
+    qtbot.waitUntil(lambda: highlighted() == {second}, timeout=2_000)
+    assert c.selected_units == [second]
+    # Undo brings the merged unit back; the selection holds only units that exist.
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert sorted(c.session.units) == [first, second, third]
+    click_rows({first, third})
+    c.do(lambda s: __import__("spikeapp.session.commands", fromlist=["x"]).delete_unit(s, third))
+    qtbot.waitUntil(lambda: highlighted() == {first}, timeout=2_000)
+    assert c.selected_units == [first]
+    qtbot.keyClick(window, Qt.Key.Key_M)       # one unit left selected: says so, names none gone
+    assert "at least two units" in window.last_error

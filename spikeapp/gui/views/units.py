@@ -6,7 +6,7 @@ import logging
 from datetime import date, datetime
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QColor
 from PyQt6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidgetItem
 
@@ -162,6 +162,7 @@ class UnitTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)
         self.verticalHeader().setVisible(False)
+        self._unresolved_chosen = False
         self.itemSelectionChanged.connect(self._selection)
         self.itemChanged.connect(self._changed)
 
@@ -199,6 +200,7 @@ class UnitTable(QTableWidget):
         self._proposal_rows(session)
         self.setSortingEnabled(True)
         self.resizeColumnsToContents()
+        self.show_selected_units()
         self._filling = False
         self._want = (self.controller.revision, self.controller.group, len(units))
         self.pending.start()
@@ -325,12 +327,36 @@ class UnitTable(QTableWidget):
         if other in self.controller.session.units:
             self.controller.select_units([unit_id, other])
 
+    def show_selected_units(self) -> None:
+        """Highlight the rows of the controller's selected units and no others. Qt keeps a
+        selection by row: after an edit the rows hold other units (a merge removes one), and
+        the table highlighted units that were gone."""
+        wanted = set(self.controller.selected_units)
+        proposals = set(self.controller.selected_proposals)
+        filling, self._filling = self._filling, True
+        try:
+            model = self.selectionModel()
+            model.clearSelection()
+            flags = (QItemSelectionModel.SelectionFlag.Select
+                     | QItemSelectionModel.SelectionFlag.Rows)
+            for row in range(self.rowCount()):
+                item = self.item(row, 0)
+                row_id = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+                if row_id is None:
+                    continue
+                if row_id in wanted or proposal_index(row_id) in proposals or (
+                        row_id == UNRESOLVED and self._unresolved_chosen):
+                    model.select(self.model().index(row, 0), flags)
+        finally:
+            self._filling = filling
+
     def _selection(self) -> None:
         if self._filling:
             return
         rows = {index.row() for index in self.selectedIndexes()}
         ids = [self.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in sorted(rows)]
         proposals = [proposal_index(u) for u in ids if proposal_index(u) is not None]
+        self._unresolved_chosen = UNRESOLVED in ids
         self.controller.selected_proposals = proposals
         if proposals:
             self.controller.select_proposals(proposals)
