@@ -91,6 +91,10 @@ def window(qtbot, tmp_path, monkeypatch):
     main = MainWindow()
     # A test's unsaved edits go without a question (tests of the question replace this).
     main.files.confirm_discard = lambda: True
+    # File > Import asks how; tests that do not say lay a sorting onto an open recording, as
+    # before the question (tests of the question replace this).
+    main.files.ask_import = lambda path, can_lay_onto: ("onto" if can_lay_onto else "new",
+                                                        False)
     main.resize(1400, 900)
     qtbot.addWidget(main)
     main.show()

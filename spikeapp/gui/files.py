@@ -13,7 +13,7 @@ import numpy as np
 from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
-from spikeapp.errors import SpikeappError
+from spikeapp.errors import RecordingError, SpikeappError
 from spikeapp.gui.dialogs import OpenOptionsDialog, SubjectDialog
 from spikeapp.session import Session
 
@@ -111,6 +111,14 @@ class FileActions:
         try:
             recording = open_recording(path, **(reader or {}))
             channel_groups = parse_groups(groups, recording.channel_ids)
+        except RecordingError as problem:
+            if "no continuous signal" in problem.problem:
+                # Sorted spikes without the signal (a Plexon or Spike2 file of units): what
+                # File > Import sorting opens.
+                self.import_sorting(path)
+                return
+            self.window.show_error(str(problem))
+            return
         except SpikeappError as problem:
             self.window.show_error(str(problem))
             return
@@ -366,15 +374,50 @@ class FileActions:
         if path:
             self.import_sorting(path)
 
-    def import_sorting(self, path: str, unsorted_as_unit: bool = False) -> None:
-        """Onto the open recording's detections (one undo step) when one is open; otherwise a new
-        session made of the sorting's own spikes and waveforms."""
+    def ask_import(self, path: str, can_lay_onto: bool) -> tuple[str, bool] | None:
+        """How to import the sorting in ``path``: ("onto", ...) the open recording's detections
+        or ("new", ...) a session of its own spikes, and whether spikes the acquisition system
+        left unsorted (Plexon's unit 0) become a unit; None: cancelled (tests replace this)."""
+        from PyQt6.QtWidgets import QCheckBox
+
+        text = (f"Import the sorting in {Path(path).name}:\n\nonto the open recording, its "
+                "units labelling the detected spikes they match (one undo step), or as a "
+                "session of its own spikes and waveforms?" if can_lay_onto else
+                f"Open the sorting in {Path(path).name} as a session of its own spikes and "
+                "waveforms (it holds no continuous signal to detect spikes in)?")
+        box = QMessageBox(QMessageBox.Icon.Question, "spikeapp", text, parent=self.window)
+        onto = box.addButton("Onto the open recording",
+                             QMessageBox.ButtonRole.AcceptRole) if can_lay_onto else None
+        new = box.addButton("As a new session" if can_lay_onto else "Import",
+                            QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        keep = QCheckBox("keep spikes the acquisition system left unsorted as a unit")
+        box.setCheckBox(keep)
+        box.exec()
+        if box.clickedButton() is onto and onto is not None:
+            return "onto", keep.isChecked()
+        if box.clickedButton() is new:
+            return "new", keep.isChecked()
+        return None
+
+    def import_sorting(self, path: str, unsorted_as_unit: bool | None = None,
+                       onto: bool | None = None) -> None:
+        """Onto the open recording's detections (one undo step), or a new session made of the
+        sorting's own spikes and waveforms: the user is asked which (and about unsorted
+        spikes) unless the arguments say."""
         from spikeapp.io.sortings import read_sorting
         from spikeapp.workflow.importing import session_from_sorting
 
-        sorting = read_sorting(path, unsorted_as_unit=unsorted_as_unit)
         session = self.workspace.session
-        if session is not None and not session.recording.get("imported"):
+        can_lay_onto = session is not None and not session.recording.get("imported")
+        if onto is None or unsorted_as_unit is None:
+            answer = self.ask_import(path, can_lay_onto)
+            if answer is None:
+                return
+            onto = answer[0] == "onto" if onto is None else onto
+            unsorted_as_unit = answer[1] if unsorted_as_unit is None else unsorted_as_unit
+        sorting = read_sorting(path, unsorted_as_unit=bool(unsorted_as_unit))
+        if onto and can_lay_onto:
             report = self.workspace.import_onto(sorting)
         else:
             if not self.confirm_discard():

@@ -881,3 +881,39 @@ def test_after_a_merge_the_table_highlights_the_merged_unit_and_m_merges_what_is
     assert c.selected_units == [first]
     qtbot.keyClick(window, Qt.Key.Key_M)       # one unit left selected: says so, names none gone
     assert "at least two units" in window.last_error
+
+
+def test_imports_ask_how_and_a_spikes_only_file_opened_is_imported(window, qtbot, shared_data):
+    """File > Import with a recording open laid the sorting onto it without asking; 'unsorted
+    as unit' existed only on the command line; File > Open of a spikes-only Plexon file
+    failed with an error that did not point to importing it."""
+    asked = []
+
+    def answer(mode, keep):
+        def ask(path, can_lay_onto):
+            asked.append((Path(path).name, can_lay_onto))
+            return (mode, keep) if mode else None
+        return ask
+
+    plx = shared_data / "neo_ephy_testing_data/plexon/File_plexon_1.plx"
+    window.files.ask_import = answer("new", True)
+    window.last_error = ""
+    window._guarded(lambda: window.files.open_path(str(plx)))          # File > Open
+    assert asked == [("File_plexon_1.plx", False)] and window.last_error == ""
+    session = window.workspace.session
+    assert session.recording.get("imported")          # unit 0 of each channel kept as a unit
+    assert sorted(u.name for u in session.units.values()) == [f"ch{k} u0" for k in range(1, 5)]
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None
+                    and not window.controller.session.recording.get("imported"),
+                    timeout=60_000)
+    demo_session = window.workspace.session
+    smr = shared_data / "neo_ephy_testing_data/spike2/File_spike2_2.smr"
+    window.files.ask_import = answer(None, False)                       # cancelled
+    window.files.import_sorting(str(smr))
+    assert asked[-1] == ("File_spike2_2.smr", True)
+    assert window.workspace.session is demo_session and not demo_session.units
+    window.files.ask_import = answer("new", False)                      # as a new session
+    window.files.import_sorting(str(smr))
+    assert window.workspace.session is not demo_session
+    assert len(window.workspace.session.units) == 4
