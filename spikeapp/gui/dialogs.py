@@ -172,17 +172,49 @@ class OpenOptionsDialog(QDialog):
         return [g.strip() for g in self.groups.text().split(";") if g.strip()]
 
 
-def shortcut_help(actions) -> QDialog:
-    """F1: every action and its shortcut."""
-    dialog = QDialog()
+class _EscapeCloses(QDialog):
+    """A dialog that Esc closes although the main window's Esc (cancel the running job) is an
+    application-wide shortcut, which took the key first."""
+
+    def event(self, event) -> bool:
+        from PyQt6.QtCore import QEvent, Qt
+
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Escape:
+            event.accept()   # the key comes to this dialog as a key press: reject() closes it
+            return True
+        return super().event(event)
+
+
+def shortcut_help(actions, parent=None) -> QDialog:
+    """F1: every action and its shortcut, in a window that fits the screen (the list scrolls),
+    closes with Esc or its button, and belongs to the main window (it kept the app alive after
+    Ctrl+Q when it had no parent)."""
+    from PyQt6.QtGui import QGuiApplication
+    from PyQt6.QtWidgets import QScrollArea
+
+    dialog = _EscapeCloses(parent)
     dialog.setWindowTitle("spikeapp shortcuts")
     rows = "".join(f"<tr><td><b>{a.shortcut().toString()}</b></td><td>{a.text().replace('&', '')}"
                    f"</td></tr>" for a in actions if not a.shortcut().isEmpty())
     label = QLabel(f"<table cellpadding=3>{rows}</table><p>Feature view: Ctrl+drag lasso, "
                    "Shift+drag rectangle. Waveforms: Ctrl+drag a segment the waveforms must "
                    "cross. Trace: click a marker.</p>")
+    label.setWordWrap(True)
+    scroll = QScrollArea()
+    scroll.setWidget(label)
+    scroll.setWidgetResizable(True)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.reject)
     layout = QVBoxLayout(dialog)
-    layout.addWidget(label)
+    layout.addWidget(scroll)
+    layout.addWidget(buttons)
+    screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+    room = screen.availableGeometry() if screen is not None else None
+    width = label.sizeHint().width() + 40
+    height = label.sizeHint().height() + 80
+    if room is not None:
+        width, height = min(width, int(0.9 * room.width())), min(height, int(0.8 * room.height()))
+    dialog.resize(width, height)
     return dialog
 
 

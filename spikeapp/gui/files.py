@@ -5,6 +5,7 @@ exporting. Every way of replacing the open session asks first when it has unsave
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -78,13 +79,44 @@ class FileActions:
         path, _ = QFileDialog.getOpenFileName(self.window, f"Where is {Path(missing).name}?")
         return path or None
 
+    # -- where file dialogs start ----------------------------------------------------------------------
+    def start_in(self, name: str = "") -> str:
+        """The folder the last file dialog chose (kept between runs; the home folder at
+        first), with ``name`` in it: file dialogs started in the working folder every time."""
+        folder = QSettings("spikeapp", "spikeapp").value("last_folder", "") or str(Path.home())
+        if not Path(folder).is_dir():
+            folder = str(Path.home())
+        return str(Path(folder) / name) if name else folder
+
+    def chose(self, path: str) -> None:
+        """Remember the folder of a path a file dialog gave."""
+        chosen = Path(path)
+        QSettings("spikeapp", "spikeapp").setValue(
+            "last_folder", str(chosen if chosen.is_dir() else chosen.parent))
+
+    def session_name(self) -> str:
+        """Where Save offers to put a new session: beside its recording, named after it
+        (``session.spikeapp`` in the working folder was offered for every recording)."""
+        session = self.workspace.session
+        source = str(session.recording.get("path", "")) if session is not None else ""
+        if source and not source.startswith("<"):
+            recording = Path(source)
+            folder = recording if recording.is_dir() else recording.parent
+            if folder.is_dir() and os.access(folder, os.W_OK):
+                return str(folder / f"{recording.stem or recording.name}.spikeapp")
+            return self.start_in(f"{recording.stem or recording.name}.spikeapp")
+        return self.start_in("demo.spikeapp" if source == "<demo>" else "session.spikeapp")
+
     # -- opening -------------------------------------------------------------------------------------
     def open_dialog(self, folder: bool = False) -> None:
         if folder:
-            path = QFileDialog.getExistingDirectory(self.window, "Open a recording folder")
+            path = QFileDialog.getExistingDirectory(self.window, "Open a recording folder",
+                                                    self.start_in())
         else:
-            path, _ = QFileDialog.getOpenFileName(self.window, "Open a recording or a session")
+            path, _ = QFileDialog.getOpenFileName(self.window, "Open a recording or a session",
+                                                  self.start_in())
         if path:
+            self.chose(path)
             self.open_path(path, ask_options=True)
 
     def open_path(self, path: str, ask_options: bool = False) -> None:
@@ -275,8 +307,10 @@ class FileActions:
         """File > Locate recording...: point the open session at its moved recording."""
         if self.workspace.session is None:
             raise SpikeappError("open a session first")
-        path, _ = QFileDialog.getOpenFileName(self.window, "Where is the session's recording?")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Where is the session's recording?",
+                                              self.start_in())
         if path:
+            self.chose(path)
             self.workspace.locate_recording(path)
             self._after_open(self.workspace.name)
 
@@ -304,9 +338,11 @@ class FileActions:
                                 "session's networks to it")
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self.window, "The earlier session",
-                                                  "", "spikeapp sessions (*.spikeapp)")
+                                                  self.start_in(),
+                                                  "spikeapp sessions (*.spikeapp)")
             if not path:
                 return
+            self.chose(path)
         if self.window.carrier.running:
             raise SpikeappError("networks are being applied already")
         earlier = load_session(path)
@@ -333,9 +369,11 @@ class FileActions:
     def save_as(self) -> None:
         if self.workspace.session is None:
             raise SpikeappError("nothing to save: open a recording first")
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save the session", "session.spikeapp",
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the session",
+                                              self.session_name(),
                                               "spikeapp sessions (*.spikeapp)")
         if path:
+            self.chose(path)
             self.save_in_background(Path(path if path.endswith(".spikeapp")
                                          else path + ".spikeapp"))
 
@@ -358,10 +396,11 @@ class FileActions:
         """Save on this thread (before closing): True when the session is on disk."""
         if self.workspace.path is None:
             path, _ = QFileDialog.getSaveFileName(self.window, "Save the session",
-                                                  "session.spikeapp",
+                                                  self.session_name(),
                                                   "spikeapp sessions (*.spikeapp)")
             if not path:
                 return False
+            self.chose(path)
             self.workspace.path = Path(path if path.endswith(".spikeapp") else path + ".spikeapp")
         return self.controller.save()
 
@@ -370,8 +409,9 @@ class FileActions:
         """File > Import sorting: a file, a phy folder's params.py, or a spikeapp export."""
         path, _ = QFileDialog.getOpenFileName(
             self.window, "Import a sorting (a recording file with units, phy params.py, spikeapp "
-            "CSV or NIX)")
+            "CSV or NIX)", self.start_in())
         if path:
+            self.chose(path)
             self.import_sorting(path)
 
     def ask_import(self, path: str, can_lay_onto: bool) -> tuple[str, bool] | None:
@@ -439,13 +479,15 @@ class FileActions:
             "path", "") or "sorting")).stem.strip("<>") or "sorting"
         if fmt in ("phy", "mat"):
             path, _ = QFileDialog.getSaveFileName(
-                self.window, f"Export ({fmt}): name of the folder to create", f"{stem}_{fmt}")
+                self.window, f"Export ({fmt}): name of the folder to create",
+                self.start_in(f"{stem}_{fmt}"))
         else:
             path, _ = QFileDialog.getSaveFileName(
-                self.window, f"Export ({fmt})", stem + SUFFIX.get(fmt, ".html"),
+                self.window, f"Export ({fmt})", self.start_in(stem + SUFFIX.get(fmt, ".html")),
                 f"{fmt.upper()} (*{SUFFIX.get(fmt, '.html')})")
         if not path:
             return
+        self.chose(path)
         subject = None
         if fmt == "nwb":
             dialog = SubjectDialog(self.window)

@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
             self.channel.setCurrentIndex((self.channel.currentIndex() + step) % count)
 
     def show_help(self) -> None:
-        self._help = shortcut_help(self.all_actions)
+        self._help = shortcut_help(self.all_actions, self)
         self._help.show()
 
     # -- refreshing views -------------------------------------------------------------------------------

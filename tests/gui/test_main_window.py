@@ -917,3 +917,40 @@ def test_imports_ask_how_and_a_spikes_only_file_opened_is_imported(window, qtbot
     window.files.import_sorting(str(smr))
     assert window.workspace.session is not demo_session
     assert len(window.workspace.session.units) == 4
+
+
+def test_file_dialogs_start_where_the_user_was_and_save_offers_the_recordings_name(
+        window, qtbot, tmp_path, monkeypatch):
+    """File dialogs started in the working folder every time, Save offered session.spikeapp
+    there for every recording; F1's window was taller than the screen, had no parent (it kept
+    the app alive after Ctrl+Q) and Esc did not close it."""
+    from PyQt6.QtWidgets import QFileDialog
+
+    asked = []
+
+    def save_dialog(parent, title, start, *rest):
+        asked.append(start)
+        return str(tmp_path / "chosen" / "mine.spikeapp"), ""
+
+    (tmp_path / "chosen").mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    recording = tmp_path / "rec" / "day1.raw"
+    recording.parent.mkdir()
+    recording.write_bytes(b"")
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    window.workspace.session.recording["path"] = str(recording)
+    window.files.save_as()
+    assert asked[-1] == str(tmp_path / "rec" / "day1.spikeapp")
+    qtbot.waitUntil(lambda: not window.saver.running, timeout=10_000)
+    assert (tmp_path / "chosen" / "mine.spikeapp").exists()
+    window._guarded(lambda: window.files.export_as("csv"))   # no units: says so after asking
+    assert Path(asked[-1]).parent == tmp_path / "chosen"         # where the last dialog chose
+    # F1: a child of the window, no taller than the screen, Esc closes it.
+    window.show_help()
+    help_window = window._help
+    assert help_window.parent() is window
+    room = window.screen().availableGeometry()
+    assert help_window.height() <= room.height()
+    qtbot.keyClick(help_window, Qt.Key.Key_Escape)
+    assert not help_window.isVisible()
