@@ -69,15 +69,24 @@ def format_info(info) -> str:
         names = ", ".join(f"{i}:{n}" for i, n in enumerate(info.channel_names[:32]))
         extra = f" ... ({len(info.channel_names)} in all)" if len(info.channel_names) > 32 else ""
         lines.append(f"Channels  {names}{extra}")
+    # Unit 0 holds the spikes nobody sorted (Plexon, Blackrock...): 'spikeapp import' leaves them
+    # without a unit, so they are not counted as sorted units here either.
+    unsorted = [u for u in info.units if u.unsorted]
+    line = f"Sorted units in the file: {len(info.units) - len(unsorted) or 'none'}"
+    if unsorted:
+        line += (f"; unsorted spikes (unit 0) on {len(unsorted)} channel(s): "
+                 f"{sum(u.n_spikes for u in unsorted)} spikes ('spikeapp import' leaves them "
+                 "without a unit unless --unsorted-as-unit)")
+    lines.append(line)
     if info.units:
-        lines.append(f"Sorted units in the file: {len(info.units)}")
-        lines.append(f"  {'name':<24} {'channel':<16} {'spikes':>8}")
+        lines.append(f"  {'name':<24} {'channel':<16} {'label in the file':<20} {'unit':>6} "
+                     f"{'spikes':>8}")
         for unit in info.units[:60]:
-            lines.append(f"  {unit.name[:24]:<24} {unit.channel[:16]:<16} {unit.n_spikes:>8}")
+            lines.append(f"  {unit.name[:24]:<24} {unit.channel[:16]:<16} {unit.label[:20]:<20} "
+                         f"{unit.unit[:6]:>6} {unit.n_spikes:>8}")
         if len(info.units) > 60:
             lines.append(f"  ... and {len(info.units) - 60} more")
-    else:
-        lines.append("Sorted units in the file: none")
+    lines.extend(f"Note      {note}" for note in info.notes)
     return "\n".join(lines)
 
 

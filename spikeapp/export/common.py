@@ -16,6 +16,7 @@ from spikeapp.session.state import ACCEPTED, HUMAN, IMPORTED, NETWORK, Session, 
 LABELLED_BY = {HUMAN: "human", NETWORK: "network", IMPORTED: "imported",
                ACCEPTED: "accepted proposal"}
 MEAN_OF = 5000  # spikes a mean waveform is computed from, at most
+ARBITRARY = "a.u."  # the signal unit of a recording without a gain to a voltage
 
 
 @dataclass
@@ -88,16 +89,23 @@ def labelled_by(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.str_]
     return names
 
 
+def signal_unit(session: Session) -> str:
+    """The unit of the waveforms: "µV", or ARBITRARY ("a.u.") where the recording gave no gain
+    to a voltage; exports must then neither scale the values nor call them volts."""
+    return session.detection.signal_unit
+
+
 def group_waveforms(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.float32]:
-    """Waveforms (spikes x channels x samples, µV) on the channels of the spikes' group only
-    (detections pad smaller groups to the widest)."""
+    """Waveforms (spikes x channels x samples, in ``signal_unit``) on the channels of the
+    spikes' group only (detections pad smaller groups to the widest)."""
     d = session.detection
     width = len(d.group_members(int(d.channels[spikes[0]]))) if len(spikes) else 0
     return np.asarray(d.waveforms[spikes][:, :width], dtype=np.float32)
 
 
 def mean_waveform(session: Session, spikes: NDArray[np.int64]) -> NDArray[np.float32]:
-    """Mean waveform (channels x samples, µV) from at most MEAN_OF spikes spread over time."""
+    """Mean waveform (channels x samples, in ``signal_unit``) from at most MEAN_OF spikes spread
+    over time."""
     return group_waveforms(session, spikes[:: max(1, -(-len(spikes) // MEAN_OF))]).mean(axis=0)
 
 

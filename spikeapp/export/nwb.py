@@ -13,7 +13,7 @@ import numpy as np
 
 from spikeapp import __version__
 from spikeapp.atomic import atomic_file
-from spikeapp.export.common import mean_waveform, unit_trains
+from spikeapp.export.common import ARBITRARY, mean_waveform, signal_unit, unit_trains
 from spikeapp.session import Session
 
 SUBJECT_FIELDS = ("subject_id", "species", "sex", "age", "description", "strain", "genotype")
@@ -88,19 +88,29 @@ def write_nwb(session: Session, path: str | Path, subject: dict | None = None
                ("network_versions", "versions of the network whose predictions the unit holds"),
                ("last_assigned", "when a spike was last assigned to the unit (ISO 8601, UTC)"),
                ("notes", "the person's notes")]
+    # NWB's waveform unit is volts, unless the table says otherwise: a recording without a gain
+    # (signal unit "a.u.") keeps its values unscaled and says they are in arbitrary units.
+    unit = signal_unit(session)
+    in_volts = unit == "µV"
     nwb.units = Units(name="units", description="units sorted with spikeapp",
                       resolution=1.0 / d.sampling_rate, waveform_rate=d.sampling_rate,
-                      waveform_unit="volts")
+                      waveform_unit="volts" if in_volts else unit)
     for name, description in columns:
         nwb.add_unit_column(name=name, description=description)
     shapes = {mean_waveform(session, t.spikes[:1]).shape for t in trains}
     with_means = len(shapes) == 1  # NWB needs one shape for every unit's mean waveform
+    if with_means and not in_volts:
+        what = " (arbitrary units: the recording's values unscaled, as it gave no gain)" \
+            if unit == ARBITRARY else ""
+        nwb.units.add_column(name="waveform_mean", description="the spike waveform mean for each "
+                             f"unit (samples x electrodes) in {unit}{what}")
     for train in trains:
         annotations = train.annotations
         extra = {}
         if with_means:
-            # samples x channels, in volts as NWB expects
-            extra["waveform_mean"] = mean_waveform(session, train.spikes).T * 1e-6
+            # samples x channels, in volts as NWB expects (unscaled when not a voltage)
+            extra["waveform_mean"] = mean_waveform(session, train.spikes).T * (
+                1e-6 if in_volts else 1.0)
         nwb.add_unit(spike_times=train.times_s.astype(np.float64),
                      electrodes=[electrode_of[(int(train.unit.group), int(c))]
                                  for c in train.channels],

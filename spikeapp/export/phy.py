@@ -1,7 +1,8 @@
 """A phy template-gui folder: spike times and clusters, one template per unit (its mean
 waveform on its group's channels), amplitudes, channel map and positions, cluster groups and
-names, a subset of spike waveforms (phy shows them without the raw data), and params.py. The
-raw data file is linked when the recording is a raw binary file phy can read."""
+names, a subset of spike waveforms (phy shows them without the raw data), and params.py (with
+``waveform_unit``: the unit of templates and waveforms, µV or a.u. where the recording gave no
+gain). The raw data file is linked when the recording is a raw binary file phy can read."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from spikeapp.atomic import atomic_folder
-from spikeapp.export.common import group_waveforms, mean_waveform, unit_trains
+from spikeapp.export.common import group_waveforms, mean_waveform, signal_unit, unit_trains
 from spikeapp.session import Session
 
 WAVEFORMS_PER_UNIT = 100
@@ -81,7 +82,8 @@ def write_phy(session: Session, folder: str | Path) -> int:
              [(t.unit.id, t.n_human) for t in trains])
         (out / "params.py").write_text(
             f"dat_path = {raw!r}\nn_channels_dat = {n_dat}\ndtype = {dtype!r}\n"
-            f"offset = {offset}\nsample_rate = {float(d.sampling_rate)!r}\nhp_filtered = False\n")
+            f"offset = {offset}\nsample_rate = {float(d.sampling_rate)!r}\nhp_filtered = False\n"
+            f"waveform_unit = {ascii(signal_unit(session))}\n")  # ASCII: read in any locale
     return len(trains)
 
 

@@ -1,6 +1,7 @@
 """Wave_clus results: ``times_<name>_ch<group>.mat`` per channel group, with ``cluster_class``
 (class, time in ms; class 0 = not assigned, as in Wave_clus) and ``spikes`` (one waveform per
-row; the channels of a group side by side), so Wave_clus and MATLAB scripts read them."""
+row; the channels of a group side by side; their unit, µV or a.u. where the recording gave no
+gain, in ``spikes_unit``), so Wave_clus and MATLAB scripts read them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import scipy.io
 
 from spikeapp.atomic import atomic_folder
-from spikeapp.export.common import group_waveforms
+from spikeapp.export.common import group_waveforms, signal_unit
 from spikeapp.session import Session
 
 
@@ -35,6 +36,7 @@ def write_wave_clus(session: Session, folder: str | Path) -> list[str]:
             scipy.io.savemat(temporary / name, {
                 "cluster_class": np.column_stack([classes, times_ms]),
                 "spikes": waves.reshape(len(spikes), -1),
+                "spikes_unit": signal_unit(session),
                 "cluster_names": np.array([u.name for u in units], dtype=object),
                 "cluster_quality": np.array([u.quality for u in units], dtype=object),
                 "confidence": session.confidence[spikes].astype(np.float64),

@@ -147,7 +147,11 @@ class FileActions:
             if "no continuous signal" in problem.problem:
                 # Sorted spikes without the signal (a Plexon or Spike2 file of units): what
                 # File > Import sorting opens.
-                self.import_sorting(path)
+                try:
+                    self.import_sorting(path)
+                except SpikeappError as nothing:
+                    self.window.show_error(f"{path}: holds no continuous signal to detect "
+                                           f"spikes in, nor a sorting to import ({nothing})")
                 return
             self.window.show_error(str(problem))
             return

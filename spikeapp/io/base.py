@@ -37,11 +37,17 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class UnitInfo:
-    """One unit already sorted in the file (e.g. Plexon, Blackrock online sorting)."""
+    """One unit of spikes in the file (e.g. Plexon, Blackrock online sorting): ``name`` as
+    ``spikeapp import`` names it, the ``channel`` (or electrode) it is on, and, where the file
+    has them, its own ``label`` and ``unit`` number. Unit 0 is ``unsorted`` (Plexon,
+    Blackrock, Neuralynx and Spike2): spikes crossing the threshold that nobody sorted."""
 
     name: str
     channel: str
     n_spikes: int
+    label: str = ""
+    unit: str = ""
+    unsorted: bool = False
 
 
 @dataclass(frozen=True)

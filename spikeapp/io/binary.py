@@ -24,12 +24,16 @@ class BinaryRecording(Recording):
                  channels: str | list[int] | None = None) -> None:
         self.path = str(path)
         self.format_name = "binary"
-        missing = [flag for flag, value in (("--sampling-rate", sampling_rate),
-                                            ("--n-channels", n_channels), ("--dtype", dtype))
-                   if value is None]
+        missing = [what for what, value in (
+            ("its sampling rate (sampling_rate, --sampling-rate)", sampling_rate),
+            ("its channel count (n_channels, --n-channels)", n_channels),
+            ("its sample type (dtype, --dtype)", dtype)) if value is None]
         if missing:
-            raise ParameterError(f"{path}: a raw binary file needs {', '.join(missing)} (and "
-                                 "--header-bytes, --gain when they apply)")
+            # Said for both places a user gives them: the open dialog's reader fields and the
+            # command line's flags (the window quoted flags it has no place for).
+            raise ParameterError(f"{path}: a raw binary file does not say {', '.join(missing)}: "
+                                 "give them in the open dialog's Reader fields, or as the flags "
+                                 "named (header_bytes and gain too, when they apply)")
         if dtype not in BINARY_DTYPES:
             raise ParameterError(f"--dtype must be one of {', '.join(BINARY_DTYPES)}; got {dtype}")
         if sampling_rate <= 0 or n_channels <= 0 or header_bytes < 0:
@@ -49,7 +53,8 @@ class BinaryRecording(Recording):
             raise RecordingError(
                 path, f"{payload} bytes after the {header_bytes}-byte header are not a whole "
                 f"number of {n_channels}-channel {dtype} frames ({frame} bytes each): check "
-                "--dtype, --n-channels and --header-bytes")
+                "the sample type, channel count and header size (dtype, n_channels, "
+                "header_bytes in the open dialog; --dtype, --n-channels, --header-bytes)")
         try:
             self._data = np.memmap(path, dtype=dtype, mode="r", offset=header_bytes,
                                    shape=(payload // frame, n_channels))

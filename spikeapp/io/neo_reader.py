@@ -161,7 +161,9 @@ class NeoRecording(Recording):
 
 def describe_rawio(path: str, rawio: Any, selected: int | None = None,
                    channel_names: tuple[str, ...] = ()) -> RecordingInfo:
-    """Streams, segments and sorted units of a parsed rawio."""
+    """Streams, segments and units of a parsed rawio. A segment's duration is that of its
+    signals (the selected stream, else the longest), not neo's segment span, which also covers
+    the events and spikes (a Neuralynx Events.nev may span a whole day of 16 s of signal)."""
     header = rawio.header
     n_segments = int(header["nb_segment"][0])
     streams = []
@@ -172,12 +174,58 @@ def describe_rawio(path: str, rawio: Any, selected: int | None = None,
         size = int(rawio.get_signal_size(0, 0, index)) if len(channels) else 0
         units = str(channels["units"][0]) if len(channels) else ""
         streams.append(StreamInfo(str(name), len(channels), rate, size, units))
-    durations = tuple(float(rawio.segment_t_stop(0, s) - rawio.segment_t_start(0, s))
-                      for s in range(n_segments))
-    units_found = []
+    durations, notes = [], []
+    for segment in range(n_segments):
+        span = float(rawio.segment_t_stop(0, segment) - rawio.segment_t_start(0, segment))
+        signal = _signal_duration(rawio, streams, segment, selected)
+        durations.append(span if signal is None else signal)
+        if signal is not None and span > signal * 1.01 + 1.0:
+            notes.append(f"segment {segment}: {signal:.3f} s of signal; the file's events or "
+                         f"spikes span {span:.3f} s")
+    units_found, seen = [], {}
     for index, spike_channel in enumerate(header["spike_channels"]):
-        count = int(rawio.spike_count(0, 0, index)) if n_segments else 0
-        units_found.append(UnitInfo(str(spike_channel["name"]), str(spike_channel["id"]), count))
+        unit = _unit_info(rawio, index, spike_channel, n_segments)
+        key = (unit.channel, unit.unit, unit.n_spikes)
+        if key in seen and unit.n_spikes and np.array_equal(
+                rawio.get_spike_timestamps(0, 0, seen[key], None, None),
+                rawio.get_spike_timestamps(0, 0, index, None, None)):
+            continue  # Neuralynx lists a tetrode's unit once per channel, as sortings.py reads
+        seen.setdefault(key, index)
+        units_found.append(unit)
     selected_name = streams[selected].name if selected is not None and streams else None
     return RecordingInfo(path, type(rawio).__name__.removesuffix("RawIO"), tuple(streams),
-                         n_segments, durations, tuple(units_found), selected_name, channel_names)
+                         n_segments, tuple(durations), tuple(units_found), selected_name,
+                         channel_names, tuple(notes))
+
+
+def _signal_duration(rawio: Any, streams: list[StreamInfo], segment: int,
+                     selected: int | None) -> float | None:
+    """Seconds of signal in ``segment``: the selected stream's, else the longest stream's;
+    None where the file has no continuous signal."""
+    indexes = [selected] if selected is not None else range(len(streams))
+    lengths = [int(rawio.get_signal_size(0, segment, i)) / streams[i].sampling_rate
+               for i in indexes if streams[i].n_channels and streams[i].sampling_rate > 0]
+    return max(lengths) if lengths else None
+
+
+def _unit_info(rawio: Any, index: int, spike_channel: Any, n_segments: int) -> UnitInfo:
+    """A spike channel as ``spikeapp import`` reads it (spikeapp.io.sortings): its channel or
+    electrode, and its name there ("ch5 u2"), unit 0 being unsorted; ``label`` keeps the
+    file's own name for it (Plexon's "sig001"), or neo's other identifier."""
+    from spikeapp.io.sortings import UNSORTED_CODE, _electrode_and_unit
+
+    name, ident = str(spike_channel["name"]), str(spike_channel["id"])
+    electrode, code = _electrode_and_unit(name, ident)
+    channel = f"ch{electrode}" if electrode.isdigit() else electrode
+    unsorted = code == UNSORTED_CODE
+    # The other of neo's two strings, where one of them encodes the channel and unit.
+    if _electrode_and_unit("", ident) != ("", ident):
+        label = name
+    elif _electrode_and_unit(name, "") != (name, ""):
+        label = ident
+    else:
+        label = ""
+    label = "" if label == code else label
+    count = int(rawio.spike_count(0, 0, index)) if n_segments else 0
+    return UnitInfo("unsorted" if unsorted else f"{channel} u{code}", channel, count,
+                    label=label, unit=code, unsorted=unsorted)

@@ -89,7 +89,9 @@ def _open_neo(path: Path, kind: str, **options: Any) -> Recording:
     candidates = [c for c in neo_candidates(path) if c.__name__ != "RawBinarySignalRawIO"]
     hint = ""
     if path.suffix.lower() in _BINARY_SUFFIXES:
-        hint = "; for raw binary give --dtype, --n-channels and --sampling-rate (--format binary)"
+        hint = ("; for raw binary give its sample type, channel count and sampling rate (the "
+                "open dialog's Reader fields dtype, n_channels, sampling_rate; or --dtype, "
+                "--n-channels, --sampling-rate and --format binary)")
     if not candidates:
         raise RecordingError(path, "not a recognised recording format (extension "
                              f"'{path.suffix or 'none'}'){hint}")

@@ -304,6 +304,7 @@ def read_csv_sorting(path: Path) -> ImportedSorting:
 def read_nix_sorting(path: Path) -> ImportedSorting:
     """A spikeapp NIX export (or any NIX file of neo SpikeTrains): one unit per spike train;
     waveforms when the file has them."""
+    import quantities as pq
     from neo.io import NixIO
 
     try:
@@ -314,6 +315,7 @@ def read_nix_sorting(path: Path) -> ImportedSorting:
     electrodes: list[Electrode] = []
     times, where, names, waves, qualities = [], [], [], [], {}
     t_start, t_stop, fs, pre = np.inf, -np.inf, 0.0, 0
+    arbitrary = False
     for block in blocks:
         for segment in block.segments:
             for train in segment.spiketrains:
@@ -327,8 +329,14 @@ def read_nix_sorting(path: Path) -> ImportedSorting:
                 where.append(np.full(len(train), [e.name for e in electrodes].index(key)))
                 names.append(np.full(len(train), name, dtype=object))
                 qualities[name] = str(train.annotations.get("quality", "unsorted"))
-                waves.append(None if train.waveforms is None or train.waveforms.size == 0
-                             else train.waveforms.rescale("uV").magnitude.astype(np.float32))
+                if train.waveforms is None or train.waveforms.size == 0:
+                    waves.append(None)
+                elif train.waveforms.dimensionality == pq.dimensionless.dimensionality:
+                    # An export of a recording without a gain: arbitrary units, kept as they are
+                    waves.append(train.waveforms.magnitude.astype(np.float32))
+                    arbitrary = True
+                else:
+                    waves.append(train.waveforms.rescale("uV").magnitude.astype(np.float32))
                 t_start = min(t_start, float(train.t_start.rescale("s")))
                 t_stop = max(t_stop, float(train.t_stop.rescale("s")))
                 if train.sampling_rate is not None:
@@ -342,7 +350,7 @@ def read_nix_sorting(path: Path) -> ImportedSorting:
                               np.concatenate(where).astype(np.int64)[order],
                               np.concatenate(names)[order], electrodes, sampling_rate=fs,
                               pre_samples=pre, t_start=t_start, t_stop=t_stop,
-                              qualities=qualities)
+                              qualities=qualities, waveform_units="a.u." if arbitrary else "uV")
     if all(w is not None for w in waves) and len({w.shape[1:] for w in waves}) == 1:
         sorting.waveforms = np.concatenate(waves)[order]
     return sorting

@@ -87,7 +87,11 @@ def session_from_sorting(sorting: ImportedSorting) -> tuple[Session, ImportRepor
         n_samples=int(np.ceil((t_stop - t_start) * fs)) + 1,
         params={"pre_samples": int(sorting.pre_samples), "imported_from": sorting.source,
                 "electrodes": [e.name for e in sorting.electrode_list],
-                "freq_min": 300.0, "freq_max": 3000.0, "filter_order": 3, "threshold": 5.0},
+                "freq_min": 300.0, "freq_max": 3000.0, "filter_order": 3, "threshold": 5.0,
+                # Waveforms the file gives in no voltage (Plexon's raw units, a NIX export of a
+                # recording without a gain) are drawn and exported as arbitrary units.
+                "signal_unit": "µV" if str(sorting.waveform_units).lower() in ("uv", "µv")
+                else "a.u."},
         recording_path=sorting.source)
     session = Session(detection, recording={"path": sorting.source, "imported": True})
     history = cmd.History(session)
