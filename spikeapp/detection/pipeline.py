@@ -293,6 +293,10 @@ def _detect_group(x: NDArray, thresholds: NDArray, sign: float, core_begin: int,
     group_score = score.max(axis=0)
     starts = th.crossings(group_score, core_begin, core_end)
     peaks = th.align_to_extremum(group_score, starts, align)
+    if sign == 0 and len(peaks) > 1:   # both polarities: a spike's phases are one spike
+        rows = np.argmax(score[:, peaks], axis=0)
+        signs = np.sign(x[rows, peaks])
+        peaks = th.one_per_event(peaks, group_score[peaks], signs, post, dead)
     peaks, _ = th.apply_dead_time(peaks + window_start, dead, last_peak)
     if len(peaks) == 0:
         return None

@@ -42,6 +42,30 @@ def align_to_extremum(score: NDArray, starts: NDArray[np.int64], window: int) ->
     return starts + np.argmax(score[index], axis=1)
 
 
+def one_per_event(peaks: NDArray[np.int64], height: NDArray, signs: NDArray, window: int,
+                  dead: int = 0) -> NDArray[np.int64]:
+    """With both polarities: the phases of one spike, each crossing the threshold on its own
+    (a trough, the rebound, a second trough: three detections within 2.2 ms), are one event.
+    Consecutive peaks of opposite sign less than ``window`` samples apart are chained into an
+    event, of which the peak of the largest ``height`` is kept. Peaks of the same sign stay
+    apart (two spikes of one polarity) unless within the ``dead`` time (noise crossing one
+    phase twice)."""
+    if len(peaks) < 2:
+        return peaks
+    kept = []
+    best = 0
+    for i in range(1, len(peaks)):
+        gap = peaks[i] - peaks[i - 1]
+        if gap <= dead or (signs[i] != signs[i - 1] and gap < window):
+            if height[i] > height[best]:
+                best = i
+            continue
+        kept.append(best)
+        best = i
+    kept.append(best)
+    return peaks[np.asarray(kept, dtype=np.int64)]
+
+
 def apply_dead_time(peaks: NDArray[np.int64], dead: int, last_peak: int
                     ) -> tuple[NDArray[np.int64], int]:
     """Keep peaks more than ``dead`` samples after the previous kept one.

@@ -160,3 +160,25 @@ def test_harris_tetrode_intracellular_spikes_are_detected(shared_data):
     for t in truth:
         near = result.samples[(result.samples >= t - 40) & (result.samples <= t + 5)]
         assert len(near) >= 1, f"intracellular spike at sample {t} not detected"
+
+
+@pytest.mark.parametrize("flip", [1, -1])
+def test_with_both_polarities_a_spike_is_detected_once_at_its_largest_phase(flip):
+    """Polarity 'both' detected one spike three times within 2.2 ms: its trough, its rebound
+    and a second trough each crossed the threshold more than the dead time apart."""
+    fs = 24_000.0
+    rng = np.random.default_rng(5)
+    data = rng.normal(0, 5, (int(fs) * 4, 1)).astype(np.float32)
+    t = np.arange(96)
+    # Triphasic: -90 at 0.5 ms, +70 at 1.6 ms, -50 at 2.7 ms (phases 1.1 ms apart).
+    spike = flip * (-90 * np.exp(-((t - 12) / 3.0) ** 2) + 70 * np.exp(-((t - 38) / 4.0) ** 2)
+                    - 50 * np.exp(-((t - 65) / 4.0) ** 2))
+    starts = np.arange(2400, len(data) - 2400, 2400)
+    for s in starts:
+        data[s:s + 96, 0] += spike
+    result = run_job(detect(ArrayRecording(data, fs), {"polarity": "both"}))
+    assert result.n_spikes == len(starts)
+    np.testing.assert_array_less(np.abs(result.samples - (starts + 12)), 6)   # the largest
+    single = run_job(detect(ArrayRecording(data, fs),
+                            {"polarity": "negative" if flip == 1 else "positive"}))
+    assert single.n_spikes >= len(starts)   # one polarity: the trough (and a later one)
