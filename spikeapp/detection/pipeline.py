@@ -74,6 +74,20 @@ class DetectionResult:
     def pre_samples(self) -> int:
         return int(self.params.get("pre_samples", 0))
 
+    def channel_name(self, channel_id: int) -> str:
+        """A channel as the file names it, else "ch N"."""
+        names = self.params.get("channel_names") or {}
+        return str(names.get(str(int(channel_id))) or f"ch {int(channel_id)}")
+
+    def group_label(self, group_id: int) -> str:
+        """A channel group for people: its channel's name when it is one channel (GA1-RAH1),
+        else "group N: " and its channels' names."""
+        members = self.group_members(group_id)
+        if len(members) == 1:
+            name = self.channel_name(int(members[0]))
+            return name if name == f"ch {int(members[0])}" else f"{name} (ch {int(members[0])})"
+        return f"group {int(group_id)}: {', '.join(self.channel_name(c) for c in members)}"
+
     def group_members(self, group_id: int) -> NDArray[np.int64]:
         """Channel ids of one group."""
         row = self.group_channels[int(np.nonzero(self.group_ids == group_id)[0][0])]
@@ -361,8 +375,13 @@ def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,
     fs = recording.sampling_rate
     times = recording.t_start + (samples + joined("offsets", np.float64)) / fs
     peak_channels = group_channels[group_index, peak_row] if len(samples) else samples
+    names = list(getattr(recording, "channel_names", []) or [])
     params = dict(p, pre_samples=pre, post_samples=post, sampling_rate=fs,
-                  signal_unit=getattr(recording, "signal_unit", "µV"))
+                  signal_unit=getattr(recording, "signal_unit", "µV"),
+                  # as the file names them (GA1-RAH1), for the window's channel box and exports
+                  channel_names={str(int(c)): str(n) for c, n in zip(recording.channel_ids,
+                                                                     names)}
+                  if len(names) == len(recording.channel_ids) else {})
     return DetectionResult(
         samples=samples, times_s=times, channels=group_ids[group_index],
         peak_channels=peak_channels, amplitudes=joined("amps", np.float32), waveforms=waveforms,

@@ -464,7 +464,8 @@ class MainWindow(QMainWindow):
         self.channel.clear()
         for group in session.groups:
             count = len(session.spikes_of_group(int(group)))
-            self.channel.addItem(f"{int(group)}  ({count} spikes)", int(group))
+            label = session.detection.group_label(int(group))
+            self.channel.addItem(f"{label}  ({count} spikes)", int(group))
         self.channel.setCurrentIndex(self.channel.findData(self.controller.group))
         self._filling_channels = False
         self.units.refresh()

@@ -954,3 +954,15 @@ def test_file_dialogs_start_where_the_user_was_and_save_offers_the_recordings_na
     assert help_window.height() <= room.height()
     qtbot.keyClick(help_window, Qt.Key.Key_Escape)
     assert not help_window.isVisible()
+
+
+def test_the_channel_box_names_channels_as_the_file_does(window, qtbot, shared_data):
+    """Channels were shown as numbers; the Neuralynx microwires are GA1-RAH1, GA2-RAC4..."""
+    folder = shared_data / "human_microwire_neuralynx_nwbpipeline"
+    window.files.open_recording_path(str(folder))
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: window.channel.count() == 3, timeout=5_000)
+    texts = [window.channel.itemText(i) for i in range(window.channel.count())]
+    assert any(t.startswith("GA1-RAH1 (ch ") for t in texts), texts
+    d = window.controller.session.detection
+    assert {d.channel_name(c) for c in d.channel_ids} == {"GA1-RAH1", "GA2-RAC4", "GA4-ROF2"}
