@@ -102,7 +102,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     # resumes from where it stopped when the same command runs again.
     journal = out.with_name(out.name + ".partial")
     with _open(args) as recording:
-        groups = parse_groups(args.group, recording.channel_ids)
+        groups = parse_groups(args.group, recording.channel_ids, recording.file_groups)
         try:
             result = run_with_progress_bar(
                 detect(recording, param_table.from_namespace(args, "detection"), groups,
@@ -481,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recording(det)
     det.add_argument("--group", action="append", metavar="CHANNELS",
                      help="a channel group sorted together, e.g. 0-3 (repeat for more groups); "
-                     "default: each channel alone")
+                     "default: the groups the file declares (NWB electrode groups), else each "
+                     "channel alone; 'single': each channel alone")
     det.add_argument("--out", required=True, help="output .npz file")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     param_table.add_arguments(det, ["detection"])
@@ -522,7 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "a file per recording: write its name as {name}, e.g. "
                            "'labels/{name}.csv'")
     sort.add_argument("--group", action="append", metavar="CHANNELS",
-                      help="a channel group sorted together, e.g. 0-3 (repeatable)")
+                      help="a channel group sorted together, e.g. 0-3 (repeatable); default: "
+                      "the groups the file declares (NWB electrode groups), else each channel "
+                      "alone; 'single': each channel alone")
     sort.add_argument("--out", required=True, metavar="DIR", help="output folder")
     sort.add_argument("--truth", metavar="TRUTH.csv",
                       help="ground truth (time_s,channel,unit) to report accuracy against "

@@ -115,10 +115,15 @@ _ARRAY_FIELDS = ("samples", "times_s", "channels", "peak_channels", "amplitudes"
                  "noise_uv", "channel_ids", "group_ids", "group_channels", "origin")
 
 
-def parse_groups(specs: list[str] | None, channel_ids: NDArray[np.int64]) -> list[list[int]] | None:
-    """Channel groups from ``--group 0-3 --group 4-7`` (channel ids); None: each channel alone."""
-    if not specs:
+def parse_groups(specs: list[str] | None, channel_ids: NDArray[np.int64],
+                 file_groups: list[list[int]] | None = None) -> list[list[int]] | None:
+    """Channel groups from ``--group 0-3 --group 4-7`` (channel ids); without any, the groups
+    the file declares (``file_groups``: NWB electrode groups); ``single``: each channel alone,
+    whatever the file says. None: each channel alone."""
+    if specs and [s.strip().lower() for s in specs] == ["single"]:
         return None
+    if not specs:
+        return [list(g) for g in file_groups] if file_groups else None
     groups = []
     for spec in specs:
         members = parse_index_list(spec)

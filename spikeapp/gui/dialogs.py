@@ -156,7 +156,9 @@ class SettingsDialog(QDialog):
 class OpenOptionsDialog(QDialog):
     """Reader options (stream, channels, raw-binary parameters), channel groups, detection."""
 
-    def __init__(self, path: str, parent: QWidget | None = None) -> None:
+    def __init__(self, path: str, parent: QWidget | None = None,
+                 file_groups: list[list[int]] | None = None,
+                 group_names: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Open {path}")
         self.reader = ParamForm("reader", "Reader (blank: automatic)")
@@ -165,6 +167,16 @@ class OpenOptionsDialog(QDialog):
         self.groups.setPlaceholderText("each channel alone; or tetrodes: 0-3; 4-7")
         grouping = QFormLayout()
         grouping.addRow("channel groups", self.groups)
+        if file_groups:
+            # The file's own groups (NWB electrode groups), shown and editable: 'single' sorts
+            # each channel alone.
+            self.groups.setText("; ".join(",".join(str(c) for c in g) for g in file_groups))
+            named = [f"{n}: {','.join(str(c) for c in g)}" for n, g in
+                     zip(group_names or [], file_groups) if len(g) > 1]
+            note = QLabel("from the file: " + "; ".join(named) + " (type 'single' for each "
+                          "channel alone)")
+            note.setWordWrap(True)
+            grouping.addRow("", note)
         _scrolled_form(self, [self.reader, grouping, self.detection])
         self.resize(520, 700)
 

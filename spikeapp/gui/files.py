@@ -127,12 +127,24 @@ class FileActions:
             return
         reader, detection, groups = {}, {}, []
         if ask_options:
-            dialog = OpenOptionsDialog(path, self.window)
+            dialog = OpenOptionsDialog(path, self.window, *self._file_groups(path))
             if not dialog.exec():
                 return
             reader, detection = dialog.reader.values(), dialog.detection.values()
             groups = dialog.group_specs()
         self.open_recording_path(path, reader, detection, groups)
+
+    @staticmethod
+    def _file_groups(path: str) -> tuple[list[list[int]] | None, list[str] | None]:
+        """The channel groups a file declares, for the open dialog (none when it cannot be
+        opened with its defaults: the dialog's reader fields are then for that)."""
+        from spikeapp.io import open_recording
+
+        try:
+            with open_recording(path) as recording:
+                return recording.file_groups, recording.file_group_names
+        except Exception:  # noqa: BLE001 - only a hint: opening proper reports the problem
+            return None, None
 
     def open_recording_path(self, path: str, reader: dict | None = None,
                             detection: dict | None = None, groups: list[str] | None = None
@@ -142,7 +154,7 @@ class FileActions:
 
         try:
             recording = open_recording(path, **(reader or {}))
-            channel_groups = parse_groups(groups, recording.channel_ids)
+            channel_groups = parse_groups(groups, recording.channel_ids, recording.file_groups)
         except RecordingError as problem:
             if "no continuous signal" in problem.problem:
                 # Sorted spikes without the signal (a Plexon or Spike2 file of units): what

@@ -84,6 +84,10 @@ class Recording(ABC):
     may_hold_nan: bool = True  # False where samples are integers: skips a check per chunk
     signal_unit: str = "µV"    # "a.u." where the file gives no gain to a voltage
     segment: int = 0           # which segment (sweep, recording block) of the file is read
+    # Channel groups the file declares (NWB electrode groups: tetrodes, stereotrodes), as
+    # channel ids covering every selected channel; None where it declares none that matter.
+    file_groups: list[list[int]] | None = None
+    file_group_names: list[str] | None = None
     n_segments: int = 1
 
     def segment_note(self) -> str:

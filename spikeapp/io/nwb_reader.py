@@ -85,6 +85,13 @@ class NwbRecording(Recording):
         except Exception:  # noqa: BLE001 - electrode table is optional metadata
             labels = [str(i) for i in range(n_columns)]
         self.channel_names = [labels[i] if i < len(labels) else str(i) for i in self.channel_ids]
+        try:
+            names = [str(table["group_name"][r]) if "group_name" in table.colnames
+                     else str(table["group"][r].name) for r in rows]
+        except Exception:  # noqa: BLE001 - electrode groups are optional metadata
+            names = []
+        self.file_groups, self.file_group_names = groups_from_names(
+            [names[i] if i < len(names) else "" for i in self.channel_ids], self.channel_ids)
 
     @staticmethod
     def _rate(series: Any) -> float:
@@ -125,3 +132,27 @@ class NwbRecording(Recording):
         if io is not None:
             io.close()
             self._io = None
+
+
+MAX_GROUP = 8   # channels a group is sorted whole up to (tetrodes, stereotrodes, octrodes)
+
+
+def groups_from_names(names: list[str], channel_ids) -> tuple[list[list[int]] | None,
+                                                               list[str] | None]:
+    """Channel groups from each channel's group name in the file: channels of a group of 2 to
+    MAX_GROUP channels are sorted together, every other channel alone (a larger shank would
+    want neighbourhoods, which are not made yet). None when no group is sorted whole."""
+    order: dict[str, list[int]] = {}
+    for name, channel in zip(names, channel_ids):
+        order.setdefault(name or f"channel {int(channel)}", []).append(int(channel))
+    groups, labels = [], []
+    for name, members in order.items():
+        if 2 <= len(members) <= MAX_GROUP and not name.startswith("channel "):
+            groups.append(members)
+            labels.append(name)
+        else:
+            groups += [[c] for c in members]
+            labels += [f"{name} ch {c}" for c in members]
+    if all(len(g) == 1 for g in groups):
+        return None, None
+    return groups, labels

@@ -139,7 +139,8 @@ def prepare(spec: SortSpec, quiet: bool = True, note: Callable[[str], None] | No
     earlier = earlier_session(spec.networks) if spec.networks else None
     seeds = read_seeds(spec.labels) if spec.labels else None
     with open_spec_recording(spec, note) as recording:
-        groups = parse_groups(list(spec.groups) or None, recording.channel_ids)
+        groups = parse_groups(list(spec.groups) or None, recording.channel_ids,
+                              recording.file_groups)
         detection = run_with_progress_bar(detect(recording, spec.detection, groups), "detect",
                                           enabled=not quiet)
     session = Session(detection, recording=dict(spec.reader,

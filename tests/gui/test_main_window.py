@@ -966,3 +966,24 @@ def test_the_channel_box_names_channels_as_the_file_does(window, qtbot, shared_d
     assert any(t.startswith("GA1-RAH1 (ch ") for t in texts), texts
     d = window.controller.session.detection
     assert {d.channel_name(c) for c in d.channel_ids} == {"GA1-RAH1", "GA2-RAC4", "GA4-ROF2"}
+
+
+def test_a_tetrode_nwb_opens_as_its_electrode_group(window, qtbot, tmp_path, demo):
+    """A tetrode written to NWB with its electrode group opened as four single channels unless
+    the user typed 0-3; the open dialog now shows the file's groups, and they are the default."""
+    from spikeapp.gui.dialogs import OpenOptionsDialog
+    from spikeapp.io.writers import write_recording
+
+    d = demo.data[: int(8 * demo.sampling_rate)]
+    data = np.stack([d[:, 0], d[:, 1], 0.8 * d[:, 0], 0.8 * d[:, 1]], axis=1).astype(np.float32)
+    path = tmp_path / "tetrode.nwb"
+    write_recording(path, data, demo.sampling_rate, ["a", "b", "c", "d"],
+                    groups={"tetrode0": [0, 1, 2, 3]})
+    dialog = OpenOptionsDialog(str(path), window, *window.files._file_groups(str(path)))
+    assert dialog.group_specs() == ["0,1,2,3"]
+    assert any("tetrode0" in label.text() for label in dialog.findChildren(
+        __import__("PyQt6.QtWidgets").QtWidgets.QLabel))
+    window.files.open_recording_path(str(path))               # no options given
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.channel.count() == 1, timeout=5_000)
+    assert window.channel.itemText(0).startswith("group 0: a, b, c, d")
