@@ -987,3 +987,38 @@ def test_a_tetrode_nwb_opens_as_its_electrode_group(window, qtbot, tmp_path, dem
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     qtbot.waitUntil(lambda: window.channel.count() == 1, timeout=5_000)
     assert window.channel.itemText(0).startswith("group 0: a, b, c, d")
+
+
+def test_a_tetrode_shows_peak_on_channel_i_against_channel_j(window, qtbot, tmp_path,
+                                                             shared_data):
+    """The locust tetrode as a group: each channel's peak is a feature axis, any pair can be
+    shown and lassoed (the axes were PC1-PC5, one amplitude and time)."""
+    raw = shared_data / "tridesclous_locust/locust_trial_01.raw"
+    window.files.open_recording_path(str(raw), {"format": "binary", "dtype": "int16",
+                                                "n_channels": 4, "sampling_rate": 15000.0},
+                                     groups=["0-3"])
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
+    features = window.features
+    qtbot.waitUntil(lambda: features.x_axis.count() == 7 + 4, timeout=5_000)
+    names = [features.x_axis.itemText(i) for i in range(features.x_axis.count())]
+    assert names[-4:] == ["peak ch0", "peak ch1", "peak ch2", "peak ch3"]
+    features.show_channel_pair(0, 1)
+    session = window.controller.session
+    spikes = session.spikes_of_group(0)
+    d = session.detection
+    np.testing.assert_allclose(features.values("peak ch1", spikes[:50]),
+                               d.waveforms[spikes[:50], 1, d.pre_samples])
+    # A lasso on the pair selects by those values.
+    x, y = features.values("peak ch0", spikes), features.values("peak ch1", spikes)
+    low = spikes[(x < np.percentile(x, 10))]
+    box = np.array([[x.min() - 1, y.min() - 1], [np.percentile(x, 10), y.min() - 1],
+                    [np.percentile(x, 10), y.max() + 1], [x.min() - 1, y.max() + 1]])
+    features.select_polygon(box)
+    assert set(low) <= set(window.controller.selection)
+    qtbot.wait(300)
+    pixels = grab(window, "locust-tetrode-channel-pair", tmp_path)
+    assert pixels[..., :3].std() > 10
+    # The trace shows the recording (its title said 'no recording attached' once it had
+    # been cleared before the detection).
+    assert window.trace.recording is not None
+    assert "no recording" not in window.trace.plotItem.titleLabel.text

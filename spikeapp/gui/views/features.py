@@ -89,6 +89,7 @@ class FeatureView(QWidget):
         self._box.polygon.connect(self.select_polygon)
         self._columns_of = None            # the detection the kept feature columns are of
         self._columns: dict[int, np.ndarray] = {}
+        self._peak_rows: dict[str, int] = {}   # "peak <channel>" -> its row in the waveforms
 
     def values(self, axis: str, spikes: np.ndarray) -> np.ndarray:
         """One axis's values of ``spikes`` (sorted and distinct: a run of them is read as a
@@ -99,6 +100,11 @@ class FeatureView(QWidget):
             return d.amplitudes[where]
         if axis == "time":
             return d.times_s[where]
+        if axis in self._peak_rows:
+            # A grouped channel's value at the spike's alignment sample: channel i against
+            # channel j, the view tetrode users cut clusters in (MClust, Offline Sorter).
+            return np.asarray(d.waveforms[where, self._peak_rows[axis], d.pre_samples],
+                              dtype=np.float32)
         component = int(axis[2:]) - 1
         if component >= d.features.shape[1]:
             return np.zeros(len(spikes), dtype=np.float32)   # fewer components were kept
@@ -114,6 +120,31 @@ class FeatureView(QWidget):
             self._columns = {k: v for k, v in self._columns.items() if k in self._wanted()}
             self._columns[component] = np.ascontiguousarray(detection.features[:, component])
         return self._columns[component]
+
+    def _offer_channel_axes(self, session) -> None:
+        """On a channel group (a tetrode), each channel's peak is an axis too; the choices
+        follow the group shown, and an axis of another group's channel falls back to PC1/PC2."""
+        d = session.detection
+        members = d.group_members(self.controller.group)
+        rows = {f"peak {d.channel_name(int(c))}": k for k, c in enumerate(members)} \
+            if len(members) > 1 else {}
+        if rows == self._peak_rows:
+            return
+        self._peak_rows = rows
+        names = AXES + list(rows)
+        for box, fallback in ((self.x_axis, 0), (self.y_axis, 1)):
+            current = box.currentText()
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(names)
+            box.setCurrentIndex(names.index(current) if current in names else fallback)
+            box.blockSignals(False)
+
+    def show_channel_pair(self, first: int, second: int) -> None:
+        """Peak on the group's ``first`` channel (row) against its ``second``."""
+        names = list(self._peak_rows)
+        self.x_axis.setCurrentText(names[first])
+        self.y_axis.setCurrentText(names[second])
 
     def _wanted(self) -> set[int]:
         """The components the two axes show now (the others' columns are let go)."""
@@ -132,6 +163,7 @@ class FeatureView(QWidget):
             self._human.setData([], [])
             self._chosen.setData([], [], (255, 255, 255))
             return
+        self._offer_channel_axes(session)
         sample = self.controller.display_sample(PER_UNIT, self.hidden_units)
         x_name, y_name = self.x_axis.currentText(), self.y_axis.currentText()
         x, y = self.values(x_name, sample), self.values(y_name, sample)

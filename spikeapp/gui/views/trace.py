@@ -75,6 +75,7 @@ class TraceView(pg.PlotWidget):
             if session is None or self.recording is None:
                 self.setTitle("Trace (no recording attached)")
                 return
+            self.setTitle("Trace (filtered)")
             self._draw(session)
         finally:
             self._drawing = False
