@@ -727,6 +727,10 @@ def test_proposed_units_are_rows_coloured_in_the_views_merged_split_and_accepted
     # select two proposal rows: their spikes are selected; M merges them
     pick(table, rows()["proposed 1"])
     assert c.selected_proposals == [0] and len(c.selection) > 0
+    # Its unit plots (ISI, rate) before it is accepted: it had none.
+    qtbot.waitUntil(lambda: "proposed 1" in window.unit_plots.isi.titleLabel.text,
+                    timeout=5_000)
+    assert window.unit_plots.proposals_shown() == [0]
     table.clearSelection()
     for name in ("proposed 1", "proposed 2"):
         table.item(rows()[name], 1).setSelected(True)

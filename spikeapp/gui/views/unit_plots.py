@@ -9,10 +9,12 @@ import numpy as np
 import pyqtgraph as pg
 
 from spikeapp.gui.views.layers import CurvePool, PointsItem
+from spikeapp.gui.views.units import PROPOSED  # a proposal's stand-in id: PROPOSED - index
 from spikeapp.gui.workers import JobRunner
 from spikeapp.metrics import correlogram, firing_rate, isi_histogram
 from spikeapp.metrics.quality import similarity, templates
-from spikeapp.session.display import count_of, hex_to_rgb
+from spikeapp.session.display import count_of, hex_to_rgb, proposal_colour
+from spikeapp.session.state import Unit
 from spikeapp.tasks import Progress
 
 AMPLITUDE_POINTS = 1500  # per unit
@@ -62,19 +64,41 @@ class UnitPlots(pg.GraphicsLayoutWidget):
         units = [u for u in self.controller.selected_units if u in session.units][:MAX_UNITS]
         return units or [u.id for u in self.controller.units()][:1]
 
+    def proposals_shown(self) -> list[int]:
+        """The selected proposed units (indexes), when no unit is selected."""
+        if self.controller.session is None or self.controller.selected_units:
+            return []
+        return list(self.controller.selected_proposals)[:MAX_UNITS]
+
     def refresh(self) -> None:
         """Redraw, unless neither the session nor the units shown changed (a spike selection
         alone leaves these plots as they are). Units of many spikes are worked out off the GUI
         thread (ISI, correlogram and rate of millions of spikes take a few hundred ms) and drawn
         when ready; a few are drawn at once."""
-        units = self.units_shown()
-        key = (self.controller.revision, self.controller.group, tuple(units))
+        proposals = self.proposals_shown()
+        units = [] if proposals else self.units_shown()
+        key = (self.controller.revision, self.controller.group, tuple(units),
+               tuple(proposals))
         if key in (self._drawn, self._want):
             return
         session = self.controller.session
-        if session is None or not units:
+        if session is None or not (units or proposals):
             self._want = None
             self._show(key, None)
+            return
+        if proposals:
+            # A proposed unit before it is accepted: its ISI and rate say whether it is one
+            # neuron (it had no plots until it was a unit).
+            shown = {PROPOSED - i: Unit(PROPOSED - i, f"proposed {i + 1}", self.controller.group,
+                                        proposal_colour(i)) for i in proposals}
+            members = {PROPOSED - i: self.controller.proposal(i).members for i in proposals}
+            inputs = (session.detection, shown, members)
+            if sum(len(m) for m in members.values()) < ASYNC_FROM:
+                self._want = None
+                self._show(key, plot_figures(*inputs))
+                return
+            self._want, self._inputs = key, inputs
+            self._start()
             return
         # The units' spike lists are made where the figures are (the job's thread, for big ones).
         members = self.controller.members()
