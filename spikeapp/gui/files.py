@@ -125,14 +125,24 @@ class FileActions:
             return
         if not self.confirm_discard():
             return
-        reader, detection, groups = {}, {}, []
-        if ask_options:
-            dialog = OpenOptionsDialog(path, self.window, *self._file_groups(path))
-            if not dialog.exec():
+        if not ask_options:
+            self.open_recording_path(path)
+            return
+        dialog = OpenOptionsDialog(path, self.window, *self._file_groups(path))
+        # After an error the dialog comes back with what was typed, to be put right (it was
+        # gone, and every field had to be typed again).
+        while self.ask_options(dialog):
+            try:
+                reader, detection = dialog.reader.values(), dialog.detection.values()
+            except SpikeappError as problem:   # a field out of bounds
+                self.window.show_error(str(problem))
+                continue
+            if self.open_recording_path(path, reader, detection, dialog.group_specs()):
                 return
-            reader, detection = dialog.reader.values(), dialog.detection.values()
-            groups = dialog.group_specs()
-        self.open_recording_path(path, reader, detection, groups)
+
+    def ask_options(self, dialog) -> bool:
+        """Show the open dialog: True when the user chose Open (tests replace this)."""
+        return bool(dialog.exec())
 
     @staticmethod
     def _file_groups(path: str) -> tuple[list[list[int]] | None, list[str] | None]:
@@ -148,7 +158,9 @@ class FileActions:
 
     def open_recording_path(self, path: str, reader: dict | None = None,
                             detection: dict | None = None, groups: list[str] | None = None
-                            ) -> None:
+                            ) -> bool:
+        """Open and detect (in the background); False when the recording could not be opened
+        with these options (said in the window)."""
         from spikeapp.detection import parse_groups
         from spikeapp.io import open_recording
 
@@ -164,16 +176,17 @@ class FileActions:
                 except SpikeappError as nothing:
                     self.window.show_error(f"{path}: holds no continuous signal to detect "
                                            f"spikes in, nor a sorting to import ({nothing})")
-                return
+                return True
             self.window.show_error(str(problem))
-            return
+            return False
         except SpikeappError as problem:
             self.window.show_error(str(problem))
-            return
+            return False
         self._remember(path)
         self._start_detection(recording, detection or {}, channel_groups,
                               dict(reader or {}, path=str(Path(path).resolve()),
                                    groups=groups or []))
+        return True
 
     def open_demo(self, sort: bool = False) -> None:
         from spikeapp.io.demo import make_demo

@@ -1026,3 +1026,30 @@ def test_a_tetrode_shows_peak_on_channel_i_against_channel_j(window, qtbot, tmp_
     # been cleared before the detection).
     assert window.trace.recording is not None
     assert "no recording" not in window.trace.plotItem.titleLabel.text
+
+
+def test_the_open_dialog_comes_back_after_an_error_with_what_was_typed(window, qtbot,
+                                                                       shared_data):
+    """A raw file opened with a field missing: the error named CLI flags and the dialog was
+    gone (every field typed again). Now it says the dialog's fields and comes back as it was."""
+    raw = shared_data / "tridesclous_locust/locust_trial_01.raw"
+    shown = []
+
+    def answer(dialog) -> bool:
+        shown.append(dict(dialog.reader.values()))
+        if len(shown) == 1:
+            dialog.reader.set_values({"format": "binary", "dtype": "int16",
+                                      "sampling_rate": 15000.0})   # no channel count yet
+            return True
+        if len(shown) == 2:
+            dialog.reader.set_values({"n_channels": 4})
+            return True
+        return False
+
+    window.files.ask_options = answer
+    window.files.open_path(str(raw), ask_options=True)
+    assert len(shown) == 2                                  # it came back once
+    assert shown[1].get("dtype") == "int16" and shown[1].get("format") == "binary"
+    assert "open dialog's Reader fields" in window.last_error
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
+    assert window.controller.session.detection.channel_ids.tolist() == [0, 1, 2, 3]
