@@ -31,6 +31,8 @@ class SortActions:
         self._queue_output = None
         self._assessment = None              # the dialog shown (kept alive)
         self._candidate = -1                 # the candidate new unit shown last
+        self._proposal_status = ""           # the status line about proposals, as last set
+        self.controller.group_changed.connect(self._proposals_on_this_channel)
 
     @property
     def trainings_waiting(self) -> bool:
@@ -178,6 +180,12 @@ class SortActions:
         if session is not self.workspace.session or epoch != self.workspace.detection_epoch:
             return   # another session was opened meanwhile, or its detection grew
         self.workspace.proposed(found)
+        self._proposal_status = self._proposals_text()
+        self.window.status_text.setText(self._proposal_status)
+
+    def _proposals_text(self) -> str:
+        """What the proposals are, here and on the other channels."""
+        found = self.workspace.proposals
         # Only those still open: a session sorted already (its units accepted from these, or
         # labelled) has none left to accept.
         open_ = {group: len(self.workspace.open_proposals(group)) for group in found}
@@ -185,15 +193,21 @@ class SortActions:
         total = sum(open_.values())
         channels = sum(1 for count in open_.values() if count)
         if not total:
-            self.window.status_text.setText(
-                "every proposed unit is sorted already (its typical spikes have units): T "
-                "trains again, L asks about the doubtful spikes" if any(found.values()) else
-                "no units proposed (the clustering found no separate clusters): label spikes "
-                "with the keys 1-9, then T trains")
-            return
-        self.window.status_text.setText(
-            f"{total} proposed unit(s) on {channels} channel(s), {here} on this one: P makes "
-            "them units (their most typical spikes become labels), then T trains")
+            return ("every proposed unit is sorted already (its typical spikes have units): T "
+                    "trains again, L asks about the doubtful spikes" if any(found.values()) else
+                    "no units proposed (the clustering found no separate clusters): label "
+                    "spikes with the keys 1-9, then T trains")
+        return (f"{total} proposed unit(s) on {channels} channel(s), {here} on this one: P "
+                "makes them units (their most typical spikes become labels), then T trains")
+
+    def _proposals_on_this_channel(self) -> None:
+        """Another channel shown: the proposals' status line, if it is still the one shown,
+        counts this channel's (it kept the first channel's '0 on this one' next to the rows of
+        two proposals)."""
+        if self._proposal_status and self.window.status_text.text() == self._proposal_status \
+                and self.workspace.session is not None:
+            self._proposal_status = self._proposals_text()
+            self.window.status_text.setText(self._proposal_status)
 
     def accept_proposals(self) -> None:
         group = self.controller.group

@@ -1053,3 +1053,16 @@ def test_the_open_dialog_comes_back_after_an_error_with_what_was_typed(window, q
     assert "open dialog's Reader fields" in window.last_error
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
     assert window.controller.session.detection.channel_ids.tolist() == [0, 1, 2, 3]
+
+
+def test_the_proposals_status_counts_the_channel_shown(window, qtbot):
+    """The status line said '0 on this one' next to the rows of two proposals: it was written
+    for the first channel and kept when another was shown."""
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: bool(window.workspace.proposals), timeout=60_000)
+    qtbot.waitUntil(lambda: "on this one" in window.status_text.text(), timeout=5_000)
+    c = window.controller
+    for group in (int(g) for g in c.session.groups):
+        c.set_group(group)
+        here = len(window.workspace.open_proposals(group))
+        assert f", {here} on this one" in window.status_text.text()
