@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self._build_views()
         self._build_actions()
         self._connect()
+        self._initial_layout = self.saveState()   # View > Reset layout puts the docks back
 
     # -- construction ------------------------------------------------------------------------------
     def _build_views(self) -> None:
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
+        self.docks = getattr(self, "docks", []) + [dock]
         dock.setObjectName(title)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
@@ -230,6 +232,7 @@ class MainWindow(QMainWindow):
         a("Waveform &density", "D", lambda: self.waveforms.set_density(
             not self.waveforms.density), view)
         a("Select all spikes of the channel", "Ctrl+A", self.select_all, view)
+        a("&Reset the layout (every panel back in its place)", "", self.reset_layout, view)
         a("Keyboard shortcuts", "F1", self.show_help, view)
         tools = QToolBar("Sorting")
         tools.setObjectName("sorting")
@@ -430,6 +433,14 @@ class MainWindow(QMainWindow):
         count = self.channel.count()
         if count:
             self.channel.setCurrentIndex((self.channel.currentIndex() + step) % count)
+
+    def reset_layout(self) -> None:
+        """Every dock back where the window put it at start, shown and docked (a closed or
+        floated panel had no way back but a restart)."""
+        for dock in self.docks:
+            dock.setFloating(False)
+            dock.show()
+        self.restoreState(self._initial_layout)
 
     def show_help(self) -> None:
         self._help = shortcut_help(self.all_actions, self)

@@ -1066,3 +1066,13 @@ def test_the_proposals_status_counts_the_channel_shown(window, qtbot):
         c.set_group(group)
         here = len(window.workspace.open_proposals(group))
         assert f", {here} on this one" in window.status_text.text()
+
+
+def test_view_reset_layout_brings_closed_and_floating_panels_back(window, qtbot):
+    units, plots = window.docks[0], window.docks[1]
+    units.close()
+    plots.setFloating(True)
+    assert not units.isVisible() and plots.isFloating()
+    window.reset_layout()
+    assert units.isVisible() and not plots.isFloating()
+    assert window.dockWidgetArea(units) == Qt.DockWidgetArea.LeftDockWidgetArea
