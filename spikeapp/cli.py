@@ -537,10 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "another in this process); on Dask, the local cluster's processes "
                            "or the SLURM jobs. Results depend on the threads per group: "
                            "give --threads too for the same results with any N")
-    sort.add_argument("--recover", action="store_true",
+    sort.add_argument("--recover", action=argparse.BooleanOptionalAction, default=True,
                       help="after training, the sorted units' templates search the signal for "
                            "spikes the threshold missed (under it, inside overlaps); they join "
-                           "their unit as predictions, marked as found by template")
+                           "their unit as predictions, marked as found by template (on by "
+                           "default; --no-recover turns it off)")
     sort.add_argument("--recover-score", type=float, default=8.0, metavar="Z",
                       help="least template match, in robust SDs of that template's scores "
                            "along the signal (default 8; at 5 most spikes found in recordings "
