@@ -1003,9 +1003,19 @@ def test_a_tetrode_shows_peak_on_channel_i_against_channel_j(window, qtbot, tmp_
                                      groups=["0-3"])
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
     features = window.features
-    qtbot.waitUntil(lambda: features.x_axis.count() == 7 + 4, timeout=5_000)
+    qtbot.waitUntil(lambda: features.x_axis.count() == 7 + 3 * 4, timeout=5_000)
     names = [features.x_axis.itemText(i) for i in range(features.x_axis.count())]
-    assert names[-4:] == ["peak ch0", "peak ch1", "peak ch2", "peak ch3"]
+    assert names[7:11] == ["peak ch0", "peak ch1", "peak ch2", "peak ch3"]
+    assert "valley ch2" in names and "energy ch3" in names
+    features.show_channel_pair(2, 3, "energy")
+    waves = window.controller.session.detection.waveforms
+    group0 = window.controller.session.spikes_of_group(0)[:20]
+    np.testing.assert_allclose(features.values("energy ch3", group0),
+                               np.sqrt((np.asarray(waves[group0, 3]) ** 2).mean(axis=1)),
+                               rtol=1e-5)
+    valley = features.values("valley ch0", group0)
+    peak = np.asarray(waves[group0, 0, window.controller.session.detection.pre_samples])
+    assert np.all(np.sign(valley) != np.sign(peak)) or np.all(np.abs(valley) <= np.abs(peak))
     features.show_channel_pair(0, 1)
     session = window.controller.session
     spikes = session.spikes_of_group(0)

@@ -18,6 +18,7 @@ PER_UNIT = 2000           # spikes drawn per unit
 SELECTED_DRAWN = 2000     # selected spikes drawn at most
 CONFIDENCE_LEVELS = 4     # saturation steps drawn
 AXES = ["PC1", "PC2", "PC3", "PC4", "PC5", "amplitude", "time"]
+CHANNEL_FEATURES = ("peak", "valley", "energy")   # per channel of a group, as axes
 
 
 class _LassoBox(pg.ViewBox):
@@ -89,7 +90,8 @@ class FeatureView(QWidget):
         self._box.polygon.connect(self.select_polygon)
         self._columns_of = None            # the detection the kept feature columns are of
         self._columns: dict[int, np.ndarray] = {}
-        self._peak_rows: dict[str, int] = {}   # "peak <channel>" -> its row in the waveforms
+        # "peak <channel>" (valley, energy) -> (that feature, the channel's row in the waveforms)
+        self._peak_rows: dict[str, tuple[str, int]] = {}
 
     def values(self, axis: str, spikes: np.ndarray) -> np.ndarray:
         """One axis's values of ``spikes`` (sorted and distinct: a run of them is read as a
@@ -101,10 +103,16 @@ class FeatureView(QWidget):
         if axis == "time":
             return d.times_s[where]
         if axis in self._peak_rows:
-            # A grouped channel's value at the spike's alignment sample: channel i against
-            # channel j, the view tetrode users cut clusters in (MClust, Offline Sorter).
-            return np.asarray(d.waveforms[where, self._peak_rows[axis], d.pre_samples],
-                              dtype=np.float32)
+            # A grouped channel's peak, valley or energy: channel i against channel j, the
+            # views tetrode users cut clusters in (MClust, Offline Sorter, phy's grid).
+            kind, row = self._peak_rows[axis]
+            if kind == "peak":   # the value at the spike's alignment sample
+                return np.asarray(d.waveforms[where, row, d.pre_samples], dtype=np.float32)
+            waves = np.asarray(d.waveforms[where, row, :], dtype=np.float32)
+            if kind == "valley":   # the waveform's other extreme (the peak's opposite sign)
+                peak = waves[:, d.pre_samples]
+                return np.where(peak < 0, waves.max(axis=1), waves.min(axis=1))
+            return np.sqrt((waves ** 2).mean(axis=1))   # energy: the RMS over the waveform
         component = int(axis[2:]) - 1
         if component >= d.features.shape[1]:
             return np.zeros(len(spikes), dtype=np.float32)   # fewer components were kept
@@ -126,8 +134,8 @@ class FeatureView(QWidget):
         follow the group shown, and an axis of another group's channel falls back to PC1/PC2."""
         d = session.detection
         members = d.group_members(self.controller.group)
-        rows = {f"peak {d.channel_name(int(c))}": k for k, c in enumerate(members)} \
-            if len(members) > 1 else {}
+        rows = {f"{kind} {d.channel_name(int(c))}": (kind, k) for kind in CHANNEL_FEATURES
+                for k, c in enumerate(members)} if len(members) > 1 else {}
         if rows == self._peak_rows:
             return
         self._peak_rows = rows
@@ -140,11 +148,12 @@ class FeatureView(QWidget):
             box.setCurrentIndex(names.index(current) if current in names else fallback)
             box.blockSignals(False)
 
-    def show_channel_pair(self, first: int, second: int) -> None:
-        """Peak on the group's ``first`` channel (row) against its ``second``."""
-        names = list(self._peak_rows)
-        self.x_axis.setCurrentText(names[first])
-        self.y_axis.setCurrentText(names[second])
+    def show_channel_pair(self, first: int, second: int, kind: str = "peak") -> None:
+        """``kind`` (peak, valley, energy) on the group's ``first`` channel (row) against its
+        ``second``."""
+        names = {value: name for name, value in self._peak_rows.items()}
+        self.x_axis.setCurrentText(names[(kind, first)])
+        self.y_axis.setCurrentText(names[(kind, second)])
 
     def _wanted(self) -> set[int]:
         """The components the two axes show now (the others' columns are let go)."""
