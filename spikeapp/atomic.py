@@ -107,6 +107,13 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         temporary.write_bytes(data)
 
 
+def sync_folder(folder: Path) -> None:
+    """Make a folder's entries durable (a file created or renamed in it; POSIX; a no-op where
+    folders cannot be opened): a file synced to disk is lost in a power cut all the same while
+    its name is not."""
+    _sync_folder(folder)
+
+
 def _sync_folder(folder: Path) -> None:
     """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
     try:

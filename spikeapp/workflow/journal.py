@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeapp.atomic import atomic_write
+from spikeapp.atomic import atomic_write, sync_folder
 from spikeapp.errors import SpikeappError
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import Session, Unit
@@ -293,6 +293,7 @@ class Journal:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)   # a finished journal of the same file
         folder.mkdir(parents=True, exist_ok=True)
+        sync_folder(folder.parent)   # the journal's folder itself survives a power cut
         manifest = {"version": 1, "pid": os.getpid(), "host": socket.gethostname(),
                     "session_path": str(Path(session_path).resolve()) if session_path else None,
                     "name": name, "recording": session.recording, "created": time.time(),
@@ -387,6 +388,9 @@ class Journal:
                 self._write_manifest()
                 self._stream = open(self.folder / self.manifest["journal"], "ab",  # noqa: SIM115
                                     buffering=0)
+                # Its name made durable with it: a power cut took a new journal file, and every
+                # record synced into it, until the next checkpoint's manifest synced the folder.
+                sync_folder(self.folder)
             for piece in pieces:
                 view = memoryview(piece)
                 while len(view):   # a raw write may take part of it
