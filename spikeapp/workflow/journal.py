@@ -293,7 +293,8 @@ class Journal:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)   # a finished journal of the same file
         folder.mkdir(parents=True, exist_ok=True)
-        sync_folder(folder.parent)   # the journal's folder itself survives a power cut
+        sync_folder(folder.parent)   # the journal's folder itself survives a power cut,
+        sync_folder(folder.parent.parent)   # and journals/ in the data folder
         manifest = {"version": 1, "pid": os.getpid(), "host": socket.gethostname(),
                     "session_path": str(Path(session_path).resolve()) if session_path else None,
                     "name": name, "recording": session.recording, "created": time.time(),
