@@ -1,15 +1,24 @@
-"""Crash drill: the real window, labelling every 2 s, killed with SIGKILL at random moments.
+"""Crash drill: the real window, labelling, killed with SIGKILL at random moments of every
+phase of its life, and what comes back checked spike by spike.
 
-    python benchmarks/crash_drill.py [--kills 20] [--minutes 3] [--interval 2.0] [--seed 0]
+    python benchmarks/crash_drill.py [--kills 200] [--interval 0.5] [--seed 0]
 
 A child process runs the app offscreen on a saved session of the demo (detected once here). It
-labels one spike per edit through the window's own action (select the spike, press the key of
-unit 1), and prints each edit once the action returned. The parent kills it with SIGKILL after a
-random time, starts it again, and the child recovers the crash's edits as a user would (the
-window offers them on opening the session; the drill answers yes) and prints how many spikes are
-labelled. ``lost`` for one kill is the edits the window had made less those that came back.
-Baseline: a session saved only by hand loses every edit since the last save. Last line:
-``lost_edits X``, the worst over all kills (target: X <= 1, the edit in flight).
+recovers the previous crash's edits as a user would (the window offers them on opening; the
+drill answers yes), prints the spikes labelled then (their indexes), and works in one of these
+phases until it is killed:
+
+- ``open``: killed while it opens the session and recovers the journal (a short life);
+- ``edit``: one edit every ``--interval`` s through the window's own action (select a spike,
+  press the key of unit 1); each edit is printed once the action returned;
+- ``burst``: edits every 20 ms, so that kills land while records are being written;
+- ``save``: edits, and a save (Ctrl+S, written in the background) every few edits.
+
+The parent checks identities, not counts: the spikes labelled after a restart must be exactly
+those labelled before plus the edits printed, but for the edit in flight (printed, its record
+not yet synced: at most one per kill), and never a spike that was not labelled. It fails when
+no edit was made at all. Prints the kills that landed in each phase, ``kills N`` and, last,
+``lost_edits X`` (the worst over all kills; target X <= 1) and ``phantom_labels 0``.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +39,11 @@ CHILD = r"""
 import os, sys
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 from spikeapp.gui.main_window import MainWindow
 
-path, interval = sys.argv[1], float(sys.argv[2])
+path, phase, interval = sys.argv[1], sys.argv[2], float(sys.argv[3])
 app = QApplication([])
 window = MainWindow()
 window.files.ask_recovery = lambda crashed: True      # the user recovers the crash's edits
@@ -41,21 +51,31 @@ window.files.ask_locate = lambda missing: None
 window.show()
 window.files.open_session(path)
 c = window.controller
-print("labelled", int((c.session.source == 1).sum()), flush=True)
-order = np.random.default_rng(0).permutation(c.session.spikes_of_group(0))
+labelled = np.flatnonzero(c.session.source == 1)
+print("labelled", ",".join(str(int(s)) for s in labelled), flush=True)
+order = np.random.default_rng(len(labelled)).permutation(c.session.spikes_of_group(0))
 action = next(a for a in window.all_actions if a.shortcut().toString() == "1")
+count = [0]
 
 def edit():
     free = order[c.session.source[order] == 0]
+    if not len(free):
+        return
     c.select(free[:1])
     action.trigger()                                   # label as unit 1, as key 1 does
-    print("edit", int(free[0]), flush=True)
+    if c.session.source[free[0]] == 1:
+        print("edit", int(free[0]), flush=True)
+        count[0] += 1
+        if phase == "save" and count[0] % 4 == 0 and not window.saver.running:
+            window.files.save()                        # Ctrl+S, written in the background
 
 timer = QTimer()
 timer.timeout.connect(edit)
-timer.start(int(interval * 1000))
+timer.start(int(1000 * (0.02 if phase == "burst" else interval)))
 app.exec()
 """
+
+PHASES = ("open", "edit", "burst", "save")
 
 
 def make_session(folder: Path) -> Path:
@@ -72,11 +92,48 @@ def make_session(folder: Path) -> Path:
     return path
 
 
+def run_child(path: Path, phase: str, interval: float, alive: float, env: dict
+              ) -> tuple[set[int] | None, list[int], bool]:
+    """Start the app in ``phase``, kill it after ``alive`` s: the spikes labelled when it had
+    opened (None: killed before), the edits it printed, whether it had died on its own."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), phase, str(interval)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(alive)
+    died = child.poll() is not None
+    if not died:
+        os.kill(child.pid, signal.SIGKILL)
+    out, err = child.communicate()
+    if died:
+        raise SystemExit(f"the app exited on its own ({child.returncode}):\n{err[-3000:]}")
+    labelled, edits = None, []
+    for line in out.splitlines():
+        words = line.split()
+        if words and words[0] == "labelled":
+            labelled = {int(s) for s in words[1].split(",")} if len(words) > 1 else set()
+        elif words and words[0] == "edit":
+            edits.append(int(words[1]))
+    return labelled, edits, died
+
+
+def opened(path: Path, env: dict) -> set[int]:
+    """The spikes labelled when the app opens the session (recovering what a crash left); the
+    app is killed as soon as it said."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), "open", "3600"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in child.stdout:
+        words = line.split()
+        if words and words[0] == "labelled":
+            os.kill(child.pid, signal.SIGKILL)
+            child.communicate()
+            return {int(s) for s in words[1].split(",")} if len(words) > 1 else set()
+    _out, err = child.communicate()
+    raise SystemExit(f"the app did not open the session:\n{err[-3000:]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--interval", type=float, default=2.0, help="seconds between edits")
+    parser.add_argument("--kills", type=int, default=200)
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between edits")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -85,43 +142,43 @@ def main() -> None:
     env = dict(os.environ, SPIKEAPP_DATA=str(folder / "data"), HOME=str(folder),
                QT_QPA_PLATFORM="offscreen",
                PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    expected, worst, kills, lost_total, alive, edits = 0, 0, 0, 0, 0.0, 0
     started = time.monotonic()
-    print(f"{'kill':>4} {'alive s':>7} {'edits':>5} {'expected':>8} {'recovered':>9} {'lost':>4}")
-    while kills < args.kills or time.monotonic() - started < 60 * args.minutes:
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(args.interval)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                 env=env)
-        first = child.stdout.readline().split()
-        if not first or first[0] != "labelled":
-            child.kill()
-            raise SystemExit(f"the app did not open the session: {first}")
-        recovered = int(first[1])
-        if kills:
-            lost = expected - recovered
-            worst, lost_total = max(worst, lost), lost_total + max(lost, 0)
-            print(f"{kills:>4} {alive:>7.1f} {edits:>5} {expected:>8} {recovered:>9} {lost:>4}",
-                  flush=True)
-        expected = recovered
-        alive = float(rng.uniform(0.3, 4.0) * args.interval)
-        time.sleep(alive)
-        os.kill(child.pid, signal.SIGKILL)
-        out, _ = child.communicate()
-        edits = sum(1 for line in out.splitlines() if line.startswith("edit"))
-        expected += edits
-        kills += 1
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), "3600"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    recovered = int(child.stdout.readline().split()[1])
-    child.kill()
-    child.wait()
-    lost = expected - recovered
-    worst, lost_total = max(worst, lost), lost_total + max(lost, 0)
-    print(f"{kills:>4} {alive:>7.1f} {edits:>5} {expected:>8} {recovered:>9} {lost:>4}")
-    print(f"{kills} kills over {(time.monotonic() - started) / 60:.1f} min, {expected} edits "
-          f"kept in all, {lost_total} lost; baseline (saving by hand, never saved here): "
-          f"{expected} lost")
+    expected = opened(path, env)
+    landed: Counter = Counter()
+    worst, lost_total, phantoms, edits_made = 0, 0, 0, 0
+    print(f"{'kill':>4} {'phase':>6} {'alive s':>7} {'edits':>5} {'expected':>8} "
+          f"{'back':>5} {'lost':>4} {'phantom':>7}")
+    for kill in range(1, args.kills + 1):
+        phase = PHASES[kill % len(PHASES)]
+        # Opening takes a few seconds here: 'open' kills land anywhere in it (and recovery).
+        alive = float(rng.uniform(0.2, 4.0) if phase == "open" else rng.uniform(4.0, 9.0))
+        labelled, edits, _ = run_child(path, phase, args.interval, alive, env)
+        landed[phase if labelled is not None or phase == "open" else "open"] += 1
+        if labelled is not None:
+            # What it opened with must be what the last run left (checked again below).
+            missing, extra = expected - labelled, labelled - expected
+            if missing or extra:
+                worst = max(worst, len(missing))
+                phantoms += len(extra)
+            expected = labelled | set(edits)
+            edits_made += len(edits)
+        back = opened(path, env)
+        lost = len(expected - back)
+        phantom = len(back - expected)
+        worst, lost_total, phantoms = max(worst, lost), lost_total + lost, phantoms + phantom
+        print(f"{kill:>4} {phase:>6} {alive:>7.1f} {len(edits):>5} {len(expected):>8} "
+              f"{len(back):>5} {lost:>4} {phantom:>7}", flush=True)
+        expected = back
+    print("kills landed: " + ", ".join(f"{p} {landed[p]}" for p in PHASES))
+    print(f"{(time.monotonic() - started) / 60:.1f} min, {edits_made} edits made, "
+          f"{lost_total} lost in all")
+    print(f"kills {args.kills}")
+    print(f"phantom_labels {phantoms}")
     print(f"lost_edits {worst}")
+    if edits_made == 0:
+        raise SystemExit("no edit was made: the drill tested nothing")
+    if worst > 1 or phantoms:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
