@@ -18,6 +18,7 @@ from spikeapp.session.state import (
     LABELLED,
     NETWORK,
     NONE,
+    PER_SPIKE,
     QUALITIES,
     UNASSIGNED,
     UNRESOLVED,
@@ -28,7 +29,7 @@ from spikeapp.session.state import (
     distinct_ids,
 )
 
-_FIELDS = ("assignment", "source", "confidence", "network_version", "assigned_at")
+_FIELDS = PER_SPIKE
 
 
 PACK_FROM = 1024   # old values of this many spikes or more are kept packed when they allow

@@ -33,6 +33,7 @@ from spikeapp.session.state import (
     LABELLED,
     NETWORK,
     NONE,
+    PER_SPIKE,
     QUALITIES,
     UNASSIGNED,
     UNRESOLVED,
@@ -40,7 +41,7 @@ from spikeapp.session.state import (
     among,
 )
 
-_FIELDS = ("assignment", "source", "confidence", "network_version", "assigned_at")
+_FIELDS = PER_SPIKE
 
 
 class InvariantError(SpikeappError):
@@ -69,11 +70,10 @@ def problems(session: Session) -> list[str]:
     found = counters_problems(session)
     d = session.detection
     n = d.n_spikes
-    for name in _FIELDS:
-        if len(getattr(session, name)) != n:
-            found.append(f"{name} holds {len(getattr(session, name))} values for {n} spikes")
-    if found and any("values for" in p for p in found):
-        return found
+    lengths = [f"{name} holds {len(getattr(session, name))} values for {n} spikes"
+               for name in _FIELDS if len(getattr(session, name)) != n]
+    if lengths:   # nothing else can be checked spike by spike
+        return found + lengths
     groups = set(np.asarray(d.group_ids).tolist())
     names: dict[tuple[int, str], int] = {}
     for unit in session.units.values():

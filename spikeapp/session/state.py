@@ -21,6 +21,8 @@ LABELLED = (HUMAN, IMPORTED, ACCEPTED)   # what the network learns from and neve
 OWN = (HUMAN, IMPORTED)   # labels of a person's own (or another sorting's), spike by spike
 
 QUALITIES = ("unsorted", "good", "mua", "noise")
+# The per-spike arrays of a sorting state, one value per detected spike.
+PER_SPIKE = ("assignment", "source", "confidence", "network_version", "assigned_at")
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
            "#bfef45", "#469990", "#9a6324", "#800000", "#808000", "#000075", "#fabed4",
            "#ffd8b1", "#aaffc3", "#dcbeff", "#ffe119")

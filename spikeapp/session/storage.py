@@ -19,7 +19,7 @@ from spikeapp import __version__
 from spikeapp.atomic import atomic_file
 from spikeapp.detection import DetectionResult
 from spikeapp.errors import SpikeappError
-from spikeapp.session.state import Session, Unit
+from spikeapp.session.state import PER_SPIKE, Session, Unit
 
 SCHEMA_VERSION = 1
 SUFFIX = ".spikeapp"
@@ -27,7 +27,7 @@ _DETECTION_ARRAYS = ("samples", "times_s", "channels", "peak_channels", "amplitu
                      "waveforms", "features", "noise_uv", "channel_ids", "group_ids",
                      "group_channels", "origin")
 _OPTIONAL_DETECTION = {"origin"}  # files written before template matching lack it
-_STATE_ARRAYS = ("assignment", "source", "confidence", "network_version", "assigned_at")
+_STATE_ARRAYS = PER_SPIKE
 _OPTIONAL_STATE = {"assigned_at"}  # files written before provenance times lack it
 
 

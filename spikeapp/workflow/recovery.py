@@ -21,7 +21,7 @@ from spikeapp.detection.peeler import Found, GroupTemplates, find_missed_spikes
 from spikeapp.detection.pipeline import DetectionResult
 from spikeapp.io.base import Recording
 from spikeapp.session import NETWORK, Session
-from spikeapp.session.state import LABELLED, among
+from spikeapp.session.state import LABELLED, PER_SPIKE, among
 from spikeapp.tasks import CancelToken, Job
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def with_found_spikes(session: Session, found: Found) -> tuple[Session, NDArray[
                     units=dict(session.units), next_unit_id=session.next_unit_id,
                     networks=dict(session.networks), network_versions=session.network_versions,
                     training_params=dict(session.training_params))
-    for name in ("assignment", "source", "confidence", "network_version", "assigned_at"):
+    for name in PER_SPIKE:
         getattr(grown, name)[new_index[:n_old]] = getattr(session, name)
     found_rows = new_index[n_old:]
     grown.assignment[found_rows] = found.unit_ids
@@ -129,8 +129,7 @@ def found_spikes_change(session: Session, found: Found):
     from spikeapp.session import commands as cmd
 
     grown, rows = with_found_spikes(session, found)
-    state = {name: getattr(grown, name) for name in
-             ("assignment", "source", "confidence", "network_version", "assigned_at")}
+    state = {name: getattr(grown, name) for name in PER_SPIKE}
     return cmd.grow_detection(session, f"{len(rows)} spike(s) found by template matching",
                               grown.detection, state, rows)
 
