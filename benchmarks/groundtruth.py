@@ -12,6 +12,8 @@ sorts (train per group, predict every spike), and scored:
 - ``network``: accuracy of the app's sorting on the detected true spikes nobody labelled, for
   each of ``--train-seeds`` training seeds (mean, worst and best);
 - ``lda``: shrinkage LDA trained on the same labels, on the same waveforms, same spikes;
+- ``lda+self``: the same LDA self-trained on the unlabelled detections (the network's teacher
+  alone): the baseline the network must beat;
 - ``ceiling``: shrinkage LDA trained on every detected true spike, 5-fold cross-validated;
 - ``e2e``: SpikeInterface's accuracy tp / (tp + fn + fp) per unit against all its true spikes
   (labelled ones left out on both sides), mean over units, first training seed;
@@ -77,6 +79,7 @@ class CaseResult:
     network: list[float] = field(default_factory=list)       # per training seed
     network_train_s: list[float] = field(default_factory=list)
     lda: float = 0.0
+    lda_self: float = 0.0
     ceiling: float = 0.0
     e2e: float = 0.0
     e2e_units: list[float] = field(default_factory=list)
@@ -194,14 +197,17 @@ def _flat(waveforms: NDArray) -> NDArray:
 
 
 def lda_accuracies(session: Session, truths: list[GroupTruth], labelled: list[NDArray],
-                   noise: list[NDArray] | None = None) -> tuple[float, float]:
+                   noise: list[NDArray] | None = None) -> tuple[float, float, float]:
     """Shrinkage LDA with the same labels (noise labels too, as a class of their own) on the same
-    waveforms and spikes, and the ceiling: shrinkage LDA on every detected true spike, 5-fold
-    cross-validated."""
+    waveforms and spikes; the same self-trained on the group's other detections, as the
+    network's teacher is (``lda+self``); and the ceiling: shrinkage LDA on every detected true
+    spike, 5-fold cross-validated."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    right = total = ceil_right = ceil_total = 0
+    from spikeapp.training.teacher import lda_pseudo_labels, shrinkage_lda
+
+    right = total = ceil_right = ceil_total = self_right = 0
     d = session.detection
     for index, (truth, rows) in enumerate(zip(truths, labelled)):
         width = len(d.group_members(truth.group))
@@ -218,6 +224,14 @@ def lda_accuracies(session: Session, truths: list[GroupTruth], labelled: list[ND
                 np.concatenate([y[is_label], np.full(len(noisy), -1)]))
         right += int((lda.predict(x[~is_label]) == y[~is_label]).sum())
         total += int((~is_label).sum())
+        taught_x = np.concatenate([x[is_label], x_noise.reshape(len(noisy), x.shape[1])])
+        taught_y = np.concatenate([y[is_label], np.full(len(noisy), -1)])
+        others = np.setdiff1d(np.arange(len(truth.spikes)), np.concatenate([rows, noisy]))
+        pool = _flat(np.asarray(d.waveforms[truth.spikes[others]])[:, :width])
+        picked, classes = lda_pseudo_labels(taught_x, taught_y, pool, 1000, 0.9)
+        alone = shrinkage_lda(np.concatenate([taught_x, pool[picked]]),
+                              np.concatenate([taught_y, classes]))
+        self_right += int((alone.predict(x[~is_label]) == y[~is_label]).sum())
         counts = np.bincount(y)
         ok = np.isin(y, np.flatnonzero(counts >= 5))
         if len(np.unique(y[ok])) >= 2:
@@ -228,7 +242,7 @@ def lda_accuracies(session: Session, truths: list[GroupTruth], labelled: list[ND
             scored = ~is_label[ok]
             ceil_right += int((guess[scored] == y[ok][scored]).sum())
             ceil_total += int(scored.sum())
-    return right / max(1, total), ceil_right / max(1, ceil_total)
+    return right / max(1, total), self_right / max(1, total), ceil_right / max(1, ceil_total)
 
 
 def label_curve(session: Session, truths: list[GroupTruth], budgets: list[int], seed: int
@@ -347,7 +361,7 @@ def run_case(sim: Simulated, labels_per_unit: int, train_seeds: int, training: d
     precision = detected / max(1, sum(len(t.spikes) for t in truths))
     result = CaseResult(case.name, case.kind, sim.seed, len(case.units),
                         [float(s) for s in sim.snr], recall, precision)
-    result.lda, result.ceiling = lda_accuracies(base, truths, labelled, noise)
+    result.lda, result.lda_self, result.ceiling = lda_accuracies(base, truths, labelled, noise)
     if curve:
         result.curve = label_curve(base, truths, curve, sim.seed)
     for train_seed in range(train_seeds):
@@ -397,7 +411,7 @@ def run_peer(sim: Simulated, sorter: str) -> float:
 def table(results: list[CaseResult]) -> str:
     """Per case, mean over the seeds run."""
     head = (f"{'case':<30} {'units':>5} {'recall min/mean':>15} {'prec':>5} {'network':>7} "
-            f"{'spread':>6} {'lda':>6} {'ceiling':>7} {'e2e':>6} {'train s':>7}")
+            f"{'spread':>6} {'lda':>6} {'lda+self':>8} {'ceiling':>7} {'e2e':>6} {'train s':>7}")
     lines = [head]
     for name in dict.fromkeys(r.case for r in results):
         rows = [r for r in results if r.case == name]
@@ -409,6 +423,7 @@ def table(results: list[CaseResult]) -> str:
                 f" {np.mean([r.precision for r in rows]):>5.2f}"
                 f" {100 * np.mean([np.mean(r.network) for r in rows]):>7.2f}"
                 f" {100 * spread:>6.2f} {100 * np.mean([r.lda for r in rows]):>6.2f}"
+                f" {100 * np.mean([r.lda_self for r in rows]):>8.2f}"
                 f" {100 * np.mean([r.ceiling for r in rows]):>7.2f}"
                 f" {np.mean([r.e2e for r in rows]):>6.3f}"
                 f" {np.mean([np.mean(r.network_train_s) for r in rows]):>7.1f}")
@@ -427,15 +442,16 @@ def summary(results: list[CaseResult]) -> str:
     """One line: how many cases the network lost to LDA (draws), the gap to the ceiling, the
     worst seed spread, end to end on multichannel cases, recall of units at SNR >= 3."""
     cases = list(dict.fromkeys(r.case for r in results))
-    below = sum(np.mean(r.network) < r.lda for r in results)
+    below = sum(np.mean(r.network) < r.lda_self for r in results)
     gap = np.mean([r.ceiling - np.mean(r.network) for r in results])
     multi = [r.e2e for r in results if r.kind in ("tetrode", "probe")]
     spread = max(max(r.network) - min(r.network) for r in results)
     low_recall = sum(rec < 0.9 for r in results for rec, s in zip(r.recall, r.snr) if s >= 3)
     return (f"summary: {len(cases)} cases x {len(results) // max(1, len(cases))} seeds; network "
             f"{100 * np.mean([np.mean(r.network) for r in results]):.2f} %, lda "
-            f"{100 * np.mean([r.lda for r in results]):.2f} %, ceiling "
-            f"{100 * np.mean([r.ceiling for r in results]):.2f} %; network below lda on "
+            f"{100 * np.mean([r.lda for r in results]):.2f} %, lda+self "
+            f"{100 * np.mean([r.lda_self for r in results]):.2f} %, ceiling "
+            f"{100 * np.mean([r.ceiling for r in results]):.2f} %; network below lda+self on "
             f"{below}/{len(results)} recordings; mean gap to ceiling {100 * gap:.2f} points; "
             f"worst training-seed spread {100 * spread:.2f} points; multichannel e2e "
             f"{np.mean(multi) if multi else float('nan'):.3f}; units SNR>=3 with recall<0.9: "

@@ -179,11 +179,12 @@ PARAMS: tuple[Param, ...] = (
           "self-training: after a first fit, up to this many of the most confident unlabelled "
           "spikes per unit join the training set for a second fit (0: off)", low=0,
           high=100_000),
-    Param("teacher", "training", "choice", "lda",
-          "who picks the self-training pseudo-labels: 'lda', shrinkage LDA self-trained on the "
-          "unlabelled spikes (the network then trains once, on labels and pseudo-labels); "
-          "'network', the network's own first fit",
-          choices=("lda", "network")),
+    Param("teacher", "training", "choice", "agreement",
+          "who picks the self-training pseudo-labels: 'agreement', the unlabelled spikes on "
+          "which a first fit of the network and shrinkage LDA self-trained on the unlabelled "
+          "spikes name the same unit, both sure (each catches the other's mistakes); 'lda', "
+          "the self-trained LDA alone; 'network', the network's own first fit",
+          choices=("agreement", "lda", "network")),
     Param("pseudo_confidence", "training", "float", 0.9,
           "least confidence of a spike used as a pseudo-label", low=0.5, high=1.0),
     # 0.5: on the suite's tuning seeds (101 and 102; 7 single channels and 3 tetrodes, 3

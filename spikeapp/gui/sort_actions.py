@@ -83,6 +83,9 @@ class SortActions:
         for output in result.outputs:
             if self.review_output(self.workspace.offer(output, jobs[output.group])):
                 applied.append(output)
+            if output.trained.choice.get("why"):
+                self.window.log.appendPlainText(
+                    f"channel {output.group}: {output.trained.choice['why']}")
             if output.candidates:
                 self.window.log.appendPlainText(
                     f"channel {output.group}: {len(output.candidates)} candidate new unit(s) "
@@ -125,8 +128,9 @@ class SortActions:
         self._train_queue = self._train_queue[1:]
         offer = self.workspace.offer(output, self._training_job)
         self.window.training.show_calibration(output.trained.calibration)
+        why = output.trained.choice.get("why", "")
         summary = (f"channel {output.group}: trained in {output.trained.train_seconds:.1f} s, "
-                   f"{len(output.trained.history)} epochs")
+                   f"{len(output.trained.history)} epochs" + (f"; {why}" if why else ""))
         applied = self.review_output(offer)
         outcome = ("; predictions applied (Ctrl+Z reverts them)" if applied
                    else "; predictions discarded")

@@ -31,6 +31,7 @@ def checkpoint_bytes(trained: TrainedClassifier) -> bytes:
         "class_names": list(trained.class_names), "scale": [float(s) for s in trained.scale],
         "input_shape": list(trained.input_shape), "network_params": dict(trained.network_params),
         "training_params": dict(trained.training_params), "temperature": trained.temperature,
+        "choice": {str(k): v for k, v in trained.choice.items()},
         "state_dict": {k: v.detach().cpu() for k, v in trained.model.state_dict().items()},
     }
     if trained.teacher_weights is not None:
@@ -83,7 +84,8 @@ def load_checkpoint(source: str | Path | bytes, name: str = "") -> TrainedClassi
                                 input_shape=(channels, samples),
                                 network_params=payload["network_params"],
                                 training_params=payload["training_params"],
-                                temperature=float(payload["temperature"]))
+                                temperature=float(payload["temperature"]),
+                                choice=dict(payload.get("choice") or {}))
     if "teacher_weights" in payload:
         weights = np.asarray(payload["teacher_weights"], dtype=np.float32)
         bias = np.asarray(payload["teacher_bias"], dtype=np.float32)

@@ -62,18 +62,19 @@ class NetworkClassifier(Classifier):
 
 
 class LdaClassifier(Classifier):
-    """Linear discriminant analysis with Ledoit-Wolf shrinkage (stable with few labels)."""
+    """Shrinkage linear discriminant analysis, as the network's teacher fits it (Ledoit-Wolf
+    shrinkage from 10 labels per unit, a strong fixed one below: :func:`teacher.shrinkage_lda`),
+    so that ``lda+self`` is the teacher alone, the baseline the network must beat."""
 
     name = "lda"
 
     def fit(self, waveforms, labels, unlabelled=None, cancel=None):
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+        from spikeapp.training.teacher import shrinkage_lda
 
         if len(labels) <= len(np.unique(labels)):
             raise SpikeappError("LDA needs more labelled spikes than units (it estimates the "
                                 "noise covariance from them): label at least 2 per unit")
-        self.model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
-        self.model.fit(_flat(waveforms), labels)
+        self.model = shrinkage_lda(_flat(waveforms), labels)
         yield Progress(1, 1, "fitted", "fit")
 
     def predict_proba(self, waveforms):

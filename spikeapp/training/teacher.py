@@ -64,6 +64,35 @@ def lda_pseudo_labels(waveforms: NDArray, labels: NDArray[np.int64], unlabelled:
     return rows, classes
 
 
+def self_trained_probabilities(waveforms: NDArray, labels: NDArray[np.int64], pool: NDArray,
+                               n_classes: int, per_class: int, least: float, rounds: int = 2
+                               ) -> NDArray[np.float64]:
+    """Class probabilities (pool x n_classes; a class with no label gets 0) of the teacher as
+    it stands after ``rounds`` of self-training on ``pool``."""
+    rows, classes = lda_pseudo_labels(waveforms, labels, pool, per_class, least, rounds)
+    flat = _flat(pool)
+    model = shrinkage_lda(np.concatenate([_flat(waveforms), flat[rows]]),
+                          np.concatenate([labels, classes]))
+    out = np.zeros((len(pool), n_classes))
+    out[:, model.classes_.astype(np.int64)] = model.predict_proba(flat)
+    return out
+
+
+def agreed_pseudo_labels(first: NDArray, second: NDArray, per_class: int, least: float
+                         ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+    """Rows where two teachers' class probabilities (pool x classes each) name the same class,
+    each with probability >= ``least``: up to ``per_class`` per class, the surest (product of
+    the two) first, their classes, and how many rows the two agreed on in all. Two teachers
+    that learn differently (a network and a linear model) rarely make the same mistake on the
+    same spike, so what they agree on is right far more often than what either says alone."""
+    a, b = first.argmax(axis=1), second.argmax(axis=1)
+    sure = (a == b) & (first.max(axis=1) >= least) & (second.max(axis=1) >= least)
+    joint = np.where(sure[:, None], first * second, 0.0)
+    rows, classes = most_confident(joint, per_class, 0.0)
+    keep = sure[rows]
+    return rows[keep], classes[keep], int(sure.sum())
+
+
 def linear_model(waveforms: NDArray, labels: NDArray[np.int64], n_classes: int
                  ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Shrinkage LDA fitted on ``waveforms`` and class indexes ``labels``, as weights
@@ -113,4 +142,5 @@ def _flat(waveforms: NDArray) -> NDArray[np.float64]:
     # thousand spikes, holding the interpreter (the window stalled 160 ms on it).
     finite = np.isfinite(flat)
     return flat if finite.all() else np.where(finite, flat, 0.0)
+
 

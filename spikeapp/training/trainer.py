@@ -59,6 +59,9 @@ class TrainedClassifier:
     teacher_weights: NDArray[np.float32] | None = None
     teacher_bias: NDArray[np.float32] | None = None
     teacher_share: float = 0.0
+    # Who taught it and why (teacher "auto" decides per training): "teacher" ("lda", "network"
+    # or "" for labels only), "why" in words, and the evidence (hand labels judged, errors).
+    choice: dict[str, Any] = field(default_factory=dict)
 
     def logits(self, waveforms: NDArray, batch: int = 0) -> NDArray[np.float32]:
         """Raw network outputs for (n, channels, samples) waveforms, in batches: 2048 on the CPU
@@ -278,9 +281,12 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
     scale = _channel_scale(waveforms[train_rows])
     self_train = (unlabelled is not None and len(unlabelled) > 0
                   and train_p["pseudo_labels"] > 0)
-    taught = (self_train and train_p["teacher"] == "lda"
-              and teacher.can_teach(labels[train_rows]))
     x_train, y_train = waveforms[train_rows], labels[train_rows]
+    if self_train:
+        choice = choose_teacher(y_train, train_p)
+    else:
+        choice = {"teacher": "", "why": "labels only (no self-training)"}
+    taught = choice["teacher"] == "lda"
     x_valid, y_valid = waveforms[valid_rows], labels[valid_rows]
     # Held-out labels that chose something (an epoch, a fallback) cannot also judge the
     # confidence: with early stopping, half of them stop and the other half calibrate.
@@ -301,6 +307,12 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
         # One annealed fit on the human labels and the teacher's pseudo-labels: the held-out
         # labels choose nothing in it (no epoch, no fallback), so they calibrate honestly.
         plan = [(_stage_epochs(train_p["epochs"], 1), True)]
+    elif self_train and choice["teacher"] == "agreement":
+        # The first fit only has to be a second opinion beside LDA's, not the final sort: half
+        # the epochs, annealed; the second fit, on the labels and the agreed pseudo-labels, as
+        # the LDA teacher's.
+        half = _stage_epochs(train_p["epochs"], 1)
+        plan = [(half, True), (half, True)]
     elif self_train:
         plan = [(train_p["epochs"], not early), (_stage_epochs(train_p["epochs"], 1), True)]
     else:
@@ -310,7 +322,7 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
     trained = TrainedClassifier(model=model, kind=kind, class_names=list(class_names),
                                 scale=scale, input_shape=(waveforms.shape[1], waveforms.shape[2]),
                                 network_params=net_p, training_params=train_p,
-                                history=fit.history)
+                                history=fit.history, choice=choice)
     if taught:
         trained.pseudo_labelled = int(len(rows))
         if train_p["teacher_share"] > 0:
@@ -321,8 +333,23 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
     if self_train and not taught:
         if len(y_stop):
             trained.temperature = fit_temperature(trained.logits(x_stop), y_stop)
-        extra_x, extra_y = _confident(trained, np.asarray(_as_3d(unlabelled), dtype=np.float32),
-                                      train_p["pseudo_labels"], train_p["pseudo_confidence"])
+        pool = np.asarray(_as_3d(unlabelled), dtype=np.float32)
+        if choice["teacher"] == "agreement":
+            yield Progress(0, 1, "pseudo-labels the network and the LDA teacher agree on",
+                           "teacher")
+            linear = teacher.self_trained_probabilities(
+                x_train, y_train, pool, len(class_names), train_p["pseudo_labels"],
+                train_p["pseudo_confidence"])
+            rows, extra_y, agreed = teacher.agreed_pseudo_labels(
+                trained.predict(pool).probabilities, linear, train_p["pseudo_labels"],
+                train_p["pseudo_confidence"])
+            extra_x = pool[rows]
+            choice.update(agreed=agreed, pool=len(pool), why=(
+                f"{choice['why']}: both sure of {agreed:,} of {len(pool):,} unlabelled spikes"
+                + ("" if agreed else "; the network learnt from the labels alone")))
+        else:
+            extra_x, extra_y = _confident(trained, pool, train_p["pseudo_labels"],
+                                          train_p["pseudo_confidence"])
         if len(extra_y):
             x = np.concatenate([x_train, extra_x])
             y = np.concatenate([y_train, extra_y])
@@ -330,6 +357,11 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
             trained.pseudo_labelled = int(len(extra_y))
             trained.model = yield from fit.run(x, y, x_stop, y_stop, 1)
             trained.history = fit.history
+            if choice["teacher"] == "agreement" and train_p["teacher_share"] > 0:
+                # The vote: LDA refitted on the labels and the agreed pseudo-labels.
+                trained.teacher_weights, trained.teacher_bias = teacher.linear_model(
+                    x, y, len(class_names))
+                trained.teacher_share = float(train_p["teacher_share"])
             if early and (_accuracy(trained, x_stop, y_stop)
                           < _accuracy(trained, x_stop, y_stop, first)):
                 # Wrong pseudo-labels taught it worse than the human labels alone.
@@ -338,6 +370,20 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
                 trained.pseudo_labelled = 0
     trained.temperature, trained.calibration = _calibrate(trained, x_valid, y_valid, train_p)
     return trained
+
+
+def choose_teacher(y_train: NDArray[np.int64], train_p: dict) -> dict[str, Any]:
+    """Who picks the pseudo-labels, and why: the ``teacher`` parameter, except that LDA cannot
+    fit one label per unit (it estimates the noise from the labels): the network then teaches
+    itself."""
+    wanted = train_p["teacher"]
+    if wanted != "network" and not teacher.can_teach(y_train):
+        return {"teacher": "network", "why": "the network teaches itself (LDA needs two "
+                "labels in some unit)"}
+    return {"teacher": wanted, "why": {
+        "agreement": "pseudo-labels the network and the LDA teacher agree on",
+        "lda": "pseudo-labels from the LDA teacher",
+        "network": "the network teaches itself"}[wanted]}
 
 
 def _stratified_half(labels: NDArray[np.int64], rng: np.random.Generator) -> NDArray[np.bool_]:

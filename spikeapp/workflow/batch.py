@@ -213,12 +213,13 @@ def finish(prepared: Prepared, outputs: Sequence[TrainingOutput], folder: Path,
     if threads is not None and workspace.training.get("threads") != threads:
         workspace.set_params("training", threads=threads)
     files = dict(prepared.files)
+    lines = []
     for output in outputs:
         workspace.apply(output)
         if answer is not None:
             output = answer(workspace, output)
         files[f"network_channel{output.group}.pt"] = output.network
-    lines = []
+        lines.append(training_line(output))
     if spec.recover_score is not None:
         lines.append(_recover(workspace, spec, quiet))
     session = workspace.session
@@ -264,6 +265,14 @@ def _recover(workspace: Workspace, spec: SortSpec, quiet: bool) -> str:
     text = ", ".join(f"{name} {count}" for name, count in sorted(per_unit.items()))
     return (f"{len(rows)} spike(s) found by template matching" + (f" ({text})" if text else "")
             + f"; mean confidence {float(np.mean(grown.confidence[rows])) if len(rows) else 0:.2f}")
+
+
+def training_line(output: TrainingOutput) -> str:
+    """How a group was trained: its time, and who taught the network and why."""
+    trained = output.trained
+    why = trained.choice.get("why", "")
+    return (f"channel {output.group}: trained in {trained.train_seconds:.1f} s"
+            + (f"; {why}" if why else ""))
 
 
 def unit_lines(session) -> list[str]:

@@ -56,8 +56,9 @@ def test_scoring_matches_detections_one_to_one_and_lda_beats_chance():
                   - sim.truth_times_s[matched])
     assert gaps.max() <= groundtruth.TOLERANCE_S
     labelled = [groundtruth.draw_labels(truth, 20, np.random.default_rng(0))]
-    lda, ceiling = groundtruth.lda_accuracies(session, [truth], labelled)
+    lda, lda_self, ceiling = groundtruth.lda_accuracies(session, [truth], labelled)
     assert 0.7 < lda <= 1 and 0.7 < ceiling <= 1
+    assert 0.7 < lda_self <= 1     # the teacher alone, self-trained: the baseline to beat
     # Noise labels (--noise-labels): detections that are no unit's spike, labelled as the
     # group's noise unit; the LDA then has a noise class, so it can call a true spike noise.
     noise = [groundtruth.draw_noise(truth, 10, np.random.default_rng(0))]
@@ -66,7 +67,7 @@ def test_scoring_matches_detections_one_to_one_and_lda_beats_chance():
     noise_unit = session.unit_by_name(0, "noise")
     assert noise_unit.quality == "noise"
     assert (session.assignment[truth.spikes[noise[0]]] == noise_unit.id).all()
-    with_noise, same_ceiling = groundtruth.lda_accuracies(session, [truth], labelled, noise)
+    with_noise, _, same_ceiling = groundtruth.lda_accuracies(session, [truth], labelled, noise)
     assert same_ceiling == ceiling and 0.6 < with_noise <= 1
 
 
