@@ -501,17 +501,18 @@ def main(argv: list[str] | None = None) -> int:
     train_seeds = args.train_seeds
     if args.quick:
         seeds, train_seeds = seeds[:1], 1
-    cases = suite_cases()
+    cases = suite_cases(seeds[0])   # the names; each seed draws its own neurons
     if args.cases:
         wanted = args.cases.split(",")
         cases = [c for c in cases if any(w in c.name for w in wanted)]
+    drawn = {seed: {c.name: c for c in suite_cases(seed)} for seed in seeds}
     peers = [p for p in args.peers.split(",") if p]
     results = []
     for case in cases:
         for seed in seeds:
             started = time.perf_counter()
-            result = run_case(simulate(case, seed), args.labels, train_seeds, training, network,
-                              peers, args.recover, args.noise_labels,
+            result = run_case(simulate(drawn[seed][case.name], seed), args.labels, train_seeds,
+                              training, network, peers, args.recover, args.noise_labels,
                               [int(b) for b in args.label_curve.split(",") if b])
             results.append(result)
             print(f"{case.name} seed {seed}: network "

@@ -16,8 +16,13 @@ in neighbourhood groups, and hybrids of real noise with real unit shapes.
 - Spike times are continuous: each spike is drawn at its own sub-sample phase. The true time of a
   spike is the time of its trough on its best channel.
 - Hybrids take the noise from the quiet human microwires in ../shared/data (Neuralynx, 32 kHz,
-  three wires of 16 s joined into one 48 s channel) and real unit shapes: the mean waveforms of
-  the Quiroga Difficult2 units (24 kHz) and of Plexon's sorted units (40 kHz), resampled.
+  three wires of 16 s joined into one 48 s channel, in an order and from an offset drawn per
+  seed) and real unit shapes: the mean waveforms of the Quiroga Difficult2 units (24 kHz) and of
+  Plexon's sorted units (40 kHz), resampled.
+- Every seed is a different set of neurons: :func:`suite_cases` draws each case's unit shapes,
+  positions, rates and SNRs from the seed (around the case's design: its number of units, its
+  SNR range, its similar pairs, bursts and drift), so that tuning seeds and reporting seeds share
+  no neuron.
 """
 
 from __future__ import annotations
@@ -171,7 +176,7 @@ def _spike_train(rng: np.random.Generator, unit: UnitSpec, duration: float
         times, factors = np.concatenate(extra_t), np.concatenate(extra_f)
         order = np.argsort(times, kind="stable")
         times, factors = times[order], factors[order]
-    keep = np.concatenate([[True], np.diff(times) > 0.002])
+    keep = np.concatenate([[True], np.diff(times) > 0.002])[:len(times)]
     times, factors = times[keep], factors[keep]
     keep = times < duration - 0.005
     times, factors = times[keep], factors[keep]
@@ -215,9 +220,11 @@ def _background(rng: np.random.Generator, case: CaseSpec, n: int) -> NDArray[np.
     return data
 
 
-def _microwire_noise(n: int, fs: float) -> NDArray[np.float64]:
+def _microwire_noise(n: int, fs: float, rng: np.random.Generator | None = None
+                     ) -> NDArray[np.float64]:
     """The three quiet human microwires, each scaled to unit band-passed SD, joined end to end
-    with 10 ms cross-fades, repeated to ``n`` samples."""
+    with 10 ms cross-fades, repeated to ``n`` samples; with ``rng``, in a drawn order, each wire
+    started at a drawn offset (rotated), so that each seed has its own stretches of noise."""
     import warnings
 
     import neo
@@ -229,15 +236,19 @@ def _microwire_noise(n: int, fs: float) -> NDArray[np.float64]:
     if abs(float(block.segments[0].analogsignals[0].sampling_rate) - fs) > 1:
         raise ValueError("hybrid cases run at the microwires' 32 kHz")
     pieces = [col / robust_sd(band_pass(col[:, None], fs))[0] for col in signal_.T]
+    start = 0
+    if rng is not None:
+        pieces = [pieces[i] for i in rng.permutation(len(pieces))]
+        start = int(rng.integers(sum(len(p) for p in pieces)))
     fade = int(0.01 * fs)
     ramp = np.linspace(0, 1, fade)
     joined = pieces[0] - pieces[0].mean()
-    while len(joined) < n:
+    while len(joined) < start + n:
         for piece in pieces[1:] + pieces[:1]:
             piece = piece - piece.mean()
             joined[-fade:] = joined[-fade:] * (1 - ramp) + piece[:fade] * ramp
             joined = np.concatenate([joined, piece[fade:]])
-    return joined[:n, None]
+    return joined[start:start + n, None]
 
 
 def simulate(case: CaseSpec, seed: int) -> Simulated:
@@ -245,7 +256,7 @@ def simulate(case: CaseSpec, seed: int) -> Simulated:
     on the case's name too, so renaming a case changes its recordings)."""
     rng = np.random.default_rng([seed, sum(map(ord, case.name))])
     fs, n = case.fs, int(case.duration_s * case.fs)
-    noise = _microwire_noise(n, fs) if case.kind == "hybrid" else _background(rng, case, n)
+    noise = _microwire_noise(n, fs, rng) if case.kind == "hybrid" else _background(rng, case, n)
     noise_sd = robust_sd(band_pass(noise, fs))
     noise = noise / noise_sd.mean()
     noise_sd = noise_sd / noise_sd.mean()
@@ -307,14 +318,20 @@ def _similar(shape: tuple[float, float, float, float], rng: np.random.Generator,
     return tuple(v * (1 + rng.choice([-1, 1]) * by * rng.uniform(0.6, 1.0)) for v in shape)
 
 
-def suite_cases() -> list[CaseSpec]:
-    """The suite's recordings. Their shapes, rates and positions are fixed (drawn once from a
-    fixed generator); the seed of :func:`simulate` draws the noise and the spike trains."""
-    rng = np.random.default_rng(2026)
+def suite_cases(seed: int) -> list[CaseSpec]:
+    """The suite's recordings for ``seed`` (simulate each with the same seed). What a case is
+    (its kind, number of units, the SNRs and rates it is designed around, its similar pairs,
+    bursts, drift and overlaps) is fixed; its neurons are drawn from the seed: every shape and
+    position, each SNR within 15 % of the design and each rate within 30 %."""
+    rng = np.random.default_rng([2026, seed])
     cases = []
+
+    def vary(values: list[float], by: float) -> list[float]:
+        return [float(v * rng.uniform(1 - by, 1 + by)) for v in values]
 
     def singles(name: str, snrs: list[float], rates: list[float], fs: float = 24000.0,
                 similar: tuple[int, int] | None = None, **unit_extra) -> None:
+        snrs, rates = vary(snrs, 0.15), vary(rates, 0.3)
         shapes = [_shape(rng) for _ in snrs]
         if similar is not None:
             shapes[similar[1]] = _similar(shapes[similar[0]], rng)
@@ -333,7 +350,8 @@ def suite_cases() -> list[CaseSpec]:
     shapes = [_shape(rng) for _ in range(3)]
     cases.append(CaseSpec("single_3u_overlaps", "single", 24000.0, 60.0,
                           tuple(UnitSpec(s, r, sh) for s, r, sh in
-                                zip([6, 7, 9], [25, 20, 15], shapes)), overlap_boost=0.15))
+                                zip(vary([6, 7, 9], 0.15), vary([25, 20, 15], 0.3), shapes)),
+                          overlap_boost=0.15))
 
     def tetrode(name: str, n_units: int, snr_range: tuple[float, float], similar: int = 0,
                 drift: float = 0.0, burst: float = 0.0) -> None:
@@ -371,10 +389,11 @@ def suite_cases() -> list[CaseSpec]:
 
     cases.append(CaseSpec("hybrid_microwire_difficult2", "hybrid", 32000.0, 48.0, tuple(
         UnitSpec(snr, rate, real=f"difficult2:{k}")
-        for k, snr, rate in [(1, 6, 8), (2, 5, 6), (3, 7, 5)])))
+        for k, snr, rate in zip([1, 2, 3], vary([6, 5, 7], 0.15), vary([8, 6, 5], 0.3)))))
     cases.append(CaseSpec("hybrid_microwire_plexon", "hybrid", 32000.0, 48.0, tuple(
         UnitSpec(snr, rate, real=f"plexon:{k}")
-        for k, snr, rate in [(0, 4, 9), (1, 5, 6), (2, 6.5, 5), (3, 9, 4)])))
+        for k, snr, rate in zip([0, 1, 2, 3], vary([4, 5, 6.5, 9], 0.15),
+                                vary([9, 6, 5, 4], 0.3)))))
     return cases
 
 

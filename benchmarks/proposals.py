@@ -107,7 +107,8 @@ def main() -> int:
     seeds = TUNING_SEEDS if args.tuning else REPORTING_SEEDS
     if args.quick:
         seeds = seeds[:1]
-    cases = suite_cases()
+    cases = suite_cases(seeds[0])   # the names; each seed draws its own neurons
+    drawn = {seed: {c.name: c for c in suite_cases(seed)} for seed in seeds}
     if args.cases:
         cases = [c for c in cases if any(w in c.name for w in args.cases.split(","))]
     peers = [p for p in args.peers.split(",") if p]
@@ -123,7 +124,7 @@ def main() -> int:
           + " ".join(f"{p:>14}" for p in peers) + f" {'propose s':>9} {'train s':>7}")
     for case in cases:
         for seed in seeds:
-            record = run(simulate(case, seed), training, peers, not args.no_network)
+            record = run(simulate(drawn[seed][case.name], seed), training, peers, not args.no_network)
             records.append(record)
             print(f"{case.name:<30} {seed:>4} {record['proposed']:>4}/{record['true_units']:<4} "
                   f"{record['proposals']:>9.3f} {record['network']:>8.3f} "

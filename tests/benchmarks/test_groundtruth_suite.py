@@ -15,8 +15,8 @@ import groundtruth  # noqa: E402
 import gtsim  # noqa: E402
 
 
-def _case(name: str, seconds: float = 8.0):
-    case = next(c for c in gtsim.suite_cases() if c.name == name)
+def _case(name: str, seconds: float = 8.0, seed: int = 101):
+    case = next(c for c in gtsim.suite_cases(seed) if c.name == name)
     return replace(case, duration_s=seconds)
 
 
@@ -34,10 +34,24 @@ def test_units_have_the_snr_they_were_given_and_truth_marks_their_troughs():
 
 def test_seeds_split_tuning_from_reporting_and_are_reproducible():
     assert not set(gtsim.TUNING_SEEDS) & set(gtsim.REPORTING_SEEDS)
-    assert len(gtsim.suite_cases()) >= 12 and len(gtsim.REPORTING_SEEDS) >= 3
-    a = gtsim.simulate(_case("tetrode_4u", 2.0), seed=1)
-    b = gtsim.simulate(_case("tetrode_4u", 2.0), seed=1)
+    assert len(gtsim.suite_cases(1)) >= 12 and len(gtsim.REPORTING_SEEDS) >= 3
+    a = gtsim.simulate(_case("tetrode_4u", 2.0, seed=1), seed=1)
+    b = gtsim.simulate(_case("tetrode_4u", 2.0, seed=1), seed=1)
     assert np.array_equal(a.data, b.data) and a.data.shape[1] == 4
+    # Each seed is its own set of neurons: no unit's shape, SNR or rate, no hybrid's stretch of
+    # noise, is shared between a tuning seed and a reporting seed.
+    drawn = {seed: gtsim.suite_cases(seed) for seed in gtsim.TUNING_SEEDS + gtsim.REPORTING_SEEDS}
+    for tuning in gtsim.TUNING_SEEDS:
+        for reporting in gtsim.REPORTING_SEEDS:
+            for x, y in zip(drawn[tuning], drawn[reporting]):
+                assert x.name == y.name and len(x.units) == len(y.units)
+                for u, v in zip(x.units, y.units):
+                    assert u.snr != v.snr and u.rate_hz != v.rate_hz
+                    assert u.real == v.real and (u.real or u.shape != v.shape)
+    hybrid = next(c for c in gtsim.suite_cases(1) if c.kind == "hybrid")
+    silent = replace(hybrid, duration_s=1.0, units=(replace(hybrid.units[0], rate_hz=0.0),))
+    noise = [gtsim.simulate(silent, seed).data[:, 0] for seed in (1, 101)]
+    assert abs(np.corrcoef(*noise)[0, 1]) < 0.2     # other stretches of the microwires
 
 
 def test_scoring_matches_detections_one_to_one_and_lda_beats_chance():
