@@ -275,7 +275,7 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
     # Which labels are held out is drawn the same way whatever the training seed: a
     # different draw trains the teacher and the network on other labels, and with 20 labels per
     # unit that, more than the network's initial weights, made one training differ from the
-    # next (the suite's reporting seeds: a worst spread of 10 points over 5 training seeds).
+    # next (a worst spread of 10 points over 5 training seeds on the suite's recordings).
     rng = np.random.default_rng(HOLD_OUT_SEED)
     train_rows, valid_rows = split_validation(labels, train_p["validation_fraction"], rng)
     scale = _channel_scale(waveforms[train_rows])
