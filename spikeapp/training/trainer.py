@@ -357,17 +357,19 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
             trained.pseudo_labelled = int(len(extra_y))
             trained.model = yield from fit.run(x, y, x_stop, y_stop, 1)
             trained.history = fit.history
-            if choice["teacher"] == "agreement" and train_p["teacher_share"] > 0:
-                # The vote: LDA refitted on the labels and the agreed pseudo-labels.
-                trained.teacher_weights, trained.teacher_bias = teacher.linear_model(
-                    x, y, len(class_names))
-                trained.teacher_share = float(train_p["teacher_share"])
             if early and (_accuracy(trained, x_stop, y_stop)
                           < _accuracy(trained, x_stop, y_stop, first)):
                 # Wrong pseudo-labels taught it worse than the human labels alone.
                 log.info("self-training lowered validation accuracy; keeping the first fit")
                 trained.model = first
                 trained.pseudo_labelled = 0
+        if choice["teacher"] == "agreement" and train_p["teacher_share"] > 0:
+            # The vote: LDA refitted on the labels and the agreed pseudo-labels (the labels
+            # alone where the two agreed on nothing).
+            trained.teacher_weights, trained.teacher_bias = teacher.linear_model(
+                np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y]),
+                len(class_names))
+            trained.teacher_share = float(train_p["teacher_share"])
     trained.temperature, trained.calibration = _calibrate(trained, x_valid, y_valid, train_p)
     return trained
 
