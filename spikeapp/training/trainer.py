@@ -331,7 +331,10 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
                 x_train, y_train, len(class_names))
             trained.teacher_share = float(train_p["teacher_share"])
     if self_train and not taught:
-        if len(y_stop):
+        # The network teaching itself picks at the temperature of the labels that stop it; the
+        # agreement asks the first fit as it is (temperature 1): a temperature fitted on a
+        # handful of held-out labels, one of them missed, makes it sure of nothing.
+        if len(y_stop) and choice["teacher"] == "network":
             trained.temperature = fit_temperature(trained.logits(x_stop), y_stop)
         pool = np.asarray(_as_3d(unlabelled), dtype=np.float32)
         if choice["teacher"] == "agreement":
