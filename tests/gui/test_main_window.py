@@ -85,6 +85,9 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     qtbot.keyClick(window, Qt.Key.Key_T)
     qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
     assert (c.session.source[spikes] == 2).sum() > 1000
+    # The panel says who taught the network and on how many spikes the two teachers agreed.
+    status = window.training.status.text()
+    assert "the network and the LDA teacher agree on: both sure of" in status, status
     pixels = grab(window, "3-trained", tmp_path)
     for unit in c.units():
         assert has_colour(pixels, unit.colour), unit.name

@@ -147,6 +147,8 @@ def test_sort_answers_the_queue_from_the_truth(sorted_demo, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "channel 0: 10 queue answer(s): A " in out
+    # The summary says per channel how it was trained (here: labels only).
+    assert "channel 0: trained in " in out and "labels only (no self-training)" in out
     from spikeapp.session.storage import load_session
 
     session = load_session(tmp_path / "active" / "session.spikeapp")
