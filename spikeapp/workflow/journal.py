@@ -291,7 +291,7 @@ class Journal:
                if session_path is not None else uuid.uuid4().hex)
         folder = Path(data_dir) / "journals" / key
         if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)   # a finished journal of the same file
+            remove_journal(folder)   # a finished journal of the same file
         folder.mkdir(parents=True, exist_ok=True)
         sync_folder(folder.parent)   # the journal's folder itself survives a power cut,
         sync_folder(folder.parent.parent)   # and journals/ in the data folder
@@ -360,7 +360,7 @@ class Journal:
         self._thread.join(120)
         _LIVE.discard(str(self.folder))
         if remove:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            remove_journal(self.folder)
 
     # -- the writer thread -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -540,8 +540,11 @@ def crashed_journals(data_dir: Path) -> list[Crashed]:
     """Journals with edits whose process is gone (a crash, a kill, a power cut), newest first.
     A journal of a spikeapp still running (here or in another process) is not one."""
     found = []
+    for left in (Path(data_dir) / "journals").glob(f"{REMOVED}*"):
+        shutil.rmtree(left, ignore_errors=True)   # removed, all but the deleting
     folders = {p.parent for name in (MANIFEST, MANIFEST_COPY)
-               for p in (Path(data_dir) / "journals").glob(f"*/{name}")}
+               for p in (Path(data_dir) / "journals").glob(f"*/{name}")
+               if not p.parent.name.startswith(".")}
     for folder in sorted(folders):
         if str(folder) in _LIVE:
             continue
@@ -588,6 +591,9 @@ def replay(crashed: Crashed) -> tuple[Session, cmd.History, int, bool]:
     copy = crashed.folder / DETECTION_COPY
     holder = copy if copy.exists() else base_file
     if holder is None or not holder.exists():
+        if base_file is None:
+            raise SpikeappError(f"cannot recover {crashed.name}: its journal is incomplete (the "
+                                "copy of the detection it starts from is missing)")
         raise SpikeappError(f"cannot recover {crashed.name}: its session file {base_file} is "
                             "gone")
     base = load_session(holder)
@@ -640,4 +646,25 @@ def apply_record(session: Session, history: cmd.History, meta: dict,
 
 def discard(crashed: Crashed) -> None:
     """The user chose not to recover: the journal goes."""
-    shutil.rmtree(crashed.folder, ignore_errors=True)
+    remove_journal(crashed.folder)
+
+
+REMOVED = ".removed-"   # a journal on its way out: renamed first, then deleted
+
+
+def remove_journal(folder: Path) -> None:
+    """Remove a journal folder all at once for a power cut: renamed out of the journals' way
+    and the rename made durable, then deleted. Deleted file by file, a power cut could leave
+    part of it (its old checkpoint without the records after it, say), recovered as edits
+    that were saved or discarded; and a new journal of the same file, in a folder of the same
+    name, could mix with what was left of the old one."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    gone = folder.with_name(f"{REMOVED}{folder.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.replace(folder, gone)
+        sync_folder(folder.parent)
+    except OSError:
+        gone = folder
+    shutil.rmtree(gone, ignore_errors=True)

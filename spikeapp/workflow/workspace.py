@@ -705,7 +705,7 @@ class Workspace:
             self._journal.close(remove=True)
             self._journal = None
         if self._dead_journal is not None:   # the save holds everything it held
-            shutil.rmtree(self._dead_journal.folder, ignore_errors=True)
+            journal_.remove_journal(self._dead_journal.folder)
             self._dead_journal = None
         self.journal_enabled = self._journal_wanted
         if pending:
