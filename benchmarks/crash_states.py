@@ -3,13 +3,13 @@
     python benchmarks/crash_states.py [--edits 40] [--mixes 4] [--seed 0]
 
 A labelling run through the Workspace (new units, labels, merges, splits, undo and redo, three
-saves: of the untitled session, then twice of its file; journal checkpoints every 7 records) is traced: every fsync of a file or
-folder, every rename and every removal the journal and the saver make is an event. Before each
-event the harness reads what the process sees on disk (the names and bytes of every file under
-the session's folder and the data folder: what survives a kill), and keeps a model of what a
-power cut would keep (what survives the loss of the operating system's cache): a file's bytes
-as they were at its last fsync, a folder's names as they were at its last fsync (a new file, a
-rename, a removal are only durable once their folder is synced).
+saves: of the untitled session, then twice of its file; journal checkpoints every 7 records) is
+traced: every fsync of a file or folder, every rename and every removal the journal and the
+saver make is an event. Before each event the harness reads what the process sees on disk (the
+names and bytes of every file under the session's folder and the data folder: what survives a
+kill), and keeps a model of what a power cut would keep (what survives the loss of the operating
+system's cache): a file's bytes as they were at its last fsync, a folder's names as they were at
+its last fsync (a new file, a rename, a removal are only durable once their folder is synced).
 
 At every event it builds the crash states from these two: the durable state alone, the
 process's view (a kill), and ``--mixes`` random states between them (each name that is not yet
@@ -292,7 +292,7 @@ def crash_states(event: Event, root_inode: int, mixes: int, rng: np.random.Gener
         chosen: dict[int, dict[str, tuple[bool, int]]] = {}
         contents: dict[int, bytes] = {}
 
-        def mixed_entries(inode):
+        def mixed_entries(inode, chosen=chosen):
             if inode not in chosen:
                 old, new = durable_entries(inode), view_entries(inode)
                 entries = {}
@@ -305,7 +305,7 @@ def crash_states(event: Event, root_inode: int, mixes: int, rng: np.random.Gener
                 chosen[inode] = entries
             return chosen[inode]
 
-        def mixed_content(inode):
+        def mixed_content(inode, contents=contents):
             if inode not in contents:
                 synced, seen = event.synced.get(inode, b""), event.files.get(inode)
                 if seen is None or seen == synced:
