@@ -11,15 +11,16 @@ kill), and keeps a model of what a power cut would keep (what survives the loss 
 system's cache): a file's bytes as they were at its last fsync, a folder's names as they were at
 its last fsync (a new file, a rename, a removal are only durable once their folder is synced).
 
-At every event it builds the crash states from these two: the durable state alone, the
-process's view (a kill), and ``--mixes`` random states between them (each name that is not yet
-durable there or not, each file's unsynced bytes cut at a random point: a torn write). Each
-state is restored into a fresh folder and opened as a user would after the restart: a crashed
-journal is recovered, else the session file is opened, else there is nothing. It must give one
-of the true states of the run, no older than the last edit whose journal record (or save) was
-synced before the crash and no newer than the last edit made; an error is allowed only where
-nothing synced is lost. Prints the crash states checked, the ones that lost a synced edit, the
-ones that recovered a state that never was, and the errors shown, then ``inconsistent N``.
+At every event it builds the crash states from these two: the durable state alone, the process's
+view (a kill), and ``--mixes`` random states between them (each name that is not yet durable
+there or not, each file's unsynced bytes cut at a random point: a torn write). Each state is
+restored where the run was (the journals name files by their full paths) and opened as a user
+would after the restart: a crashed journal is recovered, else the session file is opened, else
+there is nothing. It must give one of the true states of the run, no older than the last edit
+whose journal record (or save) was synced before the crash and no newer than the last edit made;
+an error is allowed only where nothing synced is lost. Prints the crash states checked, the ones
+that lost a synced edit, the ones that recovered a state that never was, and the errors shown,
+then ``inconsistent N``.
 """
 
 from __future__ import annotations

@@ -367,19 +367,13 @@ def _train_on(device: torch.device, waveforms: NDArray, labels: NDArray, class_n
                 trained.model = first
                 trained.pseudo_labelled = 0
         if choice["teacher"] == "agreement" and train_p["teacher_share"] > 0:
-            import os as _os
-            if _os.environ.get("SPIKEAPP_VOTE") == "teacher":   # experiment
-                vote_rows, vote_y = teacher.lda_pseudo_labels(
-                    x_train, y_train, pool, train_p["pseudo_labels"], train_p["pseudo_confidence"])
-                vote_x = np.concatenate([x_train, pool[vote_rows]])
-                vote_y = np.concatenate([y_train, vote_y])
-            else:
-                vote_x = np.concatenate([x_train, extra_x])
-                vote_y = np.concatenate([y_train, extra_y])
             # The vote: LDA refitted on the labels and the agreed pseudo-labels (the labels
-            # alone where the two agreed on nothing).
+            # alone where the two agreed on nothing). Not the self-trained LDA as it stands:
+            # where it settled on a wrong boundary its vote drags the sort back to it (stand-in
+            # at noise 0.20, 5 labels per unit, tuning draws: 84.5 % with it, 95.4 % with this).
             trained.teacher_weights, trained.teacher_bias = teacher.linear_model(
-                vote_x, vote_y, len(class_names))
+                np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y]),
+                len(class_names))
             trained.teacher_share = float(train_p["teacher_share"])
     trained.temperature, trained.calibration = _calibrate(trained, x_valid, y_valid, train_p)
     return trained
