@@ -29,8 +29,20 @@ def check_folder(path: Path) -> Path:
     if not folder.is_dir():
         raise SpikeappError(f"{path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
-        raise SpikeappError(f"{path}: cannot write in {folder} (permission denied)")
+        raise SpikeappError(f"{path}: cannot write in {folder} ({_unwritable(folder)}); the "
+                            "previous file, if any, is untouched: choose another place")
     return folder
+
+
+def _unwritable(folder: Path) -> str:
+    """Why a folder cannot be written: a read-only disk (a write-protected card, a read-only
+    mount) or permissions."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "the disk is read-only"
+    except (OSError, AttributeError):
+        pass
+    return "permission denied"
 
 
 @contextlib.contextmanager
@@ -70,6 +82,8 @@ def _why(error: OSError) -> str:
     if error.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
         return (" (the disk is full or the file too large for it: free some space or choose "
                 "another place; the previous file is untouched)")
+    if error.errno == errno.EROFS:
+        return " (the disk is read-only: choose another place; the previous file is untouched)"
     return ""
 
 
