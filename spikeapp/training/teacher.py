@@ -143,5 +143,3 @@ def _flat(waveforms: NDArray) -> NDArray[np.float64]:
     # thousand spikes, holding the interpreter (the window stalled 160 ms on it).
     finite = np.isfinite(flat)
     return flat if finite.all() else np.where(finite, flat, 0.0)
-
-

@@ -59,8 +59,8 @@ class TrainedClassifier:
     teacher_weights: NDArray[np.float32] | None = None
     teacher_bias: NDArray[np.float32] | None = None
     teacher_share: float = 0.0
-    # Who taught it and why (teacher "auto" decides per training): "teacher" ("lda", "network"
-    # or "" for labels only), "why" in words, and the evidence (hand labels judged, errors).
+    # Who taught it and why: "teacher" ("agreement", "lda", "network", or "" for labels only),
+    # "why" in words, and for the agreement its evidence ("agreed" of "pool" unlabelled spikes).
     choice: dict[str, Any] = field(default_factory=dict)
 
     def logits(self, waveforms: NDArray, batch: int = 0) -> NDArray[np.float32]:
