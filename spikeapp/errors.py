@@ -9,6 +9,11 @@ class SpikeappError(Exception):
     """An error whose message is shown to the user as is (CLI exit code 2, GUI message box)."""
 
 
+class NotYet(SpikeappError):
+    """An action that cannot run yet (nothing selected, nothing open, a job running): the message
+    says what to do first. The window shows it as a note in the status line, not as an error."""
+
+
 class RecordingError(SpikeappError):
     """A recording cannot be found, recognised or read."""
 

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from spikeapp.errors import SpikeappError
+from spikeapp.errors import NotYet, SpikeappError
 from spikeapp.session import Session
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import UNASSIGNED, UNRESOLVED
@@ -32,6 +32,7 @@ class Controller(QObject):
     opened = pyqtSignal()                   # another session (its parameters with it)
     message = pyqtSignal(str)               # status line
     error = pyqtSignal(str)                 # shown in a message box and the log
+    note = pyqtSignal(str)                  # what to do first (NotYet): status line and log
     proposals_changed = pyqtSignal()        # found, merged or split (not an edit)
     detection_changed = pyqtSignal()        # spikes added (template matching) or taken away
 
@@ -202,7 +203,7 @@ class Controller(QObject):
         try:
             change = action(*args, **kwargs)
         except SpikeappError as problem:
-            self.error.emit(str(problem))
+            (self.note if isinstance(problem, NotYet) else self.error).emit(str(problem))
             return False
         if isinstance(change, cmd.Change):
             change.selection_before = before  # restored by undo; not session state
@@ -231,7 +232,7 @@ class Controller(QObject):
         elif number == len(units) + 1:
             self.label_new_unit()
         else:
-            self.error.emit(f"there is no unit {number} on this channel yet: press "
+            self.note.emit(f"there is no unit {number} on this channel yet: press "
                             f"{len(units) + 1} or N for a new unit")
 
     def label_new_unit(self) -> None:

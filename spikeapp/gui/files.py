@@ -14,7 +14,7 @@ import numpy as np
 from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
-from spikeapp.errors import RecordingError, SpikeappError
+from spikeapp.errors import NotYet, RecordingError, SpikeappError
 from spikeapp.gui.dialogs import OpenOptionsDialog, SubjectDialog
 from spikeapp.session import Session
 
@@ -135,7 +135,7 @@ class FileActions:
             try:
                 reader, detection = dialog.reader.values(), dialog.detection.values()
             except SpikeappError as problem:   # a field out of bounds
-                self.window.show_error(str(problem))
+                self.window.show_problem(problem)
                 continue
             if self.open_recording_path(path, reader, detection, dialog.group_specs()):
                 return
@@ -177,10 +177,10 @@ class FileActions:
                     self.window.show_error(f"{path}: holds no continuous signal to detect "
                                            f"spikes in, nor a sorting to import ({nothing})")
                 return True
-            self.window.show_error(str(problem))
+            self.window.show_problem(problem)
             return False
         except SpikeappError as problem:
-            self.window.show_error(str(problem))
+            self.window.show_problem(problem)
             return False
         self._remember(path)
         self._start_detection(recording, detection or {}, channel_groups,
@@ -202,7 +202,7 @@ class FileActions:
 
         w = self.window
         if w.detector.running or w.trainer.running:
-            w.show_error("wait for the running job to finish, or cancel it (Esc)")
+            w.show_note("wait for the running job to finish, or cancel it (Esc)")
             return
         self._pending = (recording, reference)
         self._status(f"detecting spikes in {reference['path']}...")
@@ -277,7 +277,7 @@ class FileActions:
         try:
             edits = self.workspace.recover(crashed)
         except SpikeappError as problem:
-            self.window.show_error(str(problem))
+            self.window.show_problem(problem)
             return
         self._after_open(crashed.name)
         self._note(f"recovered {edits} edit(s) of {crashed.name}; save to keep them")
@@ -293,7 +293,7 @@ class FileActions:
         try:
             self.workspace.open(path)
         except SpikeappError as problem:
-            self.window.show_error(str(problem))
+            self.window.show_problem(problem)
             return
         self._remember(path)
         self._after_open(path)
@@ -314,7 +314,7 @@ class FileActions:
                 try:
                     self.workspace.locate_recording(located)
                 except SpikeappError as problem:
-                    w.show_error(str(problem))
+                    w.show_problem(problem)
             else:
                 self._note(f"the recording {missing} is not there: the traces are not shown "
                            "(File > Locate recording... points the session at it)")
@@ -335,7 +335,7 @@ class FileActions:
     def locate_recording(self) -> None:
         """File > Locate recording...: point the open session at its moved recording."""
         if self.workspace.session is None:
-            raise SpikeappError("open a session first")
+            raise NotYet("open a session first")
         path, _ = QFileDialog.getOpenFileName(self.window, "Where is the session's recording?",
                                               self.start_in())
         if path:
@@ -363,7 +363,7 @@ class FileActions:
         from spikeapp.session.storage import load_session
 
         if self.workspace.session is None:
-            raise SpikeappError("open the later recording first, then apply the earlier "
+            raise NotYet("open the later recording first, then apply the earlier "
                                 "session's networks to it")
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self.window, "The earlier session",
@@ -373,7 +373,7 @@ class FileActions:
                 return
             self.chose(path)
         if self.window.carrier.running:
-            raise SpikeappError("networks are being applied already")
+            raise NotYet("networks are being applied already")
         earlier = load_session(path)
         job = self.workspace.carry_job(earlier, Path(path).name)
         self._status(f"running the networks of {Path(path).name} on this recording...")
@@ -397,7 +397,7 @@ class FileActions:
 
     def save_as(self) -> None:
         if self.workspace.session is None:
-            raise SpikeappError("nothing to save: open a recording first")
+            raise NotYet("nothing to save: open a recording first")
         path, _ = QFileDialog.getSaveFileName(self.window, "Save the session",
                                               self.session_name(),
                                               "spikeapp sessions (*.spikeapp)")
@@ -409,9 +409,9 @@ class FileActions:
     def save_in_background(self, path: Path | None = None) -> None:
         """The state is copied now (milliseconds); the file is written on a worker thread."""
         if self.workspace.session is None:
-            raise SpikeappError("nothing to save: open a recording first")
+            raise NotYet("nothing to save: open a recording first")
         if self.window.saver.running:
-            raise SpikeappError("a save is being written already")
+            raise NotYet("a save is being written already")
         job = self.workspace.save_job(path)
         self._status(f"saving {path or self.workspace.path}...")
         self.window.saver.start(lambda _token: job)
@@ -503,7 +503,7 @@ class FileActions:
         from spikeapp.export import SUFFIX
 
         if self.workspace.session is None:
-            raise SpikeappError("nothing to export: open a recording first")
+            raise NotYet("nothing to export: open a recording first")
         stem = Path(str(self.workspace.path or self.workspace.session.recording.get(
             "path", "") or "sorting")).stem.strip("<>") or "sorting"
         if fmt in ("phy", "mat"):
@@ -536,7 +536,7 @@ class FileActions:
 
         if fmt != "report":
             if self.window.exporter.running:
-                raise SpikeappError("an export is being written already; wait for it to finish")
+                raise NotYet("an export is being written already; wait for it to finish")
             job = self.workspace.export_job(fmt, path, subject)
             self._status(f"exporting {fmt.upper()} to {path}...")
             self.window.exporter.start(lambda _token: job)

@@ -24,7 +24,7 @@ from PyQt6.QtWidgets import (
     QToolBar,
 )
 
-from spikeapp.errors import SpikeappError
+from spikeapp.errors import NotYet, SpikeappError
 from spikeapp.export import FORMATS
 from spikeapp.gui.controller import Controller
 from spikeapp.gui.dialogs import PreviewDialog, shortcut_help
@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
             "template matching cancelled; nothing changed"))
         c.message.connect(self.status_text.setText)
         c.error.connect(self.show_error)
+        c.note.connect(self.show_note)
         self.channel.currentIndexChanged.connect(self._channel_chosen)
         self.confidence.valueChanged.connect(lambda _v: self._confidence_timer.start())
         self._confidence_timer.timeout.connect(lambda: self._guarded(
@@ -310,7 +311,7 @@ class MainWindow(QMainWindow):
         try:
             slot()
         except SpikeappError as problem:
-            self.show_error(str(problem))
+            self.show_problem(problem)
         except Exception as problem:  # noqa: BLE001 - a bug must not close the window
             self.report_exception(problem, traceback.format_exc())
 
@@ -322,6 +323,20 @@ class MainWindow(QMainWindow):
         self.show_error(f"something went wrong ({type(problem).__name__}: {problem}); the "
                         "session is unchanged", details)
         self._schedule("data")
+
+    def show_problem(self, problem: SpikeappError) -> None:
+        """A refused action: what to do first (NotYet) as a note, anything else as an error."""
+        if isinstance(problem, NotYet):
+            self.show_note(str(problem))
+        else:
+            self.show_error(str(problem))
+
+    def show_note(self, text: str) -> None:
+        """Advice, not a failure (nothing selected, a job still running): the status line and
+        the log say it; no message box, nothing called an error."""
+        self.log.appendPlainText(f"note: {text}")
+        self.status_text.setText(text)
+        self.last_note = text
 
     def show_error(self, text: str, details: str = "") -> None:
         self.log.appendPlainText(f"error: {text}" + (f"\n{details}" if details else ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtCore import QTimer
 
-from spikeapp.errors import SpikeappError
+from spikeapp.errors import NotYet, SpikeappError
 from spikeapp.gui.dialogs import AssessmentDialog
 from spikeapp.gui.workers import after_loading
 
@@ -56,7 +56,7 @@ class SortActions:
 
         groups = trainable_groups(self.controller.session)
         if not groups:
-            raise SpikeappError("label spikes of two units or more on a channel first")
+            raise NotYet("label spikes of two units or more on a channel first")
         plan = plan_workers(len(groups), self.window.train_workers,
                             self.workspace.training["threads"], reserve=1)
         if not plan.parallel:
@@ -112,7 +112,7 @@ class SortActions:
             job = self.controller.training_job(group)
         except SpikeappError as problem:
             self._train_queue.clear()
-            self.window.show_error(str(problem))
+            self.window.show_problem(problem)
             return
         self._training_job = job
         self.window.training.started()
@@ -218,7 +218,7 @@ class SortActions:
         open_ = self.workspace.open_proposals(group) if self.workspace.proposals.get(
             group) else []
         if not open_:
-            raise SpikeappError("no proposed units on this channel (they are found after "
+            raise NotYet("no proposed units on this channel (they are found after "
                                 "detection; the clustering may still be running)")
         chosen = [i for i in self.controller.selected_proposals if i in open_]
         made = (self.workspace.accept_proposals(group, chosen) if chosen
@@ -233,7 +233,7 @@ class SortActions:
             raise SpikeappError("template matching reads the recording: open it, or locate it "
                                 "(File > Locate recording)")
         if self.window.matcher.running or self.window.trainer.running or self.window.saver.running:
-            raise SpikeappError("wait for the running job (training, saving or matching) to "
+            raise NotYet("wait for the running job (training, saving or matching) to "
                                 "finish")
         job, revision = self.workspace.find_missed_job(self.window.recording)
         self._match_revision = revision
@@ -287,9 +287,9 @@ class SortActions:
         from spikeapp.workflow.sorting import snapshot_training
 
         if self.controller.session is None:
-            raise SpikeappError("open a recording first")
+            raise NotYet("open a recording first")
         if self.window.assessor.running:
-            raise SpikeappError("the labels are being assessed already")
+            raise NotYet("the labels are being assessed already")
         data = snapshot_training(self.controller.session, self.controller.group)
         network, training = dict(self.controller.network), dict(self.controller.training)
         self.window.status_text.setText("assessing the labels (cross-validation)...")
@@ -308,7 +308,7 @@ class SortActions:
         output = self.controller.outputs.get(self.controller.group)
         candidates = output.candidates if output is not None else []
         if not candidates:
-            raise SpikeappError("no candidate new unit on this channel (they are looked for "
+            raise NotYet("no candidate new unit on this channel (they are looked for "
                                 "after each training)")
         self._candidate = (self._candidate + 1) % len(candidates)
         self.controller.select(candidates[self._candidate])
@@ -319,7 +319,7 @@ class SortActions:
     def start_queue(self) -> None:
         output = self.controller.outputs.get(self.controller.group)
         if output is None or self.controller.session is None:
-            raise SpikeappError("train this channel first (T): the queue comes from the network's "
+            raise NotYet("train this channel first (T): the queue comes from the network's "
                                 "predictions")
         self.window.bottom_tabs.setCurrentWidget(self.window.queue)
         # The panel shows first, the question on the next turn of the event loop: done in one

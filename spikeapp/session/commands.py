@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from spikeapp.errors import SpikeappError
+from spikeapp.errors import NotYet, SpikeappError
 from spikeapp.session.state import (
     ACCEPTED,
     HUMAN,
@@ -241,7 +241,7 @@ def _spike_change(session: Session, description: str, spikes: NDArray,
 def _check_spikes(session: Session, spikes: NDArray) -> NDArray[np.int64]:
     spikes = np.unique(np.asarray(spikes, dtype=np.int64))
     if len(spikes) == 0:
-        raise SpikeappError("no spikes selected")
+        raise NotYet("no spikes selected")
     if spikes[0] < 0 or spikes[-1] >= session.n_spikes:
         raise SpikeappError("the selection holds spikes that do not exist")
     return spikes
@@ -331,7 +331,7 @@ def merge(session: Session, unit_ids: list[int]) -> Change:
     """Merge units into the first one."""
     units = [_check_unit(session, u) for u in unit_ids]
     if len(units) < 2:
-        raise SpikeappError("select at least two units to merge")
+        raise NotYet("select at least two units to merge")
     if len({u.group for u in units}) != 1:
         raise SpikeappError("units of different channels cannot be merged")
     target = units[0]

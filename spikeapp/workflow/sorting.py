@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp.detection.peeler import gap_to_nearest
-from spikeapp.errors import SpikeappError
+from spikeapp.errors import NotYet, SpikeappError
 from spikeapp.io.seeds import Seeds
 from spikeapp.session import HUMAN, UNRESOLVED, Session
 from spikeapp.session import commands as cmd
@@ -189,7 +189,7 @@ def snapshot_training(session: Session, group: int) -> TrainingInput:
     units = session.assignment[spikes[position]]
     unit_ids = np.unique(units)
     if len(unit_ids) < 2:
-        raise SpikeappError(f"channel {group}: label spikes of at least two units before "
+        raise NotYet(f"channel {group}: label spikes of at least two units before "
                             "training")
     width = len(session.detection.group_members(group))
     return TrainingInput(group, np.searchsorted(unit_ids, units), unit_ids, spikes, human,

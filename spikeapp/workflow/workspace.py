@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from spikeapp import params as param_table
-from spikeapp.errors import SpikeappError
+from spikeapp.errors import NotYet, SpikeappError
 from spikeapp.session import Session, invariants
 from spikeapp.session import commands as cmd
 from spikeapp.session.state import ACCEPTED, HUMAN, NETWORK, UNASSIGNED, UNRESOLVED, distinct_ids
@@ -254,7 +254,7 @@ class Workspace:
     # -- edits ------------------------------------------------------------------------------------
     def _open_session(self) -> Session:
         if self.session is None:
-            raise SpikeappError("open a recording first")
+            raise NotYet("open a recording first")
         return self.session
 
     def edit(self, make_change: Callable[[Session], cmd.Change]) -> cmd.Change:
@@ -328,7 +328,7 @@ class Workspace:
 
         snapshot = snapshot_state(self._open_session())
         if not snapshot.units:
-            raise SpikeappError("no units to take templates from: label spikes or train first")
+            raise NotYet("no units to take templates from: label spikes or train first")
 
         def job(cancel: CancelToken | None = None):
             return (yield from find_missed(snapshot, recording, min_score, cancel))
@@ -423,7 +423,7 @@ class Workspace:
     def delete_units(self, unit_ids: list[int]) -> cmd.Change:
         session = self._open_session()
         if not unit_ids:
-            raise SpikeappError("no unit selected")
+            raise NotYet("no unit selected")
         changes = cmd.in_sequence(session, [lambda s, u=u: cmd.delete_unit(s, u)
                                             for u in unit_ids])
         names = ", ".join(c.description.removeprefix("delete ") for c in changes)
@@ -482,7 +482,7 @@ class Workspace:
 
         chosen = self._proposal_indexes(group, indexes)
         if len(chosen) < 2:
-            raise SpikeappError("select two proposed units or more to merge them")
+            raise NotYet("select two proposed units or more to merge them")
         proposals = self.proposals[group]
         joined = merge(self._open_session(), [proposals[i] for i in chosen])
         kept = [p for i, p in enumerate(proposals) if i not in chosen]
@@ -499,7 +499,7 @@ class Workspace:
         hit = [i for i in self.open_proposals(group)
                if np.isin(spikes, proposals[i].members).any()]
         if len(hit) != 1:
-            raise SpikeappError("select spikes of one proposed unit to split it" if not hit else
+            raise NotYet("select spikes of one proposed unit to split it" if not hit else
                                 "the selection spans several proposed units: select spikes of "
                                 "one to split it")
         first, second = split(self._open_session(), proposals[hit[0]], spikes)
@@ -653,7 +653,7 @@ class Workspace:
         written wherever the job runs; call :meth:`saved` with its result."""
         target = Path(path) if path is not None else self.path
         if target is None:
-            raise SpikeappError("choose where to save the session first")
+            raise NotYet("choose where to save the session first")
         snapshot = snapshot_state(self._open_session())
         self._stamp(snapshot)
         revision = self.revision
