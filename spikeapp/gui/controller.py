@@ -130,6 +130,8 @@ class Controller(QObject):
         list is made when first asked for (``count`` and ``sample`` need none)."""
         from spikeapp.session.display import unit_members
 
+        if self.session is None:
+            return {}
         key = (self.revision, self.group)
         if self._members_key != key:
             self._members = unit_members(self.session.spikes_of_group(self.group),

@@ -332,6 +332,32 @@ class FileActions:
         w.trace.set_recording(w.recording)
         w.sort.restore_networks()
 
+    def close_session(self) -> None:
+        """File > Close: the window as it started, nothing open (unsaved edits asked about
+        first). Refused while a job works on the session: it would land on nothing."""
+        w = self.window
+        if self.workspace.session is None:
+            return
+        busy = [name for name, runner in (
+            ("detection", w.detector), ("training", w.trainer), ("a save", w.saver),
+            ("an export", w.exporter), ("template matching", w.matcher),
+            ("applying networks", w.carrier), ("the assessment", w.assessor),
+            ("a restore", w.restorer)) if runner.running]
+        if busy:
+            raise NotYet(f"wait for {busy[0]} to finish (or cancel it with Esc), then close")
+        if not self.confirm_discard():
+            return
+        w.sort.drop_waiting_trainings()
+        for runner in (w.proposer, w.queuer):
+            runner.cancel()
+            runner.wait()
+        name = self.workspace.name
+        self.workspace.close_session()
+        w.recording = None
+        w.trace.set_recording(None)
+        w.setWindowTitle("spikeapp")
+        self._note(f"closed {name}" if name else "closed")
+
     def locate_recording(self) -> None:
         """File > Locate recording...: point the open session at its moved recording."""
         if self.workspace.session is None:

@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         a("&Save session", "Ctrl+S", f.save, file)
         a("Save session &as...", "Ctrl+Shift+S", f.save_as, file)
         a("&Import a sorting...", "Ctrl+I", f.import_dialog, file)
+        a("&Close", "Ctrl+W", f.close_session, file)
         a("&Locate recording...", "", f.locate_recording, file)
         a("Apply &networks from an earlier session...", "", f.apply_networks_from, file)
         export = file.addMenu("&Export")
@@ -484,10 +485,13 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """Redraw everything: after an edit, a new session or another channel."""
         session = self.controller.session
-        if session is None:
-            return
         self._filling_channels = True
         self.channel.clear()
+        if session is None:   # closed (File > Close): every view empty, as at start
+            self._filling_channels = False
+            for view in (self.units, self.waveforms, self.features, self.unit_plots, self.trace):
+                view.refresh()
+            return
         for group in session.groups:
             count = len(session.spikes_of_group(int(group)))
             label = session.detection.group_label(int(group))

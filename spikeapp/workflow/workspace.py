@@ -202,6 +202,18 @@ class Workspace:
         self.history = None
         self.outputs = {}
 
+    def close_session(self) -> None:
+        """File > Close: nothing is open afterwards (the window asked before discarding
+        edits); the journal of its edits goes, as after a save or a discard."""
+        self.close(discard=True)
+        self.path, self.name = None, ""
+        self.revision += 1
+        self.saved_revision = self.revision
+        self.proposals, self._group_revision = {}, {}
+        self.network = param_table.defaults("network")
+        self.training = param_table.defaults("training")
+        self._tell("session", "")
+
     def recording_missing(self) -> str | None:
         """The recording's path when the session names one that is not there."""
         if self.session is None:

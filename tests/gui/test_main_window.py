@@ -1097,3 +1097,35 @@ def test_view_reset_layout_brings_closed_and_floating_panels_back(window, qtbot)
     window.reset_layout()
     assert units.isVisible() and not plots.isFloating()
     assert window.dockWidgetArea(units) == Qt.DockWidgetArea.LeftDockWidgetArea
+
+
+def test_file_close_leaves_nothing_open_and_the_window_as_it_started(window, qtbot, tmp_path):
+    """File > Close (Ctrl+W): unsaved edits are asked about; closed, no unit, no trace, no
+    title, no journal of the closed session; another recording opens after it as at start."""
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    window.files.label_demo_seeds()
+    qtbot.waitUntil(lambda: window.units.rowCount() > 0, timeout=5_000)
+    assert c.dirty
+    asked = []
+    window.files.confirm_discard = lambda: asked.append("?") and False   # the user cancels
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert asked and c.session is not None and c.dirty
+    journals = window.workspace.data_dir / "journals"
+    assert any(journals.iterdir())
+    window.files.confirm_discard = lambda: True                          # the user discards
+    window.last_error = ""
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert c.session is None and not c.dirty and window.recording is None
+    assert window.windowTitle() == "spikeapp"
+    qtbot.waitUntil(lambda: window.units.rowCount() == 0, timeout=5_000)
+    assert not [p for p in journals.iterdir() if not p.name.startswith(".")]
+    qtbot.wait(300)                                  # the views redraw with nothing open
+    pixels = grab(window, "closed", tmp_path)
+    assert pixels.shape[0] > 100 and window.last_error == ""
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)   # nothing to close
+    assert window.last_error == ""
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    assert window.units.rowCount() >= 0 and not c.dirty
