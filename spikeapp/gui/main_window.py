@@ -31,6 +31,7 @@ from spikeapp.gui.dialogs import PreviewDialog, shortcut_help
 from spikeapp.gui.files import FileActions
 from spikeapp.gui.sort_actions import SortActions
 from spikeapp.gui.views.features import FeatureView
+from spikeapp.gui.views.pairs import ChannelPairs
 from spikeapp.gui.views.queue import QueuePanel
 from spikeapp.gui.views.trace import TraceView
 from spikeapp.gui.views.training import TrainingPanel
@@ -117,7 +118,13 @@ class MainWindow(QMainWindow):
         centre = QSplitter(Qt.Orientation.Vertical)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.waveforms)
-        top.addWidget(self.features)
+        # The feature view, and beside it every channel pair of a group at once (tetrodes).
+        self.pairs = ChannelPairs(c, self.features)
+        self.feature_tabs = QTabWidget()
+        self.feature_tabs.addTab(self.features, "Features")
+        self.feature_tabs.addTab(self.pairs, "Channel pairs")
+        self.pairs.opened.connect(lambda: self.feature_tabs.setCurrentWidget(self.features))
+        top.addWidget(self.feature_tabs)
         top.setStretchFactor(0, 1)
         top.setStretchFactor(1, 1)
         self._top_splitter = top
@@ -489,7 +496,8 @@ class MainWindow(QMainWindow):
         self.channel.clear()
         if session is None:   # closed (File > Close): every view empty, as at start
             self._filling_channels = False
-            for view in (self.units, self.waveforms, self.features, self.unit_plots, self.trace):
+            for view in (self.units, self.waveforms, self.features, self.pairs, self.unit_plots,
+                         self.trace):
                 view.refresh()
             return
         for group in session.groups:
@@ -501,6 +509,7 @@ class MainWindow(QMainWindow):
         self.units.refresh()
         self.waveforms.refresh()
         self.features.refresh()
+        self.pairs.refresh()
         self.unit_plots.refresh()
         self.trace.refresh()
         self._settle_ranges()
@@ -511,6 +520,7 @@ class MainWindow(QMainWindow):
             return
         self.waveforms.show_selection()
         self.features.show_selection()
+        self.pairs.show_selection()
         self.units.show_selected_units()   # a selection made elsewhere (most similar, a merge)
         self.unit_plots.refresh()  # redraws only when the selected units changed
         self.trace.follow_selection()
@@ -529,6 +539,7 @@ class MainWindow(QMainWindow):
         self.features.hidden_units = hidden
         self.waveforms.refresh()
         self.features.refresh()
+        self.pairs.refresh()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
         if event.mimeData().hasUrls():

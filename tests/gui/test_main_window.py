@@ -1049,6 +1049,55 @@ def test_a_tetrode_shows_peak_on_channel_i_against_channel_j(window, qtbot, tmp_
     assert "no recording" not in window.trace.plotItem.titleLabel.text
 
 
+def test_a_tetrode_shows_every_channel_pair_at_once(window, qtbot, tmp_path, shared_data):
+    """The channel-pair grid (issue 35 item 2): the locust tetrode's 6 pairs of peaks in one
+    view, coloured by unit; a lasso in a cell selects by that cell's pair; a double-click opens
+    the pair in the feature view; a single channel says it has no pairs."""
+    raw = shared_data / "tridesclous_locust/locust_trial_01.raw"
+    window.files.open_recording_path(str(raw), {"format": "binary", "dtype": "int16",
+                                                "n_channels": 4, "sampling_rate": 15000.0},
+                                     groups=["0-3"])
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
+    c = window.controller
+    spikes = c.session.spikes_of_group(0)
+    d = c.session.detection
+    ch2 = np.asarray(d.waveforms[spikes, 2, d.pre_samples])
+    c.select(spikes[ch2 < np.percentile(ch2, 5)])           # the largest on channel 2 ...
+    qtbot.keyClick(window, Qt.Key.Key_1)                     # ... are unit 1
+    window.feature_tabs.setCurrentWidget(window.pairs)
+    pairs = window.pairs
+    qtbot.waitUntil(lambda: len(pairs.cells) == 6, timeout=5_000)
+    assert [cell.axes for cell in pairs.cells][:2] == [("peak ch0", "peak ch1"),
+                                                       ("peak ch0", "peak ch2")]
+    assert "6 pairs of 4 channels" in pairs.note.text()
+    cell = pairs.cells[4]                                    # ch1 against ch3
+    assert sum(len(layer) for layer in cell.layers) > 100
+    drawn = np.concatenate([layer.data()[0] for layer in cell.layers]).astype(np.float32)
+    assert np.isin(drawn, np.asarray(d.waveforms[spikes, 1, d.pre_samples])).all()
+    qtbot.wait(300)
+    pixels = grab(window, "locust-tetrode-channel-pairs", tmp_path)
+    assert has_colour(pixels, c.session.units[min(c.session.units)].colour)
+    # A lasso (here a rectangle) in the cell of ch0 against ch3 selects by those two values.
+    c.select(np.zeros(0, np.int64))
+    x = np.asarray(d.waveforms[spikes, 0, d.pre_samples])
+    y = np.asarray(d.waveforms[spikes, 3, d.pre_samples])
+    cut = np.percentile(y, 10)
+    box = np.array([[x.min() - 1, y.min() - 1], [x.max() + 1, y.min() - 1],
+                    [x.max() + 1, cut], [x.min() - 1, cut]])
+    pairs.cells[2].box.polygon.emit(box)
+    assert set(c.selection) == set(spikes[y < cut]) and len(c.selection)
+    # A double-click opens a pair in the feature view.
+    pairs.open_pair(5)
+    assert window.feature_tabs.currentWidget() is window.features
+    assert (window.features.x_axis.currentText(), window.features.y_axis.currentText()) == (
+        "peak ch2", "peak ch3")
+    # Valley and energy too.
+    window.feature_tabs.setCurrentWidget(pairs)
+    pairs.kind.setCurrentText("energy")
+    qtbot.waitUntil(lambda: pairs.cells and pairs.cells[0].axes == ("energy ch0", "energy ch1"),
+                    timeout=5_000)
+
+
 def test_the_open_dialog_comes_back_after_an_error_with_what_was_typed(window, qtbot,
                                                                        shared_data):
     """A raw file opened with a field missing: the error named CLI flags and the dialog was

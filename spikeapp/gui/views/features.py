@@ -21,6 +21,31 @@ AXES = ["PC1", "PC2", "PC3", "PC4", "PC5", "amplitude", "time"]
 CHANNEL_FEATURES = ("peak", "valley", "energy")   # per channel of a group, as axes
 
 
+def draw_layers(plot, layers: list[PointsItem], x: np.ndarray, y: np.ndarray,
+                colours: np.ndarray, size: float = 4) -> list[np.ndarray]:
+    """Draw points in ``layers`` (made as needed on ``plot``), one layer per colour (unit x
+    confidence level), largest first, so small units stay visible on top of big ones; the rows
+    of each layer drawn."""
+    keys = colours[:, 0].astype(np.int64) << 16 | colours[:, 1].astype(np.int64) << 8 \
+        | colours[:, 2]
+    order = np.argsort(keys, kind="stable")
+    groups = [rows for rows in np.split(order, np.flatnonzero(np.diff(keys[order])) + 1)
+              if len(rows)]
+    groups.sort(key=len, reverse=True)
+    while len(layers) < len(groups):
+        layer = PointsItem(size=size)
+        plot.addItem(layer)
+        layers.append(layer)
+    for z, layer in enumerate(layers):
+        if z < len(groups):
+            rows = groups[z]
+            layer.setData(x[rows], y[rows], tuple(colours[rows[0], :3]))
+            layer.setZValue(z)
+        else:
+            layer.setData([], [], (0, 0, 0))
+    return groups
+
+
 class _LassoBox(pg.ViewBox):
     polygon = pyqtSignal(object)
 
@@ -151,9 +176,16 @@ class FeatureView(QWidget):
     def show_channel_pair(self, first: int, second: int, kind: str = "peak") -> None:
         """``kind`` (peak, valley, energy) on the group's ``first`` channel (row) against its
         ``second``."""
+        x_name, y_name = self.channel_axes(first, second, kind)
+        self.x_axis.setCurrentText(x_name)
+        self.y_axis.setCurrentText(y_name)
+
+    def channel_axes(self, first: int, second: int, kind: str = "peak") -> tuple[str, str]:
+        """The axis names of ``kind`` on the group's ``first`` and ``second`` channels (rows)."""
+        if self.controller.session is not None:
+            self._offer_channel_axes(self.controller.session)
         names = {value: name for name, value in self._peak_rows.items()}
-        self.x_axis.setCurrentText(names[(kind, first)])
-        self.y_axis.setCurrentText(names[(kind, second)])
+        return names[(kind, first)], names[(kind, second)]
 
     def _wanted(self) -> set[int]:
         """The components the two axes show now (the others' columns are let go)."""
@@ -180,25 +212,7 @@ class FeatureView(QWidget):
                                  sample, session,
                                  [(i, self.controller.proposal(i).members)
                                   for i, _ in self.controller.open_proposals()])
-        # One layer per colour (unit x confidence level), largest first, so small units stay
-        # visible on top of big ones.
-        keys = colours[:, 0].astype(np.int64) << 16 | colours[:, 1].astype(np.int64) << 8 \
-            | colours[:, 2]
-        order = np.argsort(keys, kind="stable")
-        groups = [rows for rows in np.split(order, np.flatnonzero(np.diff(keys[order])) + 1)
-                  if len(rows)]
-        groups.sort(key=len, reverse=True)
-        while len(self._layers) < len(groups):
-            layer = PointsItem(size=4)
-            self.plot.addItem(layer)
-            self._layers.append(layer)
-        for z, layer in enumerate(self._layers):
-            if z < len(groups):
-                rows = groups[z]
-                layer.setData(x[rows], y[rows], tuple(colours[rows[0], :3]))
-                layer.setZValue(z)
-            else:
-                layer.setData([], [], (0, 0, 0))
+        groups = draw_layers(self.plot, self._layers, x, y, colours)
         human = session.source[sample] == HUMAN  # imported labels are not outlined
         self._human.setData(x[human], y[human])
         self._human.setZValue(len(groups) + 1)
@@ -217,12 +231,15 @@ class FeatureView(QWidget):
         self._chosen.setData(self.values(self.x_axis.currentText(), chosen),
                              self.values(self.y_axis.currentText(), chosen), (255, 255, 255))
 
-    def select_polygon(self, polygon: np.ndarray) -> None:
+    def select_polygon(self, polygon: np.ndarray, axes: tuple[str, str] | None = None) -> None:
+        """Select every visible spike of the channel inside ``polygon``, drawn on the two axes
+        shown (or on ``axes``: a cell of the channel-pair grid)."""
         if self.controller.session is None:
             return
+        x_name, y_name = axes or (self.x_axis.currentText(), self.y_axis.currentText())
         visible = self._visible()
-        x = self.values(self.x_axis.currentText(), visible)
-        y = self.values(self.y_axis.currentText(), visible)
+        x = self.values(x_name, visible)
+        y = self.values(y_name, visible)
         inside = points_inside(x, y, polygon)
         where = as_span(visible, ordered=True)
         self.controller.select(inside + where.start if isinstance(where, slice) else
