@@ -86,7 +86,10 @@ class DetectionResult:
         if len(members) == 1:
             name = self.channel_name(int(members[0]))
             return name if name == f"ch {int(members[0])}" else f"{name} (ch {int(members[0])})"
-        return f"group {int(group_id)}: {', '.join(self.channel_name(c) for c in members)}"
+        # The group as the file names it (an NWB electrode group, a Neuralynx tetrode file).
+        name = (self.params.get("group_names") or {}).get(str(int(group_id)))
+        return (f"{name or f'group {int(group_id)}'}: "
+                f"{', '.join(self.channel_name(c) for c in members)}")
 
     def group_members(self, group_id: int) -> NDArray[np.int64]:
         """Channel ids of one group."""
@@ -381,7 +384,15 @@ def _assemble(recording: Recording, found: dict[str, list], waveforms: NDArray,
     times = recording.t_start + (samples + joined("offsets", np.float64)) / fs
     peak_channels = group_channels[group_index, peak_row] if len(samples) else samples
     names = list(getattr(recording, "channel_names", []) or [])
+    # Groups the file declares keep its names for them (NWB's "tetrode0").
+    declared = {tuple(g): str(n) for g, n in zip(getattr(recording, "file_groups", None) or [],
+                                                 getattr(recording, "file_group_names", None)
+                                                 or []) if len(g) > 1}
+    group_names = {str(int(gid)): declared[tuple(int(c) for c in members[members >= 0])]
+                   for gid, members in zip(group_ids, group_channels)
+                   if tuple(int(c) for c in members[members >= 0]) in declared}
     params = dict(p, pre_samples=pre, post_samples=post, sampling_rate=fs,
+                  group_names=group_names,
                   signal_unit=getattr(recording, "signal_unit", "µV"),
                   # as the file names them (GA1-RAH1), for the window's channel box and exports
                   channel_names={str(int(c)): str(n) for c, n in zip(recording.channel_ids,

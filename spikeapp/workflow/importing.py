@@ -87,6 +87,10 @@ def session_from_sorting(sorting: ImportedSorting) -> tuple[Session, ImportRepor
         n_samples=int(np.ceil((t_stop - t_start) * fs)) + 1,
         params={"pre_samples": int(sorting.pre_samples), "imported_from": sorting.source,
                 "electrodes": [e.name for e in sorting.electrode_list],
+                # A tetrode file's name (Neuralynx TT1.ntt) names its group in the window.
+                "group_names": {str(int(g)): str(e.name) for g, e in
+                                zip(group_ids, sorting.electrode_list)
+                                if len(e.channel_ids) > 1 and e.name},
                 "freq_min": 300.0, "freq_max": 3000.0, "filter_order": 3, "threshold": 5.0,
                 # Waveforms the file gives in no voltage (Plexon's raw units, a NIX export of a
                 # recording without a gain) are drawn and exported as arbitrary units.

@@ -1001,7 +1001,7 @@ def test_a_tetrode_nwb_opens_as_its_electrode_group(window, qtbot, tmp_path, dem
     window.files.open_recording_path(str(path))               # no options given
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     qtbot.waitUntil(lambda: window.channel.count() == 1, timeout=5_000)
-    assert window.channel.itemText(0).startswith("group 0: a, b, c, d")
+    assert window.channel.itemText(0).startswith("tetrode0: a, b, c, d")   # the file's names
 
 
 def test_a_tetrode_shows_peak_on_channel_i_against_channel_j(window, qtbot, tmp_path,

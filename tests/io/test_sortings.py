@@ -13,6 +13,7 @@ from spikeapp.export import export
 from spikeapp.io.sortings import read_sorting
 from spikeapp.session import IMPORTED, Session
 from spikeapp.session import commands as cmd
+from spikeapp.session.storage import load_session, save_session
 from spikeapp.workflow.importing import import_onto, session_from_sorting
 from spikeapp.workflow.sorting import snapshot_training, trainable_groups
 
@@ -51,7 +52,7 @@ def test_blackrock_utah_array_units_become_trainable_imported_labels(shared_data
                                     & (session.detection.channels == groups[0])).sum())
 
 
-def test_neuralynx_tetrodes_keep_four_channels_and_no_duplicates(shared_data):
+def test_neuralynx_tetrodes_keep_four_channels_and_no_duplicates(shared_data, tmp_path):
     path = shared_data / "neo_ephy_testing_data/neuralynx/Cheetah_v5.6.3/original_data"
     sorting = read_sorting(path, unsorted_as_unit=True)
     assert [len(e.channel_ids) for e in sorting.electrode_list] == [4, 4]
@@ -64,6 +65,12 @@ def test_neuralynx_tetrodes_keep_four_channels_and_no_duplicates(shared_data):
     assert sorting.n_spikes == sum(per_tetrode.values())
     session, _ = session_from_sorting(sorting)
     assert session.detection.waveforms.shape[1] == 4 and len(session.groups) == 2
+    # Each group is named as the file names the tetrode, in the channel box and after a save.
+    d = session.detection
+    assert [d.group_label(int(g)).split(":")[0] for g in d.group_ids] == ["TT1", "TT2"]
+    save_session(session, tmp_path / "tetrodes.spikeapp")
+    again = load_session(tmp_path / "tetrodes.spikeapp").detection
+    assert again.group_label(int(again.group_ids[1])).startswith("TT2: ")
 
 
 def test_unit_zero_is_unsorted_unless_asked(shared_data):
