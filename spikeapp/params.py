@@ -208,6 +208,10 @@ PARAMS: tuple[Param, ...] = (
           high=256),
     Param("device", "training", "choice", "auto", "where to train",
           choices=("auto", "cpu", "cuda", "mps")),
+    Param("match_templates", "training", "bool", True,
+          "after a training, the sorted units' templates search the recording for the spikes "
+          "the threshold missed (template matching; found spikes are marked, Ctrl+Z takes them "
+          "back)"),
     Param("min_confidence", "training", "float", 0.0,
           "spikes predicted with lower calibrated confidence go to 'unresolved'", low=0.0,
           high=1.0),

@@ -103,6 +103,8 @@ class SortActions:
         current = [o for o in applied if o.group == self.controller.group]
         if current and self.window.queue.output is not None:
             self._fill_queue(current[0])
+        if applied:
+            self.match_after_training()
 
     def _train_next(self) -> None:
         if not self._train_queue or self.window.trainer.running:
@@ -142,6 +144,8 @@ class SortActions:
                      f"applied to channel(s) {', '.join(done) or 'none'} (Ctrl+Z reverts each)")
             self.window.training.stopped(whole, complete=True)
             self.window.status_text.setText(whole)
+        if not self._train_queue and any(yes for _, yes in self._run):
+            self.match_after_training()
         here = output.group == self.controller.group
         if applied and self.window.queue.output is not None and here:
             self._fill_queue(output)  # a new queue from the new network
@@ -226,6 +230,21 @@ class SortActions:
         self.window.status_text.setText(f"{made} proposed unit(s) accepted on channel {group}; T "
                                         "trains the network on them, Ctrl+Z takes them back")
 
+    def match_after_training(self) -> None:
+        """Template matching once a training's predictions are applied (the default; the
+        training setting match_templates turns it off): the window sorts as spikeapp sort
+        does. Where it cannot run now, the log says why and Shift+F runs it later."""
+        if not self.workspace.training.get("match_templates", True):
+            return
+        if self.window.recording is None:
+            self.window.log.appendPlainText(
+                "template matching skipped: it reads the recording, which is not attached")
+            return
+        try:
+            self.find_missed()
+        except SpikeappError as problem:
+            self.window.log.appendPlainText(f"template matching not run: {problem}")
+
     def find_missed(self) -> None:
         """Template matching in the background: the sorted units' templates search the
         recording for their spikes under the threshold and inside overlaps."""
@@ -233,8 +252,7 @@ class SortActions:
             raise SpikeappError("template matching reads the recording: open it, or locate it "
                                 "(File > Locate recording)")
         if self.window.matcher.running or self.window.trainer.running or self.window.saver.running:
-            raise NotYet("wait for the running job (training, saving or matching) to "
-                                "finish")
+            raise NotYet("wait for the running job (training, saving or matching) to finish")
         job, revision = self.workspace.find_missed_job(self.window.recording)
         self._match_revision = revision
         self.window.status_text.setText("template matching: the units' templates search the "
@@ -264,8 +282,10 @@ class SortActions:
         the queue, the preview and candidate units work at once."""
         if self.workspace.session is None or not self.workspace.session.networks:
             return
-        if self.window.restorer.running:
-            return
+        # One still running was started on an older state (before found spikes were undone,
+        # another session opened): its outputs would be refused, so it gives way.
+        self.window.restorer.cancel()
+        self.window.restorer.wait()
         job, revision = self.workspace.restore_job(), self.workspace.revision
         self._restore_revision = revision
         self.window.status_text.setText("running the networks kept with the session...")

@@ -354,11 +354,11 @@ class Workspace:
 
         session = self._open_session()
         if revision != self.revision:
-            raise SpikeappError("the sorting changed while the templates searched; find the "
-                                "missed spikes again")
+            raise NotYet("the sorting changed while the templates searched: their finds are "
+                         "dropped; Shift+F (or the next training) searches again")
         if self._pending_save is not None:
-            raise SpikeappError("a save is being written; find the missed spikes again when "
-                                "it is done")
+            raise NotYet("a save is being written; find the missed spikes again when it is "
+                         "done (Shift+F)")
         if not len(found.samples):
             return None
         return self.commit(found_spikes_change(session, found))

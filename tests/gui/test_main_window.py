@@ -83,8 +83,17 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
 
     before = c.session.assignment.copy()
     selection_before = c.selection.copy()
+    n_detected = c.session.n_spikes
     qtbot.keyClick(window, Qt.Key.Key_T)
     qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
+    # Template matching ran after the training, as spikeapp sort does (the default): the
+    # spikes it found are in the session, marked as found by template.
+    assert "found by template matching" in window.log.toPlainText()
+    found = c.session.n_spikes - n_detected
+    assert found > 0 and int((c.session.detection.origin == 1).sum()) == found
+    first_spikes = spikes
+    spikes = c.session.spikes_of_group(0)
+    truth = nearest_truth(window, spikes)
     assert (c.session.source[spikes] == 2).sum() > 1000
     # The panel says who taught the network and on how many spikes the two teachers agreed.
     status = window.training.status.text()
@@ -104,6 +113,10 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     accuracy = (predicted[true_spikes] == truth[true_spikes]).mean()
     assert accuracy >= 0.95, accuracy
 
+    # Ctrl+Z takes back the found spikes first, then the predictions.
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert c.session.n_spikes == n_detected
+    spikes = first_spikes
     c.select(spikes[:3])  # the user moves on; undo brings back the selection of the edit
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     np.testing.assert_array_equal(c.session.assignment, before)
@@ -1178,3 +1191,20 @@ def test_file_close_leaves_nothing_open_and_the_window_as_it_started(window, qtb
     window.files.open_demo()
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
     assert window.units.rowCount() >= 0 and not c.dirty
+
+
+def test_template_matching_after_training_can_be_turned_off(window, qtbot):
+    """The training setting match_templates (on by default: see the label-train test) off: a
+    training applies its predictions and finds no spikes by template."""
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)
+    c = window.controller
+    window.workspace.set_params("training", match_templates=False)
+    window.files.label_demo_seeds()
+    n = c.session.n_spikes
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    qtbot.waitUntil(lambda: len(window.training._history) >= 2, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
+    assert (c.session.source == 2).sum() > 1000
+    assert c.session.n_spikes == n and "template matching" not in window.log.toPlainText()
