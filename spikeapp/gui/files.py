@@ -241,8 +241,8 @@ class FileActions:
         w.trace.set_recording(recording)
         self.controller.set_session(Session(result, recording=reference))
         w.setWindowTitle(f"spikeapp - {reference['path']}")
-        self._status(f"{result.n_spikes} spikes detected in "
-                     f"{result.n_samples / result.sampling_rate:.1f} s")
+        self._note(f"{Path(str(reference['path'])).name}: {result.n_spikes} spikes detected in "
+                   f"{result.n_samples / result.sampling_rate:.1f} s")
         note = recording.segment_note() if hasattr(recording, "segment_note") else ""
         if note:   # kept in sight: the title says which segment, the log says how to change it
             self._note(f"{result.n_spikes} spikes detected. {note}")

@@ -32,6 +32,7 @@ class SortActions:
         self._assessment = None              # the dialog shown (kept alive)
         self._candidate = -1                 # the candidate new unit shown last
         self._proposal_status = ""           # the status line about proposals, as last set
+        self._status_when_proposing = ""
         self.controller.group_changed.connect(self._proposals_on_this_channel)
 
     @property
@@ -137,6 +138,8 @@ class SortActions:
         outcome = ("; predictions applied (Ctrl+Z reverts them)" if applied
                    else "; predictions discarded")
         self.window.training.stopped(summary + outcome, complete=True)
+        self.window.status_text.setText(summary + outcome)
+        self.window.log.appendPlainText(summary + outcome)
         self._run.append((output.group, applied))
         if not self._train_queue and len(self._run) > 1:   # the last of several: all of them
             done = [str(group) for group, yes in self._run if yes]
@@ -181,15 +184,21 @@ class SortActions:
         self.window.proposer.cancel()
         self.window.proposer.wait()
         self._proposing = (self.workspace.session, self.workspace.detection_epoch)
+        self._status_when_proposing = self.window.status_text.text()
         self.window.proposer.start(self.workspace.propose_job())
 
     def proposals_ready(self, found) -> None:
         session, epoch = self._proposing or (None, -1)
         if session is not self.workspace.session or epoch != self.workspace.detection_epoch:
             return   # another session was opened meanwhile, or its detection grew
+        # The status line says it only if nothing newer was said meanwhile (a training's
+        # result, template matching's finds): the log keeps it either way.
+        shown = self.window.status_text.text()
         self.workspace.proposed(found)
         self._proposal_status = self._proposals_text()
-        self.window.status_text.setText(self._proposal_status)
+        self.window.status_text.setText(self._proposal_status
+                                        if shown == self._status_when_proposing else shown)
+        self.window.log.appendPlainText(self._proposal_status)
 
     def _proposals_text(self) -> str:
         """What the proposals are, here and on the other channels."""

@@ -302,7 +302,7 @@ def label_new_unit(session: Session, spikes: NDArray, name: str | None = None,
         labelled = label(session, spikes, unit_id, source)
     finally:
         created.apply(session, forward=False)
-    return combine(f"{len(spikes)} spike(s) to new unit {created.units_after[unit_id].name}",
+    return combine(f"{len(spikes)} spike(s) to a new unit, '{created.units_after[unit_id].name}'",
                    [created, labelled])
 
 

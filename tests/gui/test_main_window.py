@@ -89,6 +89,11 @@ def test_label_train_recolour_undo_save(window, qtbot, tmp_path):
     # Template matching ran after the training, as spikeapp sort does (the default): the
     # spikes it found are in the session, marked as found by template.
     assert "found by template matching" in window.log.toPlainText()
+    # The log keeps what happened (detection, training); the status line says the latest, not
+    # the proposals' line that came back after the detection grew.
+    assert "spikes detected in" in window.log.toPlainText()
+    assert "channel 0: trained in" in window.log.toPlainText()
+    assert "proposed unit" not in window.status_text.text(), window.status_text.text()
     found = c.session.n_spikes - n_detected
     assert found > 0 and int((c.session.detection.origin == 1).sum()) == found
     first_spikes = spikes
@@ -1184,6 +1189,13 @@ def test_file_close_leaves_nothing_open_and_the_window_as_it_started(window, qtb
     qtbot.waitUntil(lambda: window.units.rowCount() == 0, timeout=5_000)
     assert not [p for p in journals.iterdir() if not p.name.startswith(".")]
     qtbot.wait(300)                                  # the views redraw with nothing open
+    # No plot names a unit of the closed session (the ISI said "of unit 1" after a close).
+    from spikeapp.gui.views.unit_plots import PLAIN_TITLES
+
+    plots = window.unit_plots
+    assert [plot.titleLabel.text for plot in (plots.isi, plots.ccg, plots.amplitude,
+                                              plots.rate)] == list(PLAIN_TITLES)
+    assert window.waveforms.getAxis("bottom").labelText == "sample"
     pixels = grab(window, "closed", tmp_path)
     assert pixels.shape[0] > 100 and window.last_error == ""
     qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)   # nothing to close
@@ -1208,3 +1220,18 @@ def test_template_matching_after_training_can_be_turned_off(window, qtbot):
     qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
     assert (c.session.source == 2).sum() > 1000
     assert c.session.n_spikes == n and "template matching" not in window.log.toPlainText()
+
+
+def test_the_channel_pairs_tab_leaves_the_panels_as_they_were(window, qtbot):
+    """On a single channel the pairs tab says it has none; its note once widened the panel
+    and squeezed the waveforms to a sliver for good."""
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.wait(200)
+    width = window.waveforms.width()
+    window.feature_tabs.setCurrentWidget(window.pairs)
+    qtbot.waitUntil(lambda: "single channel" in window.pairs.note.text(), timeout=5_000)
+    qtbot.wait(200)
+    window.feature_tabs.setCurrentWidget(window.features)
+    qtbot.wait(200)
+    assert abs(window.waveforms.width() - width) <= 10, (width, window.waveforms.width())

@@ -10,7 +10,7 @@ from itertools import combinations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from spikeapp.gui.views.features import (
     CHANNEL_FEATURES,
@@ -57,6 +57,9 @@ class ChannelPairs(QWidget):
         self.kind.setToolTip("what each channel's axis shows: the value at the spike's "
                              "alignment (peak), its other extreme (valley) or its RMS (energy)")
         self.note = QLabel()
+        # However long its text, the note never widens the panel (it squeezed the waveforms).
+        self.note.setWordWrap(True)
+        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.grid = pg.GraphicsLayoutWidget()
         self.grid.setToolTip("Ctrl+drag: lasso; Shift+drag: rectangle (on every spike); "
                              "double-click: this pair in the feature view")

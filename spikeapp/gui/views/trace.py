@@ -73,7 +73,12 @@ class TraceView(pg.PlotWidget):
         try:
             self.clear()
             if session is None or self.recording is None:
-                self.setTitle("Trace (no recording attached)")
+                # No rows of a closed or other recording stay named on the axis.
+                self.getAxis("left").setTicks(None)
+                self.setLabel("left", "")
+                imported = session is not None and session.recording.get("imported")
+                self.setTitle("Trace (none: the spikes were imported from a file without a "
+                              "signal)" if imported else "Trace (no recording attached)")
                 return
             self.setTitle("Trace (filtered)")
             self._draw(session)

@@ -21,6 +21,8 @@ AMPLITUDE_POINTS = 1500  # per unit
 MAX_UNITS = 3            # units plotted together
 TITLE_SIZES = ("11pt", "9pt", "8pt")   # a title's font, smaller where it does not fit
 LEFT_AXIS_PX = 48       # room for ticks such as "-150" or "20000"
+PLAIN_TITLES = ("ISI (ms)", "correlogram (ms)", "amplitude over time (s)",
+                "firing rate (Hz) over time (s)")   # with no unit shown
 ASYNC_FROM = 200_000     # spikes shown from which the plots are worked out off the GUI thread
 
 log = logging.getLogger(__name__)
@@ -30,13 +32,13 @@ class UnitPlots(pg.GraphicsLayoutWidget):
     def __init__(self, controller) -> None:
         super().__init__()
         self.controller = controller
-        self.isi = self.addPlot(title="ISI (ms)")
+        self.isi = self.addPlot(title=PLAIN_TITLES[0])
         self.nextRow()
-        self.ccg = self.addPlot(title="correlogram (ms)")
+        self.ccg = self.addPlot(title=PLAIN_TITLES[1])
         self.nextRow()
-        self.amplitude = self.addPlot(title="amplitude over time (s)")
+        self.amplitude = self.addPlot(title=PLAIN_TITLES[2])
         self.nextRow()
-        self.rate = self.addPlot(title="firing rate (Hz) over time (s)")
+        self.rate = self.addPlot(title=PLAIN_TITLES[3])
         self._pools = {plot: CurvePool(plot) for plot in (self.isi, self.ccg, self.rate)}
         for plot in (self.isi, self.ccg, self.amplitude, self.rate):
             for side in ("bottom", "left"):
@@ -142,6 +144,9 @@ class UnitPlots(pg.GraphicsLayoutWidget):
             item.setData([], [], (0, 0, 0))
         if figures is not None:
             self._draw(figures)
+        else:   # nothing shown (closed, or no unit yet): no title names a unit gone
+            for plot, text in zip((self.isi, self.ccg, self.amplitude, self.rate), PLAIN_TITLES):
+                self._title(plot, text)
         for pool in self._pools.values():
             pool.end()
         if self.isVisible():   # ranges fitted before the paint, not during it (one paint, not two)

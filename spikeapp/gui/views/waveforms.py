@@ -109,6 +109,13 @@ class WaveformView(pg.PlotWidget):
         if session is not None:
             self._show_channels(session, session.detection.waveforms.shape[2])
             self.setLabel("left", session.detection.signal_unit)
+        elif self._layout_key is not None:   # closed: no channel of a group gone stays named
+            self._layout_key = None
+            for line in self._separators:
+                self.removeItem(line)
+            self._separators = []
+            self.getAxis("bottom").setTicks(None)
+            self.setLabel("bottom", "sample")
         if len(visible):
             waves = session.detection.waveforms
             if self.density:
