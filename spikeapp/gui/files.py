@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import QFileDialog, QMessageBox
 from spikeapp.errors import NotYet, RecordingError, SpikeappError
 from spikeapp.gui.dialogs import OpenOptionsDialog, SubjectDialog
 from spikeapp.session import Session
+from spikeapp.tasks import Progress
 
 log = logging.getLogger(__name__)
 
@@ -511,13 +512,40 @@ class FileActions:
                 return
             onto = answer[0] == "onto" if onto is None else onto
             unsorted_as_unit = answer[1] if unsorted_as_unit is None else unsorted_as_unit
-        sorting = read_sorting(path, unsorted_as_unit=bool(unsorted_as_unit))
-        if onto and can_lay_onto:
+        onto = bool(onto and can_lay_onto)
+        if not onto and not self.confirm_discard():
+            return
+        w = self.window
+        if w.importer.running or w.detector.running:
+            raise NotYet("wait for the file being opened to finish, or cancel it (Esc)")
+        keep = bool(unsorted_as_unit)
+
+        def job(cancel=None):
+            # On a worker thread: reading a big sorting (and building its session) froze the
+            # window for seconds (7.6 s for a 2.4 MB Plexon file).
+            yield Progress(0, 2, f"reading {Path(path).name}", "import")
+            sorting = read_sorting(path, unsorted_as_unit=keep)
+            if onto:
+                return sorting, None
+            yield Progress(1, 2, "building its session", "import")
+            return sorting, session_from_sorting(sorting)
+
+        self._importing = (path, onto, self.workspace.session)
+        self._status(f"importing {Path(path).name}...")
+        w.importer.start(job)
+
+    def imported(self, result) -> None:
+        """An import read on the worker thread: laid onto the open recording (one undo step),
+        or opened as a session of its own."""
+        path, onto, session_then = self._importing
+        sorting, made = result
+        if onto:
+            if self.workspace.session is not session_then:
+                raise NotYet(f"{Path(path).name}: another session was opened meanwhile; "
+                             "import it again")
             report = self.workspace.import_onto(sorting)
         else:
-            if not self.confirm_discard():
-                return
-            session, report = session_from_sorting(sorting)
+            session, report = made
             self.window.recording = None
             self.window.trace.set_recording(None)
             self.controller.set_session(session)

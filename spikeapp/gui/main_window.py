@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.exporter = JobRunner(self)
         self.matcher = JobRunner(self)
         self.carrier = JobRunner(self)
+        self.importer = JobRunner(self, waits=False)   # a sorting read from a file
         self.recording = None
         self.demo = None
         leave_the_window_a_core()
@@ -288,12 +289,17 @@ class MainWindow(QMainWindow):
         c.opened.connect(self.sort.propose_units)
         self.queuer.finished.connect(self.sort.queue_ready)
         for runner in (self.detector, self.trainer, self.assessor, self.saver, self.restorer,
-                       self.queuer, self.proposer, self.exporter, self.matcher, self.carrier):
+                       self.queuer, self.proposer, self.exporter, self.matcher, self.carrier,
+                       self.importer):
             runner.running_changed.connect(lambda _r: self._busy_changed())
         self.detector.progress.connect(self.files.detect_progress)
         self.detector.finished.connect(self.files.detected)
         self.saver.finished.connect(self.files.saved)
         self.exporter.finished.connect(self.files.exported)
+        self.importer.finished.connect(lambda result: self._guarded(
+            lambda: self.files.imported(result)))
+        self.importer.failed.connect(self.show_error)
+        self.importer.progress.connect(lambda p: self.status_text.setText(p.message))
         self.exporter.failed.connect(self.show_error)
         self.saver.failed.connect(self._save_failed)
         self.restorer.finished.connect(self.sort.restored)
@@ -388,7 +394,7 @@ class MainWindow(QMainWindow):
         return (self.detector.running or self.trainer.running or self.assessor.running
                 or self.saver.running or self.restorer.running or self.queuer.running
                 or self.proposer.running or self.matcher.running or self.carrier.running
-                or self.sort.trainings_waiting)
+                or self.importer.running or self.sort.trainings_waiting)
 
     def _busy_changed(self) -> None:
         shown = self.detector.running or self.trainer.running
@@ -426,7 +432,7 @@ class MainWindow(QMainWindow):
     def cancel_jobs(self) -> None:
         self.sort.drop_waiting_trainings()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
-                       self.proposer, self.matcher, self.carrier):
+                       self.proposer, self.matcher, self.carrier, self.importer):
             runner.cancel()
 
     def rename_unit(self) -> None:
@@ -556,7 +562,7 @@ class MainWindow(QMainWindow):
             return
         self.sort.drop_waiting_trainings()
         for runner in (self.detector, self.trainer, self.assessor, self.restorer, self.queuer,
-                       self.proposer, self.matcher, self.carrier):
+                       self.proposer, self.matcher, self.carrier, self.importer):
             runner.wait()
         self.units.stop()
         self.unit_plots.stop()

@@ -38,13 +38,14 @@ def test_export_to_a_missing_folder_shows_a_message_and_the_window_lives(window,
 
 
 def test_import_onto_the_open_recording_is_one_undo_step(window, sorted_session, demo_detection,
-                                                         tmp_path):
+                                                         tmp_path, qtbot):
     from spikeapp.export import export
     from spikeapp.session import Session
 
     export(sorted_session, "phy", tmp_path / "phy")
     window.controller.set_session(Session(copy.deepcopy(demo_detection)))
     window._guarded(lambda: window.files.import_sorting(str(tmp_path / "phy" / "params.py")))
+    qtbot.waitUntil(lambda: not window.importer.running, timeout=60_000)
     session = window.controller.session
     assert len(session.units) == len(sorted_session.units)
     assert "spike(s) labelled" in window.status_text.text()

@@ -861,7 +861,7 @@ def test_a_session_made_by_importing_a_sorting_reopens_without_the_last_signal(
     assert errors == []
     assert window.workspace.path == session_path and len(window.workspace.session.units) == 4
     assert window.recording is None and window.trace.recording is None
-    assert "no recording" in window.trace.plotItem.titleLabel.text
+    assert "imported from a file without a signal" in window.trace.plotItem.titleLabel.text
     assert window.workspace.recording_missing() is None
     # The command line opens it too (spikeapp gui SESSION goes through open_path).
     window.files.open_path(str(session_path))
@@ -932,6 +932,9 @@ def test_imports_ask_how_and_a_spikes_only_file_opened_is_imported(window, qtbot
     window.files.ask_import = answer("new", True)
     window.last_error = ""
     window._guarded(lambda: window.files.open_path(str(plx)))          # File > Open
+    # Read on a worker thread: the window answers meanwhile (it froze for 7.6 s).
+    assert window.importer.running and "importing File_plexon_1.plx" in window.status_text.text()
+    qtbot.waitUntil(lambda: not window.importer.running, timeout=60_000)
     assert asked == [("File_plexon_1.plx", False)] and window.last_error == ""
     session = window.workspace.session
     assert session.recording.get("imported")          # unit 0 of each channel kept as a unit
@@ -948,6 +951,7 @@ def test_imports_ask_how_and_a_spikes_only_file_opened_is_imported(window, qtbot
     assert window.workspace.session is demo_session and not demo_session.units
     window.files.ask_import = answer("new", False)                      # as a new session
     window.files.import_sorting(str(smr))
+    qtbot.waitUntil(lambda: not window.importer.running, timeout=60_000)
     assert window.workspace.session is not demo_session
     assert len(window.workspace.session.units) == 4
 
