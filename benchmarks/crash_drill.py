@@ -5,18 +5,20 @@ phase of its life, and what comes back checked spike by spike.
 
 A child process runs the app offscreen on a saved session of the demo (detected once here). It
 recovers the previous crash's edits as a user would (the window offers them on opening; the
-drill answers yes), prints the spikes labelled then (their indexes), and works in one of these
+drill answers yes), prints the spikes labelled then and their units, and works in one of these
 phases until it is killed:
 
 - ``open``: killed while it opens the session and recovers the journal (a short life);
-- ``edit``: one edit every ``--interval`` s through the window's own action (select a spike,
-  press the key of unit 1); each edit is printed once the action returned;
+- ``edit``: one edit every ``--interval`` s through the window's own action (select a spike of
+  any channel, press the key of its channel's unit 1, or of unit 2 when it is in unit 1
+  already: the edits never run out); each edit is printed once the action returned;
 - ``burst``: edits every 20 ms, so that kills land while records are being written;
 - ``save``: edits, and a save (Ctrl+S, written in the background) every few edits.
 
-The parent checks identities, not counts: the spikes labelled after a restart must be exactly
-those labelled before plus the edits printed, but for the edit in flight (printed, its record
-not yet synced: at most one per kill), and never a spike that was not labelled. It fails when
+The parent checks identities, not counts: the (spike, unit) pairs labelled after a restart must
+be exactly those labelled before with the printed edits made on them, but for the edit in
+flight (printed, its record not yet synced: at most one per kill, which leaves its spike as it
+was), and never a label that was not made. It fails when
 no edit was made at all. Prints the kills that landed in each phase, ``kills N`` and, last,
 ``lost_edits X`` (the worst over all kills; target X <= 1) and ``phantom_labels 0``.
 """
@@ -51,21 +53,28 @@ window.files.ask_locate = lambda missing: None
 window.show()
 window.files.open_session(path)
 c = window.controller
-labelled = np.flatnonzero(c.session.source == 1)
-print("labelled", ",".join(str(int(s)) for s in labelled), flush=True)
-order = np.random.default_rng(len(labelled)).permutation(c.session.spikes_of_group(0))
-action = next(a for a in window.all_actions if a.shortcut().toString() == "1")
+# What is labelled, spike by spike: "spike:unit" pairs (a unit keeps its id across restarts).
+human = np.flatnonzero(c.session.source == 1)
+print("labelled", ",".join(f"{int(s)}:{int(c.session.assignment[s])}" for s in human),
+      flush=True)
+# Every channel's spikes, in a random order that differs from one life to the next; an edit
+# labels a spike as its channel's unit 1, or, when it is in unit 1 already, as unit 2: the
+# edits never run out (they once ran out on one channel by the 58th kill).
+order = np.random.default_rng(len(human)).permutation(c.session.n_spikes)
+keys = {n: next(a for a in window.all_actions if a.shortcut().toString() == str(n))
+        for n in (1, 2)}
 count = [0]
 
 def edit():
-    free = order[c.session.source[order] == 0]
-    if not len(free):
-        return
-    c.select(free[:1])
-    action.trigger()                                   # label as unit 1, as key 1 does
-    if c.session.source[free[0]] == 1:
-        print("edit", int(free[0]), flush=True)
-        count[0] += 1
+    spike = int(order[count[0] % len(order)])
+    count[0] += 1
+    c.set_group(int(c.session.detection.channels[spike]))
+    units = c.keyed_units()
+    key = 2 if units and c.session.assignment[spike] == units[0].id else 1
+    c.select(np.array([spike]))
+    keys[key].trigger()                                # as key 1 or 2 does
+    if c.session.source[spike] == 1:
+        print("edit", spike, int(c.session.assignment[spike]), flush=True)
         if phase == "save" and count[0] % 4 == 0 and not window.saver.running:
             window.files.save()                        # Ctrl+S, written in the background
 
@@ -93,7 +102,7 @@ def make_session(folder: Path) -> Path:
 
 
 def run_child(path: Path, phase: str, interval: float, alive: float, env: dict
-              ) -> tuple[set[int] | None, list[int], bool]:
+              ) -> tuple[set[tuple[int, int]] | None, list[tuple[int, int]], bool]:
     """Start the app in ``phase``, kill it after ``alive`` s: the spikes labelled when it had
     opened (None: killed before), the edits it printed, whether it had died on its own."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), phase, str(interval)],
@@ -109,13 +118,29 @@ def run_child(path: Path, phase: str, interval: float, alive: float, env: dict
     for line in out.splitlines():
         words = line.split()
         if words and words[0] == "labelled":
-            labelled = {int(s) for s in words[1].split(",")} if len(words) > 1 else set()
+            labelled = _pairs(words)
         elif words and words[0] == "edit":
-            edits.append(int(words[1]))
+            edits.append((int(words[1]), int(words[2])))
     return labelled, edits, died
 
 
-def opened(path: Path, env: dict) -> set[int]:
+def _pairs(words: list[str]) -> set[tuple[int, int]]:
+    """The (spike, unit) pairs of a "labelled" line."""
+    if len(words) < 2:
+        return set()
+    return {(int(a), int(b)) for a, b in (pair.split(":") for pair in words[1].split(","))}
+
+
+def after(labelled: set[tuple[int, int]], edits: list[tuple[int, int]]
+          ) -> set[tuple[int, int]]:
+    """What is labelled once ``edits`` (spike, unit) are made, in order, on ``labelled``."""
+    units = dict(labelled)
+    for spike, unit in edits:
+        units[spike] = unit
+    return set(units.items())
+
+
+def opened(path: Path, env: dict) -> set[tuple[int, int]]:
     """The spikes labelled when the app opens the session (recovering what a crash left); the
     app is killed as soon as it said."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), "open", "3600"],
@@ -125,7 +150,7 @@ def opened(path: Path, env: dict) -> set[int]:
         if words and words[0] == "labelled":
             os.kill(child.pid, signal.SIGKILL)
             child.communicate()
-            return {int(s) for s in words[1].split(",")} if len(words) > 1 else set()
+            return _pairs(words)
     _out, err = child.communicate()
     raise SystemExit(f"the app did not open the session:\n{err[-3000:]}")
 
@@ -160,11 +185,13 @@ def main() -> None:
             if missing or extra:
                 worst = max(worst, len(missing))
                 phantoms += len(extra)
-            expected = labelled | set(edits)
+            expected = after(labelled, edits)
             edits_made += len(edits)
+        # The edit in flight may be lost: its spike then stays as it was before it.
+        allowed = expected | (after(labelled, edits[:-1]) if labelled is not None else set())
         back = opened(path, env)
         lost = len(expected - back)
-        phantom = len(back - expected)
+        phantom = len(back - allowed)
         worst, lost_total, phantoms = max(worst, lost), lost_total + lost, phantoms + phantom
         print(f"{kill:>4} {phase:>6} {alive:>7.1f} {len(edits):>5} {len(expected):>8} "
               f"{len(back):>5} {lost:>4} {phantom:>7}", flush=True)
