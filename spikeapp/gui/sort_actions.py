@@ -69,6 +69,7 @@ class SortActions:
         from spikeapp.workflow.parallel import train_groups
 
         jobs = [self.controller.training_job(group) for group in groups]
+        self._stop_matching()
         self._group_jobs = {job.group: job for job in jobs}
         self.window.training.started()
         self.window.training.status.setText(f"training channels {', '.join(map(str, groups))} in "
@@ -117,6 +118,7 @@ class SortActions:
             self._train_queue.clear()
             self.window.show_problem(problem)
             return
+        self._stop_matching()
         self._training_job = job
         self.window.training.started()
         self.window.bottom_tabs.setCurrentWidget(self.window.training)
@@ -239,6 +241,15 @@ class SortActions:
         self.window.status_text.setText(f"{made} proposed unit(s) accepted on channel {group}; T "
                                         "trains the network on them, Ctrl+Z takes them back")
 
+    def _stop_matching(self) -> None:
+        """A training starts: template matching still searching gives way. Its finds would
+        change the detection under the training, whose predictions would then be refused;
+        it runs again once the training is applied."""
+        if self.window.matcher.running:
+            self.window.matcher.cancel()   # never waited for here: the window keeps answering
+            self.window.log.appendPlainText("template matching stopped for the training; it "
+                                            "searches again once the training is applied")
+
     def match_after_training(self) -> None:
         """Template matching once a training's predictions are applied (the default; the
         training setting match_templates turns it off): the window sorts as spikeapp sort
@@ -269,6 +280,12 @@ class SortActions:
         self.window.matcher.start(job)
 
     def found_missed(self, found) -> None:
+        if self.window.trainer.running or self._train_queue:
+            # Finished before it saw the cancel: its finds would change the detection under
+            # the training. The search after the training finds them again.
+            self.window.log.appendPlainText("template matching's finds dropped: a training is "
+                                            "running; it searches again after it")
+            return
         change = self.workspace.add_found(found, self._match_revision)
         if change is None:
             nothing = "template matching found no spikes the threshold missed"

@@ -1239,3 +1239,27 @@ def test_the_channel_pairs_tab_leaves_the_panels_as_they_were(window, qtbot):
     window.feature_tabs.setCurrentWidget(window.features)
     qtbot.wait(200)
     assert abs(window.waveforms.width() - width) <= 10, (width, window.waveforms.width())
+
+
+def test_a_training_started_while_templates_search_is_applied(window, qtbot, sorted_session):
+    """Template matching runs after every training now; a training started while it searched
+    had its predictions refused when the finds changed the detection under it. The search
+    gives way to the training and runs again after it."""
+    import copy
+
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)
+    window.controller.set_session(copy.deepcopy(sorted_session))   # the demo, sorted
+    window.ask_preview = lambda summary, stale=False: "all"         # a retrain: apply it all
+    qtbot.waitUntil(lambda: not window.busy(), timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    assert window.matcher.running
+    window.last_error = ""
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    assert window.trainer.running       # the window did not wait for the search to stop
+    assert "template matching stopped for the training" in window.log.toPlainText()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=300_000)
+    assert window.last_error == "", window.last_error
+    assert "predictions applied" in window.log.toPlainText()
+    assert "found by template matching" in window.log.toPlainText()
