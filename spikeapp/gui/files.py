@@ -240,10 +240,12 @@ class FileActions:
         recording, reference = self._pending
         w.recording = recording
         w.trace.set_recording(recording)
-        self.controller.set_session(Session(result, recording=reference))
-        w.setWindowTitle(f"spikeapp - {reference['path']}")
+        # Said before the session opens: the proposals it starts replace this line when they
+        # are ready (and leave any line said after it alone).
         self._note(f"{Path(str(reference['path'])).name}: {result.n_spikes} spikes detected in "
                    f"{result.n_samples / result.sampling_rate:.1f} s")
+        self.controller.set_session(Session(result, recording=reference))
+        w.setWindowTitle(f"spikeapp - {reference['path']}")
         note = recording.segment_note() if hasattr(recording, "segment_note") else ""
         if note:   # kept in sight: the title says which segment, the log says how to change it
             self._note(f"{result.n_spikes} spikes detected. {note}")

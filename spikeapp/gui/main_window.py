@@ -258,7 +258,7 @@ class MainWindow(QMainWindow):
         c.selection_changed.connect(lambda: self._schedule("selection"))
         c.group_changed.connect(lambda: self._schedule("data"))
         c.proposals_changed.connect(lambda: self._schedule("data"))
-        c.detection_changed.connect(self.sort.restore_networks)
+        c.detection_changed.connect(self.sort.outputs_again)
         c.detection_changed.connect(self.sort.propose_units)
         self.matcher.finished.connect(lambda found: self._guarded(
             lambda: self.sort.found_missed(found)))

@@ -305,21 +305,40 @@ class SortActions:
 
     def restore_networks(self) -> None:
         """Run the networks kept with the session again on its spikes (no training), so that
-        the queue, the preview and candidate units work at once."""
+        the queue, the preview and candidate units work at once. Started on the event loop's
+        next turn: told of found spikes in the middle of their edit, a restore started at once
+        took the revision before it and had its outputs refused (after every training, now
+        that template matching follows it, L then asked to train first)."""
+        QTimer.singleShot(0, lambda: self._restore_now(quiet=False))
+
+    def outputs_again(self) -> None:
+        """Spikes were found or taken away: the kept networks run again on the detection as
+        it is now (the outputs were of the old one), quietly: the status line and the training
+        panel keep what the training and the matching said."""
+        QTimer.singleShot(0, lambda: self._restore_now(quiet=True))
+
+    def _restore_now(self, quiet: bool) -> None:
         if self.workspace.session is None or not self.workspace.session.networks:
             return
+        self._restore_quiet = quiet
         # One still running was started on an older state (before found spikes were undone,
         # another session opened): its outputs would be refused, so it gives way.
         self.window.restorer.cancel()
         self.window.restorer.wait()
         job, revision = self.workspace.restore_job(), self.workspace.revision
         self._restore_revision = revision
-        self.window.status_text.setText("running the networks kept with the session...")
+        if not quiet:
+            self.window.status_text.setText("running the networks kept with the session...")
         self.window.restorer.start(job)
+
+    _restore_quiet = False
 
     def restored(self, outputs) -> None:
         kept = self.workspace.restored(outputs, self._restore_revision)
-        if kept:
+        if kept and self._restore_quiet:
+            self.window.log.appendPlainText(f"the networks of {kept} channel(s) ran again on "
+                                            "the spikes as they are now")
+        elif kept:
             text = (f"the kept networks of {kept} channel(s) are ready: the queue (L) and "
                     "candidate units (U) work without training")
             self.window.status_text.setText(text)

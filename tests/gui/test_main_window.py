@@ -345,6 +345,9 @@ def test_few_labels_train_on_all_and_the_plot_says_why_calibration_is_missing(wi
     assert len(window.training.val_acc.getData()[0] or []) == 0     # no validation curve at 0
     grab(window, "4-few-labels", tmp_path)
     majorities = []
+    # Template matching followed the training: the detection grew, spike indexes moved.
+    spikes = c.session.spikes_of_group(0)
+    truth = nearest_truth(window, spikes)
     for unit in ("A", "B", "C"):
         got = c.session.assignment[spikes[truth == unit]]
         values, counts = np.unique(got, return_counts=True)
