@@ -18,7 +18,9 @@ def test_shift_t_trains_the_groups_in_workers_as_one_after_another_does(window, 
     window.files.label_demo_seeds()
     c = window.controller
     # The two paths compared, not the template matching that follows either (tested apart).
-    c.training.update(epochs=10, samples_per_epoch=256, threads=1, match_templates=False)
+    # Long enough that both workers report at once, even on a loaded machine (10 epochs were
+    # over before the second worker started when the machine was busy).
+    c.training.update(epochs=40, samples_per_epoch=256, threads=1, match_templates=False)
     session = c.session
     labelled = session.assignment.copy()
     messages = []
