@@ -70,6 +70,8 @@ class SortActions:
 
         jobs = [self.controller.training_job(group) for group in groups]
         self._stop_matching()
+        for job in jobs:
+            self._note_few_labels(job.data)
         self._group_jobs = {job.group: job for job in jobs}
         self.window.training.started()
         self.window.training.status.setText(f"training channels {', '.join(map(str, groups))} in "
@@ -119,6 +121,7 @@ class SortActions:
             self.window.show_problem(problem)
             return
         self._stop_matching()
+        self._note_few_labels(job.data)
         self._training_job = job
         self.window.training.started()
         self.window.bottom_tabs.setCurrentWidget(self.window.training)
@@ -240,6 +243,14 @@ class SortActions:
                 else self.workspace.accept_all_proposals(only={group}))
         self.window.status_text.setText(f"{made} proposed unit(s) accepted on channel {group}; T "
                                         "trains the network on them, Ctrl+Z takes them back")
+
+    def _note_few_labels(self, data) -> None:
+        from spikeapp.workflow.sorting import few_labels_note
+
+        session = self.workspace.session
+        note = few_labels_note(data, {u.id: u.name for u in session.units.values()})
+        if note:
+            self.window.show_note(note)
 
     def _stop_matching(self) -> None:
         """A training starts: template matching still searching gives way. Its finds would

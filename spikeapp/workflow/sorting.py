@@ -196,6 +196,24 @@ def snapshot_training(session: Session, group: int) -> TrainingInput:
                          position, width, session.detection.waveforms)
 
 
+FEW_LABELS = 3   # a unit with fewer hand labels than this is learnt from almost nothing
+
+
+def few_labels_note(data: TrainingInput, names: dict[int, str]) -> str:
+    """What to tell before training when a unit has fewer than FEW_LABELS hand labels (a
+    newcomer trained a unit of one labelled spike, an artefact's, with only a library's
+    warning on the console); "" when every unit has enough. ``names``: unit id -> name."""
+    counts = np.bincount(data.classes, minlength=len(data.unit_ids))
+    few = [(names.get(int(u), str(u)), int(n)) for u, n in zip(data.unit_ids, counts)
+           if n < FEW_LABELS]
+    if not few:
+        return ""
+    listed = ", ".join(f"'{name}' has {n} hand label{'s' if n != 1 else ''}" for name, n in few)
+    return (f"channel {data.group}: {listed}: the sort learns {'it' if len(few) == 1 else 'them'} "
+            f"from almost nothing; label {FEW_LABELS + 2} or more spikes per unit for a sort "
+            "you can trust")
+
+
 def train_and_predict(data: TrainingInput, network: dict[str, Any] | None = None,
                       training: dict[str, Any] | None = None, min_confidence: float = 0.0,
                       cancel: CancelToken | None = None) -> Job[TrainingOutput]:

@@ -1266,3 +1266,22 @@ def test_a_training_started_while_templates_search_is_applied(window, qtbot, sor
     assert window.last_error == "", window.last_error
     assert "predictions applied" in window.log.toPlainText()
     assert "found by template matching" in window.log.toPlainText()
+
+
+def test_training_a_unit_of_one_label_says_so(window, qtbot):
+    """A newcomer trained a unit of one labelled spike (an artefact's) and heard nothing but a
+    library's warning on the console: the window says which unit has too few labels."""
+    window.files.open_demo()
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=60_000)
+    c = window.controller
+    c.training.update(epochs=5, match_templates=False)
+    spikes = c.session.spikes_of_group(0)
+    c.select(spikes[:5])
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    c.select(spikes[5:6])
+    qtbot.keyClick(window, Qt.Key.Key_2)
+    qtbot.keyClick(window, Qt.Key.Key_T)
+    assert "'unit 2' has 1 hand label" in window.last_note, window.last_note
+    assert "'unit 1'" not in window.last_note
+    assert "note: channel 0: 'unit 2' has 1 hand label" in window.log.toPlainText()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=120_000)
