@@ -393,7 +393,7 @@ class FileActions:
 
         if self.workspace.session is None:
             raise NotYet("open the later recording first, then apply the earlier "
-                                "session's networks to it")
+                         "session's networks to it")
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self.window, "The earlier session",
                                                   self.start_in(),

@@ -237,7 +237,7 @@ class SortActions:
             group) else []
         if not open_:
             raise NotYet("no proposed units on this channel (they are found after "
-                                "detection; the clustering may still be running)")
+                         "detection; the clustering may still be running)")
         chosen = [i for i in self.controller.selected_proposals if i in open_]
         made = (self.workspace.accept_proposals(group, chosen) if chosen
                 else self.workspace.accept_all_proposals(only={group}))
@@ -385,7 +385,7 @@ class SortActions:
         candidates = output.candidates if output is not None else []
         if not candidates:
             raise NotYet("no candidate new unit on this channel (they are looked for "
-                                "after each training)")
+                         "after each training)")
         self._candidate = (self._candidate + 1) % len(candidates)
         self.controller.select(candidates[self._candidate])
         self.window.status_text.setText(
@@ -396,7 +396,7 @@ class SortActions:
         output = self.controller.outputs.get(self.controller.group)
         if output is None or self.controller.session is None:
             raise NotYet("train this channel first (T): the queue comes from the network's "
-                                "predictions")
+                         "predictions")
         self.window.bottom_tabs.setCurrentWidget(self.window.queue)
         # The panel shows first, the question on the next turn of the event loop: done in one
         # turn, the panel's and the views' repaint and the question's search froze the window

@@ -190,7 +190,7 @@ def snapshot_training(session: Session, group: int) -> TrainingInput:
     unit_ids = np.unique(units)
     if len(unit_ids) < 2:
         raise NotYet(f"channel {group}: label spikes of at least two units before "
-                            "training")
+                     "training")
     width = len(session.detection.group_members(group))
     return TrainingInput(group, np.searchsorted(unit_ids, units), unit_ids, spikes, human,
                          position, width, session.detection.waveforms)

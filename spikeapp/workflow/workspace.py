@@ -512,8 +512,8 @@ class Workspace:
                if np.isin(spikes, proposals[i].members).any()]
         if len(hit) != 1:
             raise NotYet("select spikes of one proposed unit to split it" if not hit else
-                                "the selection spans several proposed units: select spikes of "
-                                "one to split it")
+                         "the selection spans several proposed units: select spikes of "
+                         "one to split it")
         first, second = split(self._open_session(), proposals[hit[0]], spikes)
         proposals[hit[0]] = first
         proposals.append(second)
