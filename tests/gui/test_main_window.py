@@ -1029,15 +1029,20 @@ def test_a_tetrode_nwb_opens_as_its_electrode_group(window, qtbot, tmp_path, dem
     assert window.channel.itemText(0).startswith("tetrode0: a, b, c, d")   # the file's names
 
 
-def test_a_tetrode_shows_peak_on_channel_i_against_channel_j(window, qtbot, tmp_path,
-                                                             shared_data):
-    """The locust tetrode as a group: each channel's peak is a feature axis, any pair can be
-    shown and lassoed (the axes were PC1-PC5, one amplitude and time)."""
+def open_locust_tetrode(window, qtbot, shared_data) -> None:
+    """The locust tetrode's raw file opened as one group of its 4 channels."""
     raw = shared_data / "tridesclous_locust/locust_trial_01.raw"
     window.files.open_recording_path(str(raw), {"format": "binary", "dtype": "int16",
                                                 "n_channels": 4, "sampling_rate": 15000.0},
                                      groups=["0-3"])
     qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
+
+
+def test_a_tetrode_shows_peak_on_channel_i_against_channel_j(window, qtbot, tmp_path,
+                                                             shared_data):
+    """The locust tetrode as a group: each channel's peak is a feature axis, any pair can be
+    shown and lassoed (the axes were PC1-PC5, one amplitude and time)."""
+    open_locust_tetrode(window, qtbot, shared_data)
     features = window.features
     qtbot.waitUntil(lambda: features.x_axis.count() == 7 + 3 * 4, timeout=5_000)
     names = [features.x_axis.itemText(i) for i in range(features.x_axis.count())]
@@ -1078,11 +1083,7 @@ def test_a_tetrode_shows_every_channel_pair_at_once(window, qtbot, tmp_path, sha
     """The channel-pair grid (issue 35 item 2): the locust tetrode's 6 pairs of peaks in one
     view, coloured by unit; a lasso in a cell selects by that cell's pair; a double-click opens
     the pair in the feature view; a single channel says it has no pairs."""
-    raw = shared_data / "tridesclous_locust/locust_trial_01.raw"
-    window.files.open_recording_path(str(raw), {"format": "binary", "dtype": "int16",
-                                                "n_channels": 4, "sampling_rate": 15000.0},
-                                     groups=["0-3"])
-    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=120_000)
+    open_locust_tetrode(window, qtbot, shared_data)
     c = window.controller
     spikes = c.session.spikes_of_group(0)
     d = c.session.detection

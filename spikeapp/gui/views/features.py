@@ -46,7 +46,7 @@ def draw_layers(plot, layers: list[PointsItem], x: np.ndarray, y: np.ndarray,
     return groups
 
 
-class _LassoBox(pg.ViewBox):
+class LassoBox(pg.ViewBox):
     polygon = pyqtSignal(object)
 
     def __init__(self) -> None:
@@ -91,7 +91,7 @@ class FeatureView(QWidget):
         self.x_axis.addItems(AXES)
         self.y_axis.addItems(AXES)
         self.y_axis.setCurrentIndex(1)
-        self._box = _LassoBox()
+        self._box = LassoBox()
         self.plot = pg.PlotWidget(viewBox=self._box)
         self._layers: list[PointsItem] = []
         # Human labels: outlined; the selection: white, drawn over everything.
@@ -208,10 +208,7 @@ class FeatureView(QWidget):
         sample = self.controller.display_sample(PER_UNIT, self.hidden_units)
         x_name, y_name = self.x_axis.currentText(), self.y_axis.currentText()
         x, y = self.values(x_name, sample), self.values(y_name, sample)
-        colours = tint_proposals(spike_colours(session, sample, levels=CONFIDENCE_LEVELS),
-                                 sample, session,
-                                 [(i, self.controller.proposal(i).members)
-                                  for i, _ in self.controller.open_proposals()])
+        colours = self.colours_of(sample)
         groups = draw_layers(self.plot, self._layers, x, y, colours)
         human = session.source[sample] == HUMAN  # imported labels are not outlined
         self._human.setData(x[human], y[human])
@@ -220,6 +217,14 @@ class FeatureView(QWidget):
         self.plot.setLabel("bottom", x_name)
         self.plot.setLabel("left", y_name)
         self.show_selection()
+
+    def colours_of(self, sample: np.ndarray) -> np.ndarray:
+        """Each spike's colour as drawn: its unit's, saturated by its confidence, proposals
+        tinted (the channel-pair grid draws with the same)."""
+        session = self.controller.session
+        return tint_proposals(spike_colours(session, sample, levels=CONFIDENCE_LEVELS), sample,
+                              session, [(i, self.controller.proposal(i).members)
+                                        for i, _ in self.controller.open_proposals()])
 
     def show_selection(self) -> None:
         """Redraw only the selected spikes (white, on top): a selection leaves the rest alone."""

@@ -12,15 +12,9 @@ import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from spikeapp.gui.views.features import (
-    CHANNEL_FEATURES,
-    CONFIDENCE_LEVELS,
-    SELECTED_DRAWN,
-    _LassoBox,
-    draw_layers,
-)
+from spikeapp.gui.views.features import CHANNEL_FEATURES, SELECTED_DRAWN, LassoBox, draw_layers
 from spikeapp.gui.views.layers import PointsItem
-from spikeapp.session.display import selected_among, spike_colours, tint_proposals
+from spikeapp.session.display import selected_among
 
 PER_UNIT = 600      # spikes drawn per unit in each cell (a cell is small; an octrode has 28)
 
@@ -28,7 +22,7 @@ PER_UNIT = 600      # spikes drawn per unit in each cell (a cell is small; an oc
 class _Cell:
     def __init__(self, grid: pg.GraphicsLayoutWidget, row: int, column: int,
                  axes: tuple[str, str], rows: tuple[int, int]) -> None:
-        self.box = _LassoBox()
+        self.box = LassoBox()
         self.plot = grid.addPlot(row=row, col=column, viewBox=self.box)
         self.plot.setTitle(f"{axes[1]}  vs  {axes[0]}", size="8pt")
         # No axes: a grid of many small cells has no room for tick labels (MClust shows none
@@ -116,10 +110,7 @@ class ChannelPairs(QWidget):
         if session is None or not self.cells:
             return
         sample = self.controller.display_sample(PER_UNIT, self.features.hidden_units)
-        colours = tint_proposals(spike_colours(session, sample, levels=CONFIDENCE_LEVELS),
-                                 sample, session,
-                                 [(i, self.controller.proposal(i).members)
-                                  for i, _ in self.controller.open_proposals()])
+        colours = self.features.colours_of(sample)
         for cell in self.cells:
             x = self.features.values(cell.axes[0], sample)
             y = self.features.values(cell.axes[1], sample)
